@@ -1,0 +1,126 @@
+/**
+ * One family of typed errors for the whole library.
+ *
+ * Every failure burrow reports is a {@link BurrowError}: it carries a stable
+ * machine-readable `code`, the `stage` at which it happened, the `hop` it
+ * concerns (when a network endpoint is involved) and the original `cause`.
+ * The full list of codes is in `docs/errors.md`.
+ */
+
+/** The stage of a connection or request at which a failure happened. */
+export type ErrorStage =
+  | 'options'
+  | 'dns'
+  | 'tcp'
+  | 'tls'
+  | 'connect-response'
+  | 'socks-auth'
+  | 'socks-reply'
+  | 'http'
+  | 'timeout'
+  | 'state';
+
+/** The kind of endpoint a hop is. */
+export type HopKind = 'origin' | 'connect' | 'socks5';
+
+/** Identifies one hop of a connection: its position, kind and address. */
+export interface HopInfo {
+  /** Position in the chain, 0 for the first hop the connection dials. */
+  readonly index: number;
+  /** What this hop is. */
+  readonly kind: HopKind;
+  /** Host name or IP address of the hop. */
+  readonly host: string;
+  /** TCP port of the hop. */
+  readonly port: number;
+  /** Transport used to reach it. */
+  readonly transport: 'tcp' | 'tls';
+}
+
+/** Stable error codes. See `docs/errors.md` for what each one means. */
+export type ErrorCode =
+  | 'ERR_INVALID_OPTION'
+  | 'ERR_INVALID_HEADER'
+  | 'ERR_INVALID_REQUEST'
+  | 'ERR_DNS'
+  | 'ERR_LOOKUP_TIMEOUT'
+  | 'ERR_CONNECT'
+  | 'ERR_CONNECT_TIMEOUT'
+  | 'ERR_TLS'
+  | 'ERR_TLS_HANDSHAKE_TIMEOUT'
+  | 'ERR_ALPN'
+  | 'ERR_HTTP_PARSE'
+  | 'ERR_HEADER_BLOCK_TOO_LARGE'
+  | 'ERR_TRAILER_BLOCK_TOO_LARGE'
+  | 'ERR_TOO_MANY_HEADERS'
+  | 'ERR_CONFLICTING_CONTENT_LENGTH'
+  | 'ERR_UNEXPECTED_101'
+  | 'ERR_BODY_LENGTH'
+  | 'ERR_HTTP2'
+  | 'ERR_STREAM_RESET'
+  | 'ERR_GOAWAY'
+  | 'ERR_TOO_MANY_STREAMS'
+  | 'ERR_KEEPALIVE_TIMEOUT'
+  | 'ERR_CONNECTION_CLOSED'
+  | 'ERR_CLOSING'
+  | 'ERR_STREAM_CANCELED'
+  | 'ERR_STREAM_NOT_FOUND'
+  | 'ERR_STREAM_CLOSED'
+  | 'ERR_NOT_A_TUNNEL'
+  | 'ERR_PING_UNSUPPORTED'
+  | 'ERR_BAD_STATE'
+  | 'ERR_AWAIT_TIMEOUT'
+  | 'ERR_NOT_CONNECTED'
+  | 'ERR_CLOSED';
+
+/** Options accepted by the {@link BurrowError} constructor. */
+export interface BurrowErrorOptions {
+  /** The stage at which the failure happened. */
+  stage: ErrorStage;
+  /** The hop concerned, when the failure concerns a network endpoint. */
+  hop?: HopInfo | undefined;
+  /** The underlying error, kept as `cause`. */
+  cause?: unknown;
+  /** Extra structured details (status code, HTTP/2 error name, option name...). */
+  details?: Readonly<Record<string, string | number | boolean>> | undefined;
+}
+
+/** The error type of everything burrow reports. */
+export class BurrowError extends Error {
+  /** Stable machine-readable code. */
+  readonly code: ErrorCode;
+  /** The stage at which the failure happened. */
+  readonly stage: ErrorStage;
+  /** The hop concerned, when any. */
+  readonly hop: HopInfo | undefined;
+  /** Extra structured details. */
+  readonly details: Readonly<Record<string, string | number | boolean>>;
+
+  constructor(code: ErrorCode, message: string, opts: BurrowErrorOptions) {
+    super(hopPrefix(opts.hop) + message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = 'BurrowError';
+    this.code = code;
+    this.stage = opts.stage;
+    this.hop = opts.hop;
+    this.details = opts.details ?? {};
+  }
+}
+
+function hopPrefix(hop: HopInfo | undefined): string {
+  if (hop === undefined) return '';
+  const host = hop.host.includes(':') ? `[${hop.host}]` : hop.host;
+  return `hop ${hop.index} (${hop.kind} ${hop.transport}://${host}:${hop.port}): `;
+}
+
+/** Thrown synchronously by `open()` and request calls when an option is invalid. */
+export function invalidOption(name: string, why: string): BurrowError {
+  return new BurrowError('ERR_INVALID_OPTION', `invalid option ${name}: ${why}`, {
+    stage: 'options',
+    details: { option: name },
+  });
+}
+
+/** True when `e` is a {@link BurrowError}, optionally with the given code. */
+export function isBurrowError(e: unknown, code?: ErrorCode): e is BurrowError {
+  return e instanceof BurrowError && (code === undefined || e.code === code);
+}

@@ -1,0 +1,47 @@
+/**
+ * burrow: an HTTP client for Node.js whose connections can travel through
+ * chains of proxies. This module is the public API.
+ */
+export { open } from './api/open.js';
+export {
+  Connection,
+  type Body,
+  type BodyResult,
+  type ConnectionEvents,
+  type ConnectionInfo,
+  type ConnectionState,
+  type IntermediaryInfo,
+  type RequestOptions,
+  type StreamInfo,
+} from './api/connection.js';
+export { StreamRef } from './api/stream-ref.js';
+export {
+  isFinal,
+  type DataMessage,
+  type DownEvent,
+  type ErrorMessage,
+  type Http2SettingsReport,
+  type HttpProtocolName,
+  type InformMessage,
+  type Notification,
+  type PushMessage,
+  type ResponseMessage,
+  type StreamMessage,
+  type TrailersMessage,
+  type UpEvent,
+  type UpgradeMessage,
+  type UpMessage,
+} from './api/messages.js';
+export {
+  defaultRetryFn,
+  type Http1Options,
+  type Http2Options,
+  type LookupFunction,
+  type OpenOptions,
+  type ResolvedOptions,
+  type RetryDecision,
+  type RetryFunction,
+  type TlsOptions,
+} from './api/options.js';
+export { BurrowError, isBurrowError, type ErrorCode, type ErrorStage, type HopInfo, type HopKind } from './errors/errors.js';
+export { getHeader, getHeaders, hasHeader, type Header, type HeaderList, type HeadersInit } from './protocols/headers.js';

@@ -1,0 +1,487 @@
+/**
+ * HTTP/1.1 over a duplex: drives burrow's sans-I/O codec (./codec) with the
+ * bytes of one socket. Requests are written at once and pipelined; responses
+ * are matched to them in order.
+ */
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { BurrowError } from '../../errors/errors.js';
+import type { StreamRef } from '../../api/stream-ref.js';
+import type { Http1Options } from '../../api/options.js';
+import { authority, getHeader, hasHeader, type Header } from '../headers.js';
+import type { HttpLayer, LayerOrigin, LayerSink, LayerStreamState, RequestSpec } from '../layer.js';
+import {
+  ResponseParser,
+  decideFraming,
+  encodeChunk,
+  encodeLastChunk,
+  encodeRequestHead,
+  type BodyFraming,
+  type ParseEvent,
+} from './codec/index.js';
+
+/** One request/response exchange on the connection. */
+interface Exchange {
+  readonly ref: StreamRef;
+  readonly method: string;
+  /** False once cancelled: messages are read but no longer delivered. */
+  alive: boolean;
+  /** Flow budget in data messages. */
+  flow: number;
+  /** Response head delivered with fin false; a final data message is still owed. */
+  bodyOpen: boolean;
+  /** The request body is still being streamed by the user. */
+  sending: boolean;
+  framing: BodyFraming;
+  /** Bytes of body written so far (for length framing). */
+  sent: number;
+}
+
+/** Options the layer needs. */
+export type Http1LayerOptions = Required<Http1Options>;
+
+const EMPTY = Buffer.alloc(0);
+
+/** The HTTP/1.1 protocol layer. */
+export class Http1Layer implements HttpLayer {
+  readonly protocol = 'http' as const;
+  readonly ready: Promise<void> = Promise.resolve();
+  readonly #socket: Socket | Duplex;
+  readonly #sink: LayerSink;
+  readonly #origin: LayerOrigin;
+  readonly #opts: Http1LayerOptions;
+  readonly #parser: ResponseParser;
+  /** In-flight exchanges in the order their requests were written. */
+  readonly #inflight: Exchange[] = [];
+  /** Requests that wait until the body being streamed is finished. */
+  readonly #blocked: RequestSpec[] = [];
+  /** The exchange whose request body is being streamed, if any. */
+  #writer: Exchange | undefined;
+  /** Set after a 101: the stream that now owns the raw bytes of the connection. */
+  #upgraded: Exchange | undefined;
+  #closing = false;
+  #closed = false;
+  #pausedByFlow = false;
+  #keepaliveTimer: NodeJS.Timeout | undefined;
+  #closingTimer: NodeJS.Timeout | undefined;
+  readonly #host: string;
+
+  constructor(socket: Socket | Duplex, origin: LayerOrigin, opts: Http1LayerOptions, sink: LayerSink) {
+    this.#socket = socket;
+    this.#sink = sink;
+    this.#origin = origin;
+    this.#opts = opts;
+    this.#host = authority(origin.host, origin.port, origin.transport);
+    this.#parser = new ResponseParser({
+      maxHeaderBlockSize: opts.maxHeaderBlockSize,
+      maxTrailerBlockSize: opts.maxTrailerBlockSize,
+      maxHeaderCount: opts.maxHeaderCount,
+    });
+    socket.on('data', this.#onData);
+    socket.on('end', this.#onEnd);
+    socket.on('error', this.#onError);
+    socket.on('close', this.#onClose);
+    if (opts.keepalive !== Infinity) {
+      this.#keepaliveTimer = setInterval(this.#keepalive, opts.keepalive);
+      this.#keepaliveTimer.unref();
+    }
+  }
+
+  get accepting(): boolean {
+    return !this.#closing && !this.#closed && this.#upgraded === undefined;
+  }
+
+  request(spec: RequestSpec): void {
+    if (!this.accepting) {
+      this.#sink.deliver({ type: 'error', ref: spec.ref, error: this.#closingError() });
+      return;
+    }
+    if (this.#writer) {
+      // The previous request's body is still being streamed: its bytes must not be interleaved.
+      this.#blocked.push(spec);
+      return;
+    }
+    this.#write(spec);
+  }
+
+  #write(spec: RequestSpec): void {
+    let framing: BodyFraming;
+    let head: Buffer;
+    try {
+      framing = decideFraming(spec.method, spec.headers, spec.body);
+      head = encodeRequestHead({ method: spec.method, target: spec.path, headers: spec.headers, host: this.#host }, framing);
+    } catch (e) {
+      this.#sink.deliver({ type: 'error', ref: spec.ref, error: e as BurrowError });
+      return;
+    }
+    const upgrade = hasHeader(spec.headers, 'upgrade') && /\bupgrade\b/i.test(getHeader(spec.headers, 'connection') ?? '');
+    const ex: Exchange = {
+      ref: spec.ref,
+      method: spec.method,
+      alive: true,
+      flow: spec.flow,
+      bodyOpen: false,
+      sending: spec.body === null && framing.kind !== 'none',
+      framing,
+      sent: 0,
+    };
+    this.#parser.expect(spec.method, { upgrade });
+    this.#inflight.push(ex);
+    if (spec.body !== null && spec.body.length > 0) {
+      // One write for small requests; two for large bodies (no copy of the body).
+      if (spec.body.length <= 16384) this.#socket.write(Buffer.concat([head, spec.body]));
+      else {
+        this.#socket.write(head);
+        this.#socket.write(spec.body);
+      }
+    } else {
+      this.#socket.write(head);
+    }
+    if (ex.sending) this.#writer = ex;
+  }
+
+  data(ref: StreamRef, fin: boolean, chunk: Buffer): Promise<void> {
+    if (this.#upgraded && this.#upgraded.ref.equals(ref)) {
+      return this.#raw(chunk, fin);
+    }
+    const ex = this.#writer;
+    if (!ex || !ex.ref.equals(ref)) {
+      const known = this.#inflight.some((e) => e.ref.equals(ref));
+      this.#sink.deliver({
+        type: 'error',
+        ref,
+        error: new BurrowError(
+          known ? 'ERR_STREAM_CLOSED' : 'ERR_STREAM_NOT_FOUND',
+          known ? 'the request body of this stream is already complete' : 'no stream is sending a request body with this ref',
+          { stage: 'state', hop: this.#origin.hop },
+        ),
+      });
+      return Promise.resolve();
+    }
+    const parts: Buffer[] = [];
+    if (ex.framing.kind === 'chunked') {
+      if (chunk.length > 0) parts.push(...encodeChunk(chunk));
+      if (fin) parts.push(encodeLastChunk());
+    } else if (ex.framing.kind === 'length') {
+      ex.sent += chunk.length;
+      if (ex.sent > ex.framing.length || (fin && ex.sent < ex.framing.length)) {
+        const err = new BurrowError(
+          'ERR_BODY_LENGTH',
+          `request body is ${fin && ex.sent < ex.framing.length ? 'shorter' : 'longer'} than its content-length ${ex.framing.length}`,
+          { stage: 'http', hop: this.#origin.hop, details: { contentLength: ex.framing.length, sent: ex.sent } },
+        );
+        // The message framing is broken: the connection cannot be used further.
+        this.destroy(err);
+        return Promise.resolve();
+      }
+      if (chunk.length > 0) parts.push(chunk);
+    }
+    let ok = true;
+    for (const p of parts) ok = this.#socket.write(p);
+    if (fin) {
+      ex.sending = false;
+      this.#writer = undefined;
+      this.#unblock();
+    }
+    return ok ? Promise.resolve() : this.#drained();
+  }
+
+  #raw(chunk: Buffer, fin: boolean): Promise<void> {
+    const ok = chunk.length > 0 ? this.#socket.write(chunk) : true;
+    if (fin) this.#socket.end();
+    return ok ? Promise.resolve() : this.#drained();
+  }
+
+  #drained(): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        this.#socket.removeListener('drain', done);
+        this.#socket.removeListener('close', done);
+        resolve();
+      };
+      this.#socket.once('drain', done);
+      this.#socket.once('close', done);
+    });
+  }
+
+  #unblock(): void {
+    while (!this.#writer && this.#blocked.length > 0) {
+      const spec = this.#blocked.shift() as RequestSpec;
+      this.#write(spec);
+    }
+  }
+
+  cancel(ref: StreamRef): boolean {
+    const blocked = this.#blocked.findIndex((s) => s.ref.equals(ref));
+    if (blocked >= 0) {
+      this.#blocked.splice(blocked, 1);
+      return true;
+    }
+    const ex = this.#inflight.find((e) => e.ref.equals(ref)) ?? (this.#upgraded?.ref.equals(ref) ? this.#upgraded : undefined);
+    if (!ex || !ex.alive) return false;
+    // HTTP/1.1 cannot abort one exchange without closing the connection: the
+    // response is still read (and discarded) so later pipelined ones stay in sync.
+    ex.alive = false;
+    if (ex.flow <= 0) {
+      ex.flow = Infinity;
+      this.#maybeResume();
+    }
+    if (ex === this.#upgraded) this.destroy(new BurrowError('ERR_STREAM_CANCELED', 'the upgraded stream was cancelled', { stage: 'state', hop: this.#origin.hop }));
+    return true;
+  }
+
+  updateFlow(ref: StreamRef, increment: number): void {
+    const ex = this.#inflight.find((e) => e.ref.equals(ref)) ?? (this.#upgraded?.ref.equals(ref) ? this.#upgraded : undefined);
+    if (!ex || ex.flow === Infinity) return;
+    ex.flow += increment;
+    this.#maybeResume();
+  }
+
+  #maybeResume(): void {
+    if (!this.#pausedByFlow) return;
+    const current = this.#upgraded ?? this.#inflight[0];
+    if (!current || current.flow > 0) {
+      this.#pausedByFlow = false;
+      this.#socket.resume();
+    }
+  }
+
+  ping(): Promise<number> {
+    return Promise.reject(
+      new BurrowError('ERR_PING_UNSUPPORTED', 'HTTP/1.1 has no ping; ping needs an HTTP/2 connection', { stage: 'state', hop: this.#origin.hop }),
+    );
+  }
+
+  shutdown(): void {
+    if (this.#closing || this.#closed) return;
+    this.#closing = true;
+    // Requests not yet written will never be: fail them now.
+    for (const spec of this.#blocked.splice(0)) {
+      this.#sink.deliver({ type: 'error', ref: spec.ref, error: this.#closingError() });
+    }
+    if (this.#inflight.length === 0 && !this.#upgraded) {
+      this.#finish(null);
+      return;
+    }
+    if (this.#opts.closingTimeout !== Infinity) {
+      this.#closingTimer = setTimeout(() => {
+        this.destroy(new BurrowError('ERR_CLOSING', `graceful shutdown did not finish within ${this.#opts.closingTimeout} ms`, {
+          stage: 'timeout',
+          hop: this.#origin.hop,
+        }));
+      }, this.#opts.closingTimeout);
+    }
+  }
+
+  destroy(reason: BurrowError): void {
+    this.#finish(reason);
+  }
+
+  activeStreams(): StreamRef[] {
+    const refs = this.#inflight.filter((e) => e.alive).map((e) => e.ref);
+    for (const s of this.#blocked) refs.push(s.ref);
+    if (this.#upgraded?.alive) refs.push(this.#upgraded.ref);
+    return refs;
+  }
+
+  streamState(ref: StreamRef): LayerStreamState | undefined {
+    const ex = this.#inflight.find((e) => e.ref.equals(ref)) ?? (this.#upgraded?.ref.equals(ref) ? this.#upgraded : undefined);
+    if (ex) return ex.alive ? 'running' : 'stopping';
+    return this.#blocked.some((s) => s.ref.equals(ref)) ? 'running' : undefined;
+  }
+
+  #closingError(): BurrowError {
+    return new BurrowError('ERR_CLOSING', 'the connection is shutting down and accepts no new requests', { stage: 'state', hop: this.#origin.hop });
+  }
+
+  #keepalive = (): void => {
+    // An empty line between messages is allowed (RFC 9112 §2.2); never in the middle of a request.
+    if (!this.#writer && !this.#upgraded && !this.#closed) this.#socket.write('\r\n');
+  };
+
+  #onData = (chunk: Buffer): void => {
+    if (this.#closed) return;
+    if (this.#upgraded) {
+      this.#deliverRaw(chunk);
+      return;
+    }
+    let events: ParseEvent[];
+    try {
+      events = this.#parser.feed(chunk);
+    } catch (e) {
+      this.#finish(this.#parseError(e));
+      return;
+    }
+    this.#handle(events);
+  };
+
+  #onEnd = (): void => {
+    if (this.#closed) return;
+    if (this.#upgraded) {
+      const ex = this.#upgraded;
+      if (ex.alive) this.#sink.deliver({ type: 'data', ref: ex.ref, fin: true, data: EMPTY });
+      this.#upgraded = undefined;
+      this.#finish(null);
+      return;
+    }
+    try {
+      this.#handle(this.#parser.finish());
+    } catch (e) {
+      this.#finish(this.#parseError(e));
+      return;
+    }
+    const idle = this.#inflight.length === 0;
+    this.#finish(
+      idle
+        ? null
+        : new BurrowError('ERR_CONNECTION_CLOSED', 'the server closed the connection before the response was complete', {
+            stage: 'http',
+            hop: this.#origin.hop,
+          }),
+    );
+  };
+
+  #onError = (err: Error): void => {
+    this.#finish(new BurrowError('ERR_CONNECTION_CLOSED', `connection error: ${err.message}`, { stage: 'tcp', hop: this.#origin.hop, cause: err }));
+  };
+
+  #onClose = (): void => {
+    if (this.#closed) return;
+    this.#finish(
+      this.#inflight.length === 0 && !this.#upgraded
+        ? null
+        : new BurrowError('ERR_CONNECTION_CLOSED', 'the connection closed', { stage: 'tcp', hop: this.#origin.hop }),
+    );
+  };
+
+  #parseError(e: unknown): BurrowError {
+    if (e instanceof BurrowError) {
+      return e.hop ? e : new BurrowError(e.code, e.message, { stage: e.stage, hop: this.#origin.hop, cause: e.cause, details: e.details });
+    }
+    return new BurrowError('ERR_HTTP_PARSE', `invalid response: ${(e as Error).message}`, { stage: 'http', hop: this.#origin.hop, cause: e });
+  }
+
+  #handle(events: ParseEvent[]): void {
+    for (let i = 0; i < events.length; i++) {
+      const ev = events[i] as ParseEvent;
+      const ex = this.#inflight[0];
+      if (!ex) return;
+      switch (ev.kind) {
+        case 'inform':
+          if (ex.alive) this.#sink.deliver({ type: 'inform', ref: ex.ref, status: ev.status, headers: ev.headers });
+          break;
+        case 'head': {
+          const fin = ev.body === 'none' || (ev.body === 'length' && ev.contentLength === 0);
+          ex.bodyOpen = !fin;
+          if (ex.alive) this.#sink.deliver({ type: 'response', ref: ex.ref, fin, status: ev.status, headers: ev.headers, version: ev.version });
+          break;
+        }
+        case 'data': {
+          const last = events[i + 1]?.kind === 'end';
+          if (last) ex.bodyOpen = false;
+          if (ex.alive) {
+            this.#sink.deliver({ type: 'data', ref: ex.ref, fin: last, data: ev.data });
+            this.#spend(ex);
+          }
+          break;
+        }
+        case 'trailers':
+          ex.bodyOpen = false;
+          if (ex.alive) this.#sink.deliver({ type: 'trailers', ref: ex.ref, headers: ev.headers });
+          break;
+        case 'end':
+          if (ex.bodyOpen && ex.alive) this.#sink.deliver({ type: 'data', ref: ex.ref, fin: true, data: EMPTY });
+          ex.bodyOpen = false;
+          this.#inflight.shift();
+          if (ex === this.#writer) {
+            // The server answered before the body was complete; stop streaming it.
+            this.#writer = undefined;
+            this.#unblock();
+          }
+          if (!ev.keepAlive) {
+            this.#serverClosing();
+            return;
+          }
+          if (this.#pausedByFlow) this.#maybeResume();
+          if (this.#closing && this.#inflight.length === 0) {
+            this.#finish(null);
+            return;
+          }
+          break;
+        case 'switch':
+          this.#switch(ex, ev.headers, ev.rest);
+          return;
+      }
+    }
+  }
+
+  /** Counts one delivered data message against the stream's flow budget. */
+  #spend(ex: Exchange): void {
+    if (ex.flow === Infinity) return;
+    ex.flow -= 1;
+    if (ex.flow <= 0 && !this.#pausedByFlow) {
+      this.#pausedByFlow = true;
+      this.#socket.pause();
+    }
+  }
+
+  /** A response said `connection: close`: what was pipelined behind it will not be answered. */
+  #serverClosing(): void {
+    this.#finish(
+      this.#inflight.length === 0 && this.#blocked.length === 0
+        ? null
+        : new BurrowError('ERR_CONNECTION_CLOSED', 'the server closed the connection (connection: close) before answering this request; it was not processed', {
+            stage: 'http',
+            hop: this.#origin.hop,
+          }),
+    );
+  }
+
+  /** 101 Switching Protocols: the connection now carries the upgraded protocol's bytes on this stream. */
+  #switch(ex: Exchange, headers: readonly Header[], rest: Buffer): void {
+    this.#inflight.shift();
+    this.#upgraded = ex;
+    const protocols = (getHeader(headers, 'upgrade') ?? '').split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+    if (ex.alive) this.#sink.deliver({ type: 'upgrade', ref: ex.ref, protocols, headers });
+    // Pipelined requests behind an upgrade can never be answered.
+    const err = new BurrowError('ERR_CONNECTION_CLOSED', 'the connection switched protocols before answering this request', { stage: 'http', hop: this.#origin.hop });
+    for (const other of this.#inflight.splice(0)) if (other.alive) this.#sink.deliver({ type: 'error', ref: other.ref, error: err });
+    if (rest.length > 0) this.#deliverRaw(rest);
+  }
+
+  #deliverRaw(chunk: Buffer): void {
+    const ex = this.#upgraded as Exchange;
+    if (!ex.alive) return;
+    this.#sink.deliver({ type: 'data', ref: ex.ref, fin: false, data: chunk });
+    this.#spend(ex);
+  }
+
+  /** Closes the socket and reports once; open streams get `error` (or a closed error). */
+  #finish(error: BurrowError | null): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#keepaliveTimer) clearInterval(this.#keepaliveTimer);
+    if (this.#closingTimer) clearTimeout(this.#closingTimer);
+    this.#socket.removeListener('data', this.#onData);
+    this.#socket.removeListener('end', this.#onEnd);
+    this.#socket.removeListener('close', this.#onClose);
+    // Keep an error listener: a late socket error must never crash the process.
+    this.#socket.removeListener('error', this.#onError);
+    this.#socket.on('error', () => undefined);
+    const killed: StreamRef[] = [];
+    const streamError =
+      error ?? new BurrowError('ERR_CONNECTION_CLOSED', 'the connection closed before this stream completed', { stage: 'http', hop: this.#origin.hop });
+    const kill = (ref: StreamRef): void => {
+      killed.push(ref);
+      this.#sink.deliver({ type: 'error', ref, error: streamError });
+    };
+    for (const ex of this.#inflight.splice(0)) if (ex.alive) kill(ex.ref);
+    for (const spec of this.#blocked.splice(0)) kill(spec.ref);
+    if (this.#upgraded?.alive) kill(this.#upgraded.ref);
+    this.#upgraded = undefined;
+    this.#writer = undefined;
+    if (error === null) this.#socket.end();
+    this.#socket.destroy();
+    this.#sink.closed(error, killed);
+  }
+}

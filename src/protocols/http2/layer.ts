@@ -1,0 +1,480 @@
+/**
+ * HTTP/2 over a duplex, using `node:http2` attached to the duplex the
+ * connection hands over (prior knowledge over TCP, ALPN h2 over TLS).
+ */
+import {
+  connect as h2connect,
+  constants,
+  type ClientHttp2Session,
+  type ClientHttp2Stream,
+  type IncomingHttpHeaders,
+  type IncomingHttpStatusHeader,
+} from 'node:http2';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { BurrowError } from '../../errors/errors.js';
+import { StreamRef, nextStreamId } from '../../api/stream-ref.js';
+import type { ResolvedOptions } from '../../api/options.js';
+import { authority, authorityHost } from '../headers.js';
+import type { HttpLayer, LayerOrigin, LayerSink, LayerStreamState, RequestSpec } from '../layer.js';
+import { requestHeaders, toHeaderList } from './headers.js';
+
+/** Options the layer needs. */
+export type Http2LayerOptions = ResolvedOptions['http2'];
+
+/** HTTP/2 error code names (RFC 9113 §7), by code. */
+const ERROR_NAMES = [
+  'NO_ERROR', 'PROTOCOL_ERROR', 'INTERNAL_ERROR', 'FLOW_CONTROL_ERROR', 'SETTINGS_TIMEOUT', 'STREAM_CLOSED',
+  'FRAME_SIZE_ERROR', 'REFUSED_STREAM', 'CANCEL', 'COMPRESSION_ERROR', 'CONNECT_ERROR', 'ENHANCE_YOUR_CALM',
+  'INADEQUATE_SECURITY', 'HTTP_1_1_REQUIRED',
+];
+
+/** The name of an HTTP/2 error code. */
+export function h2ErrorName(code: number): string {
+  return ERROR_NAMES[code] ?? `UNKNOWN_${code}`;
+}
+
+interface H2Stream {
+  readonly ref: StreamRef;
+  readonly stream: ClientHttp2Stream;
+  /** Scheme and authority of the request (pushes must match them). */
+  readonly authority: string;
+  flow: number;
+  /** False once cancelled. */
+  alive: boolean;
+  /** The final message has been delivered. */
+  done: boolean;
+  /** A response with fin false was delivered: a final data message is owed. */
+  bodyOpen: boolean;
+  /** A push whose response headers have not arrived yet. */
+  pushed: boolean;
+  error: Error | undefined;
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/** The HTTP/2 protocol layer. */
+export class Http2Layer implements HttpLayer {
+  readonly protocol = 'http2' as const;
+  readonly #session: ClientHttp2Session;
+  readonly #socket: Socket | Duplex;
+  readonly #sink: LayerSink;
+  readonly #origin: LayerOrigin;
+  readonly #opts: Http2LayerOptions;
+  readonly #scheme: 'http' | 'https';
+  readonly #authority: string;
+  readonly #streams = new Map<string, H2Stream>();
+  #closing = false;
+  #closed = false;
+  #goaway: { lastStreamId: number; code: number } | undefined;
+  #sessionError: Error | undefined;
+  #keepaliveTimer: NodeJS.Timeout | undefined;
+  #closingTimer: NodeJS.Timeout | undefined;
+  #unackedPings = 0;
+  #pingId = 0;
+  /** Resolves once the session is set up (the preface is sent). */
+  readonly ready: Promise<void>;
+  #readyResolve!: () => void;
+  #readyReject!: (e: BurrowError) => void;
+  #isReady = false;
+
+  constructor(socket: Socket | Duplex, origin: LayerOrigin, opts: Http2LayerOptions, sink: LayerSink) {
+    this.#socket = socket;
+    this.#sink = sink;
+    this.#origin = origin;
+    this.#opts = opts;
+    this.#scheme = origin.transport === 'tls' ? 'https' : 'http';
+    this.#authority = authority(origin.host, origin.port, origin.transport);
+    this.ready = new Promise<void>((resolve, reject) => {
+      this.#readyResolve = resolve;
+      this.#readyReject = reject;
+    });
+    // A rejection nobody awaits must not crash the process.
+    this.ready.catch(() => undefined);
+    this.#session = h2connect(`${this.#scheme}://${authorityHost(origin.host)}:${origin.port}`, {
+      createConnection: () => socket,
+      settings: {
+        enablePush: opts.enablePush,
+        initialWindowSize: opts.initialStreamWindowSize,
+        maxConcurrentStreams: opts.maxConcurrentStreams,
+        maxFrameSize: opts.maxFrameSize,
+        maxHeaderListSize: opts.maxHeaderListSize,
+        headerTableSize: opts.headerTableSize,
+      },
+      maxSessionMemory: opts.maxSessionMemory,
+    });
+    const s = this.#session;
+    s.on('connect', this.#onConnect);
+    s.on('error', (err: Error) => {
+      this.#sessionError ??= err;
+    });
+    s.on('close', this.#onSessionClose);
+    s.on('goaway', this.#onGoaway);
+    s.on('remoteSettings', (settings) => {
+      this.#sink.notify({
+        type: 'settings',
+        settings: {
+          headerTableSize: settings.headerTableSize,
+          enablePush: settings.enablePush,
+          maxConcurrentStreams: settings.maxConcurrentStreams,
+          initialWindowSize: settings.initialWindowSize,
+          maxFrameSize: settings.maxFrameSize,
+          maxHeaderListSize: settings.maxHeaderListSize,
+          enableConnectProtocol: settings.enableConnectProtocol,
+        },
+      });
+    });
+    s.on('stream', this.#onPush);
+  }
+
+  #onConnect = (): void => {
+    try {
+      if (this.#opts.initialConnectionWindowSize > 65535) this.#session.setLocalWindowSize(this.#opts.initialConnectionWindowSize);
+    } catch {
+      // The session is already closing; the close handler reports it.
+    }
+    if (this.#opts.keepalive !== Infinity) {
+      this.#keepaliveTimer = setInterval(this.#keepalive, this.#opts.keepalive);
+      this.#keepaliveTimer.unref();
+    }
+    this.#isReady = true;
+    this.#readyResolve();
+  };
+
+  /** True while the layer takes new requests (false after GOAWAY or shutdown). */
+  get accepting(): boolean {
+    return !this.#closing && !this.#closed && this.#goaway === undefined;
+  }
+
+  request(spec: RequestSpec): void {
+    if (!this.accepting) {
+      this.#sink.deliver({ type: 'error', ref: spec.ref, error: this.#notAccepting() });
+      return;
+    }
+    const max = this.#session.remoteSettings.maxConcurrentStreams ?? Infinity;
+    if (this.#openLocalStreams() >= max) {
+      this.#sink.deliver({
+        type: 'error',
+        ref: spec.ref,
+        error: new BurrowError('ERR_TOO_MANY_STREAMS', `the server allows at most ${max} concurrent streams`, {
+          stage: 'http',
+          hop: this.#origin.hop,
+          details: { maxConcurrentStreams: max },
+        }),
+      });
+      return;
+    }
+    const headers = requestHeaders(spec.method, spec.path, this.#scheme, this.#authority, spec.headers);
+    let stream: ClientHttp2Stream;
+    try {
+      stream = this.#session.request(headers, { endStream: spec.body !== null && spec.body.length === 0 });
+    } catch (e) {
+      this.#sink.deliver({
+        type: 'error',
+        ref: spec.ref,
+        error: new BurrowError('ERR_HTTP2', `cannot open an HTTP/2 stream: ${(e as Error).message}`, { stage: 'http', hop: this.#origin.hop, cause: e }),
+      });
+      return;
+    }
+    const st = this.#track(spec.ref, stream, String(headers[':authority']), spec.flow, false);
+    if (spec.body !== null && spec.body.length > 0) stream.end(spec.body);
+    void st;
+  }
+
+  #openLocalStreams(): number {
+    let n = 0;
+    for (const st of this.#streams.values()) if (!st.pushed && !st.done) n++;
+    return n;
+  }
+
+  #track(ref: StreamRef, stream: ClientHttp2Stream, auth: string, flow: number, pushed: boolean): H2Stream {
+    const st: H2Stream = { ref, stream, authority: auth, flow, alive: true, done: false, bodyOpen: false, pushed, error: undefined };
+    this.#streams.set(ref.key, st);
+    stream.on('headers', (h: IncomingHttpHeaders & IncomingHttpStatusHeader) => {
+      const status = Number(h[':status']);
+      if (st.alive && status >= 100 && status < 200) this.#sink.deliver({ type: 'inform', ref, status, headers: toHeaderList(h) });
+    });
+    const onResponse = (h: IncomingHttpHeaders & IncomingHttpStatusHeader, flags: number): void => {
+      st.pushed = false;
+      const fin = (flags & constants.NGHTTP2_FLAG_END_STREAM) !== 0;
+      st.bodyOpen = !fin;
+      if (fin) st.done = true;
+      if (st.alive) this.#sink.deliver({ type: 'response', ref, fin, status: Number(h[':status']), headers: toHeaderList(h), version: '2' });
+    };
+    stream.on(pushed ? 'push' : 'response', onResponse);
+    stream.on('data', (chunk: Buffer) => {
+      if (!st.alive) return;
+      this.#sink.deliver({ type: 'data', ref, fin: false, data: chunk });
+      if (st.flow !== Infinity && --st.flow <= 0) stream.pause();
+    });
+    stream.on('trailers', (h: IncomingHttpHeaders) => {
+      st.bodyOpen = false;
+      st.done = true;
+      if (st.alive) this.#sink.deliver({ type: 'trailers', ref, headers: toHeaderList(h) });
+    });
+    stream.on('end', () => {
+      if (st.bodyOpen && !st.done) {
+        st.bodyOpen = false;
+        st.done = true;
+        if (st.alive) this.#sink.deliver({ type: 'data', ref, fin: true, data: EMPTY });
+      }
+    });
+    stream.on('error', (err: Error) => {
+      st.error ??= err;
+    });
+    stream.on('close', () => this.#onStreamClose(st));
+    return st;
+  }
+
+  #onStreamClose(st: H2Stream): void {
+    this.#streams.delete(st.ref.key);
+    if (st.done || !st.alive || this.#closed) return;
+    st.done = true;
+    const code = st.stream.rstCode ?? 0;
+    const id = st.stream.id;
+    let error: BurrowError;
+    if (this.#goaway && (id === undefined || id > this.#goaway.lastStreamId)) {
+      error = this.#goawayError();
+    } else if (code !== constants.NGHTTP2_NO_ERROR) {
+      error = new BurrowError('ERR_STREAM_RESET', `stream reset by the server (${h2ErrorName(code)})`, {
+        stage: 'http',
+        hop: this.#origin.hop,
+        cause: st.error,
+        details: { h2Code: code, h2Error: h2ErrorName(code) },
+      });
+    } else {
+      error = new BurrowError('ERR_CONNECTION_CLOSED', 'the stream closed before its response was complete', {
+        stage: 'http',
+        hop: this.#origin.hop,
+        cause: st.error ?? this.#sessionError,
+      });
+    }
+    this.#sink.deliver({ type: 'error', ref: st.ref, error });
+    this.#maybeFinishClosing();
+  }
+
+  #goawayError(): BurrowError {
+    const code = this.#goaway?.code ?? 0;
+    return new BurrowError('ERR_GOAWAY', `the server is going away (GOAWAY ${h2ErrorName(code)}); this stream was not processed`, {
+      stage: 'http',
+      hop: this.#origin.hop,
+      details: { h2Code: code, h2Error: h2ErrorName(code), lastStreamId: this.#goaway?.lastStreamId ?? 0 },
+    });
+  }
+
+  #notAccepting(): BurrowError {
+    if (this.#goaway) return this.#goawayError();
+    return new BurrowError('ERR_CLOSING', 'the connection is shutting down and accepts no new requests', { stage: 'state', hop: this.#origin.hop });
+  }
+
+  #onGoaway = (code: number, lastStreamId: number): void => {
+    this.#goaway = { code, lastStreamId };
+    // Streams the server will not process fail now; the others finish.
+    for (const st of [...this.#streams.values()]) {
+      const id = st.stream.id;
+      if (!st.done && st.alive && (id === undefined || id > lastStreamId)) {
+        st.done = true;
+        this.#streams.delete(st.ref.key);
+        this.#sink.deliver({ type: 'error', ref: st.ref, error: this.#goawayError() });
+        st.stream.close(constants.NGHTTP2_CANCEL);
+      }
+    }
+    this.#closing = true;
+    this.#armClosingTimer();
+    this.#maybeFinishClosing();
+  };
+
+  #onPush = (pushed: ClientHttp2Stream, reqHeaders: IncomingHttpHeaders): void => {
+    const auth = String(reqHeaders[':authority'] ?? '');
+    const scheme = String(reqHeaders[':scheme'] ?? '');
+    // Node does not say which stream a PUSH_PROMISE came on: the parent is the
+    // oldest open stream of ours with the same authority (docs/architecture.md).
+    let parent: H2Stream | undefined;
+    for (const st of this.#streams.values()) {
+      if (!st.pushed && !st.done && st.alive && st.authority === auth) {
+        parent = st;
+        break;
+      }
+    }
+    if (!parent || scheme !== this.#scheme || this.#closing) {
+      pushed.on('error', () => undefined);
+      pushed.close(this.#closing ? constants.NGHTTP2_CANCEL : constants.NGHTTP2_PROTOCOL_ERROR);
+      return;
+    }
+    const pushRef = parent.ref.parent ? parent.ref.parent.child(nextStreamId()) : new StreamRef([nextStreamId()]);
+    const path = String(reqHeaders[':path'] ?? '/');
+    this.#sink.deliver({
+      type: 'push',
+      ref: parent.ref,
+      pushRef,
+      method: String(reqHeaders[':method'] ?? 'GET'),
+      url: `${scheme}://${auth}${path}`,
+      headers: toHeaderList(reqHeaders),
+    });
+    this.#track(pushRef, pushed, auth, parent.flow, true);
+  };
+
+  data(ref: StreamRef, fin: boolean, chunk: Buffer): Promise<void> {
+    const st = this.#streams.get(ref.key);
+    if (!st || st.stream.writableEnded) {
+      this.#sink.deliver({
+        type: 'error',
+        ref,
+        error: new BurrowError(st ? 'ERR_STREAM_CLOSED' : 'ERR_STREAM_NOT_FOUND', st ? 'the request body of this stream is already complete' : 'no open stream has this ref', {
+          stage: 'state',
+          hop: this.#origin.hop,
+        }),
+      });
+      return Promise.resolve();
+    }
+    const s = st.stream;
+    let ok = true;
+    if (fin) s.end(chunk);
+    else if (chunk.length > 0) ok = s.write(chunk);
+    if (ok) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = (): void => {
+        s.removeListener('drain', done);
+        s.removeListener('close', done);
+        resolve();
+      };
+      s.once('drain', done);
+      s.once('close', done);
+    });
+  }
+
+  cancel(ref: StreamRef): boolean {
+    const st = this.#streams.get(ref.key);
+    if (!st || !st.alive) return false;
+    st.alive = false;
+    st.done = true;
+    this.#streams.delete(ref.key);
+    st.stream.close(constants.NGHTTP2_CANCEL);
+    this.#maybeFinishClosing();
+    return true;
+  }
+
+  updateFlow(ref: StreamRef, increment: number): void {
+    const st = this.#streams.get(ref.key);
+    if (!st || st.flow === Infinity) return;
+    st.flow += increment;
+    if (st.flow > 0 && st.stream.isPaused()) st.stream.resume();
+  }
+
+  ping(): Promise<number> {
+    const id = ++this.#pingId;
+    return new Promise((resolve, reject) => {
+      try {
+        this.#session.ping((err, duration) => {
+          if (err) {
+            reject(new BurrowError('ERR_HTTP2', `ping failed: ${err.message}`, { stage: 'http', hop: this.#origin.hop, cause: err }));
+            return;
+          }
+          this.#sink.notify({ type: 'ping-ack', id, rttMs: duration });
+          resolve(duration);
+        });
+      } catch (e) {
+        reject(new BurrowError('ERR_HTTP2', `ping failed: ${(e as Error).message}`, { stage: 'http', hop: this.#origin.hop, cause: e }));
+      }
+    });
+  }
+
+  #keepalive = (): void => {
+    if (this.#unackedPings >= this.#opts.keepaliveTolerance) {
+      this.#finish(new BurrowError('ERR_KEEPALIVE_TIMEOUT', `${this.#unackedPings} keepalive pings were not acknowledged`, {
+        stage: 'timeout',
+        hop: this.#origin.hop,
+        details: { unacked: this.#unackedPings },
+      }));
+      return;
+    }
+    this.#unackedPings++;
+    try {
+      this.#session.ping((err) => {
+        if (!err) this.#unackedPings = Math.max(0, this.#unackedPings - 1);
+      });
+    } catch {
+      // Too many outstanding pings: counted as unacknowledged.
+    }
+  };
+
+  shutdown(): void {
+    if (this.#closed) return;
+    this.#closing = true;
+    this.#armClosingTimer();
+    try {
+      this.#session.close();
+    } catch {
+      // Already closing.
+    }
+  }
+
+  #armClosingTimer(): void {
+    if (this.#closingTimer || this.#opts.closingTimeout === Infinity) return;
+    this.#closingTimer = setTimeout(() => {
+      this.#finish(new BurrowError('ERR_CLOSING', `graceful shutdown did not finish within ${this.#opts.closingTimeout} ms`, {
+        stage: 'timeout',
+        hop: this.#origin.hop,
+      }));
+    }, this.#opts.closingTimeout);
+  }
+
+  #maybeFinishClosing(): void {
+    if (!this.#closing || this.#closed) return;
+    for (const st of this.#streams.values()) if (!st.done) return;
+    // Nothing is left in flight: close now instead of waiting for the server.
+    this.#finish(null);
+  }
+
+  destroy(reason: BurrowError): void {
+    this.#finish(reason);
+  }
+
+  activeStreams(): StreamRef[] {
+    const out: StreamRef[] = [];
+    for (const st of this.#streams.values()) if (st.alive && !st.done) out.push(st.ref);
+    return out;
+  }
+
+  streamState(ref: StreamRef): LayerStreamState | undefined {
+    const st = this.#streams.get(ref.key);
+    return st && !st.done ? 'running' : undefined;
+  }
+
+  #onSessionClose = (): void => {
+    if (this.#closed) return;
+    const err = this.#sessionError;
+    const open = this.activeStreams().length > 0;
+    this.#finish(
+      err
+        ? new BurrowError('ERR_HTTP2', `HTTP/2 connection error: ${err.message}`, { stage: 'http', hop: this.#origin.hop, cause: err })
+        : open || !this.#isReady
+          ? new BurrowError('ERR_CONNECTION_CLOSED', 'the HTTP/2 connection closed', { stage: 'http', hop: this.#origin.hop })
+          : null,
+    );
+  };
+
+  #finish(error: BurrowError | null): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#closing = true;
+    if (this.#keepaliveTimer) clearInterval(this.#keepaliveTimer);
+    if (this.#closingTimer) clearTimeout(this.#closingTimer);
+    const streamError =
+      error ?? new BurrowError('ERR_CONNECTION_CLOSED', 'the connection closed before this stream completed', { stage: 'http', hop: this.#origin.hop });
+    const killed: StreamRef[] = [];
+    for (const st of this.#streams.values()) {
+      if (st.alive && !st.done) {
+        st.done = true;
+        killed.push(st.ref);
+        this.#sink.deliver({ type: 'error', ref: st.ref, error: streamError });
+      }
+    }
+    this.#streams.clear();
+    if (!this.#isReady) this.#readyReject(streamError);
+    this.#session.on('error', () => undefined);
+    this.#session.destroy();
+    this.#socket.destroy();
+    this.#sink.closed(error, killed);
+  }
+}

@@ -1,0 +1,75 @@
+/**
+ * The one interface every HTTP protocol implementation (HTTP/1.1, HTTP/2)
+ * exposes to the connection that owns it. A layer runs over a duplex it was
+ * given (a TCP socket, a TLS socket or a tunnel) and never dials anything.
+ */
+import type { BurrowError, HopInfo } from '../errors/errors.js';
+import type { HttpProtocolName, Notification, StreamMessage } from '../api/messages.js';
+import type { StreamRef } from '../api/stream-ref.js';
+import type { Header } from './headers.js';
+
+/** Where a layer reports to. Implemented by the connection. */
+export interface LayerSink {
+  /** A message for one stream. */
+  deliver(msg: StreamMessage): void;
+  /** A connection-level notification. */
+  notify(n: Notification): void;
+  /**
+   * The layer is finished: its duplex is closed. `error` is null for a clean
+   * close (graceful shutdown done, idle peer close). `killed` lists streams that
+   * were still open; the layer has already delivered an error message to each.
+   */
+  closed(error: BurrowError | null, killed: readonly StreamRef[]): void;
+}
+
+/** The endpoint a layer talks to: used for `host` / `:authority` and `:scheme`. */
+export interface LayerOrigin {
+  readonly host: string;
+  readonly port: number;
+  readonly transport: 'tcp' | 'tls';
+  /** The hop this layer's duplex reaches (named in errors). */
+  readonly hop: HopInfo;
+}
+
+/** One request as a layer receives it: validated and normalised. */
+export interface RequestSpec {
+  readonly ref: StreamRef;
+  readonly method: string;
+  readonly path: string;
+  /** Lowercase, validated. */
+  readonly headers: readonly Header[];
+  /** The whole body, or null when the body will be streamed with `data()`. */
+  readonly body: Buffer | null;
+  /** Initial flow budget in data messages (Infinity: no flow control). */
+  readonly flow: number;
+}
+
+/** Stream state as reported by `streamInfo`. */
+export type LayerStreamState = 'running' | 'stopping';
+
+/** An HTTP protocol running over one duplex. */
+export interface HttpLayer {
+  readonly protocol: HttpProtocolName;
+  /** Resolves when the layer can take requests; rejects if it failed to start. */
+  readonly ready: Promise<void>;
+  /** False once the layer takes no new requests (shutdown, GOAWAY, connection: close). */
+  readonly accepting: boolean;
+  /** Sends a request. Failures are delivered as an error message on `spec.ref`. */
+  request(spec: RequestSpec): void;
+  /** Streams request body bytes; resolves when the transport can take more. Never rejects. */
+  data(ref: StreamRef, fin: boolean, chunk: Buffer): Promise<void>;
+  /** Stops delivering messages for `ref` (HTTP/2: RST_STREAM CANCEL). False when unknown. */
+  cancel(ref: StreamRef): boolean;
+  /** Adds `increment` to the stream's flow budget. */
+  updateFlow(ref: StreamRef, increment: number): void;
+  /** HTTP/2 PING; resolves with the round-trip time in ms. Rejects with ERR_PING_UNSUPPORTED on HTTP/1.1. */
+  ping(): Promise<number>;
+  /** Graceful close: finish what is in flight, accept nothing new, then close. */
+  shutdown(): void;
+  /** Immediate close; open streams get `reason` as their error. */
+  destroy(reason: BurrowError): void;
+  /** Streams still open. */
+  activeStreams(): StreamRef[];
+  /** State of one stream, or undefined when unknown to this layer. */
+  streamState(ref: StreamRef): LayerStreamState | undefined;
+}

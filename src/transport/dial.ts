@@ -1,0 +1,83 @@
+/**
+ * The TCP transport: DNS lookup then TCP connect, each under its own timeout,
+ * trying every resolved address in order.
+ */
+import { lookup as dnsLookup } from 'node:dns';
+import { connect as netConnect, isIP, type Socket } from 'node:net';
+import { BurrowError } from '../errors/errors.js';
+import type { LookupFunction } from '../api/options.js';
+import { withTimeout, type StepContext } from './timeout.js';
+
+/** Where and how to dial. */
+export interface DialOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly lookup: LookupFunction | undefined;
+  readonly lookupTimeout: number;
+  readonly connectTimeout: number;
+}
+
+type Addresses = ReadonlyArray<{ address: string; family: 4 | 6 }>;
+
+const systemLookup: LookupFunction = (host) =>
+  new Promise((resolve, reject) => {
+    dnsLookup(host, { all: true }, (err, addrs) => {
+      if (err) reject(err);
+      else resolve(addrs.map((a) => ({ address: a.address, family: a.family === 6 ? 6 : 4 })));
+    });
+  });
+
+/** Resolves `host` (stage `dns`). IP literals are returned as they are. */
+export async function resolveHost(ctx: StepContext, opts: DialOptions): Promise<Addresses> {
+  const family = isIP(opts.host);
+  if (family !== 0) return [{ address: opts.host, family: family === 6 ? 6 : 4 }];
+  const lookup = opts.lookup ?? systemLookup;
+  const addrs = await withTimeout(ctx, opts.lookupTimeout, 'ERR_LOOKUP_TIMEOUT', `DNS lookup of ${opts.host}`, async () => {
+    try {
+      return await lookup(opts.host);
+    } catch (e) {
+      throw new BurrowError('ERR_DNS', `DNS lookup of ${opts.host} failed: ${(e as Error).message}`, { stage: 'dns', hop: ctx.hop, cause: e });
+    }
+  }, () => undefined);
+  if (addrs.length === 0) {
+    throw new BurrowError('ERR_DNS', `DNS lookup of ${opts.host} returned no address`, { stage: 'dns', hop: ctx.hop });
+  }
+  return addrs;
+}
+
+function connectOne(address: string, port: number, onSocket: (s: Socket) => void): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = netConnect({ host: address, port, noDelay: true });
+    onSocket(socket);
+    const onError = (err: Error): void => {
+      socket.removeListener('connect', onConnect);
+      socket.destroy();
+      reject(err);
+    };
+    const onConnect = (): void => {
+      socket.removeListener('error', onError);
+      resolve(socket);
+    };
+    socket.once('error', onError);
+    socket.once('connect', onConnect);
+  });
+}
+
+/** Resolves and connects (stages `dns`, `tcp`); the connect timeout covers all addresses together. */
+export async function dialTcp(ctx: StepContext, opts: DialOptions): Promise<Socket> {
+  const addrs = await resolveHost(ctx, opts);
+  let current: Socket | undefined;
+  return withTimeout(ctx, opts.connectTimeout, 'ERR_CONNECT_TIMEOUT', `TCP connect to ${opts.host}:${opts.port}`, async () => {
+    let last: unknown;
+    for (const a of addrs) {
+      try {
+        return await connectOne(a.address, opts.port, (s) => { current = s; });
+      } catch (e) {
+        last = e;
+        if (ctx.signal.aborted) break;
+      }
+    }
+    const msg = last instanceof Error ? last.message : String(last);
+    throw new BurrowError('ERR_CONNECT', `TCP connect to ${opts.host}:${opts.port} failed: ${msg}`, { stage: 'tcp', hop: ctx.hop, cause: last });
+  }, () => current?.destroy());
+}

@@ -1,0 +1,70 @@
+/**
+ * Runs an asynchronous step under a timeout and an abort signal, always
+ * clearing its timer: the one place where stage timeouts are armed.
+ */
+import { BurrowError, type ErrorCode, type HopInfo } from '../errors/errors.js';
+
+/** What a step needs to know to fail well. */
+export interface StepContext {
+  readonly hop: HopInfo;
+  readonly signal: AbortSignal;
+}
+
+/** The error given to a step that was aborted because the connection closed. */
+export function abortedError(hop: HopInfo): BurrowError {
+  return new BurrowError('ERR_CLOSED', 'the connection was closed while connecting', { stage: 'state', hop });
+}
+
+/**
+ * Runs `start(cleanup)` and settles with its result, or rejects with a timeout
+ * error after `ms` (Infinity: never), or with ERR_CLOSED when `signal` aborts.
+ * `onCancel` is called on timeout or abort to release what the step holds.
+ */
+export function withTimeout<T>(
+  ctx: StepContext,
+  ms: number,
+  code: ErrorCode,
+  what: string,
+  start: () => Promise<T>,
+  onCancel: () => void,
+): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    let done = false;
+    let timer: NodeJS.Timeout | undefined;
+    const finish = (): boolean => {
+      if (done) return false;
+      done = true;
+      if (timer !== undefined) clearTimeout(timer);
+      ctx.signal.removeEventListener('abort', onAbort);
+      return true;
+    };
+    const onAbort = (): void => {
+      if (finish()) {
+        onCancel();
+        reject(abortedError(ctx.hop));
+      }
+    };
+    if (ctx.signal.aborted) {
+      done = true;
+      reject(abortedError(ctx.hop));
+      return;
+    }
+    ctx.signal.addEventListener('abort', onAbort);
+    if (ms !== Infinity) {
+      timer = setTimeout(() => {
+        if (finish()) {
+          onCancel();
+          reject(new BurrowError(code, `${what} timed out after ${ms} ms`, { stage: 'timeout', hop: ctx.hop, details: { timeoutMs: ms } }));
+        }
+      }, ms);
+    }
+    start().then(
+      (v) => {
+        if (finish()) resolve(v);
+      },
+      (e: unknown) => {
+        if (finish()) reject(e);
+      },
+    );
+  });
+}
