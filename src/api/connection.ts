@@ -319,8 +319,16 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     this.#entries.set(ref.key, { ref, replyTo, mailbox, done: false });
   }
 
-  /** Runs `run` on the layer now, or once the connection is up. */
-  #dispatch(ref: StreamRef | undefined, tunnel: StreamRef | undefined, run: (layer: HttpLayer) => void, fail: (e: BurrowError) => void): void {
+  /**
+   * Runs `run` on the layer now, or once the connection is up. `opens` is true
+   * for calls that open a stream; the others (body data) go to the current
+   * layer even while it is closing or no longer accepts new streams.
+   */
+  #dispatch(ref: StreamRef | undefined, tunnel: StreamRef | undefined, run: (layer: HttpLayer) => void, fail: (e: BurrowError) => void, opens = true): void {
+    if (!opens && this.#layer !== undefined && (this.#state === 'up' || this.#state === 'closing')) {
+      run(this.#layer);
+      return;
+    }
     if (this.#state === 'closed' || this.#state === 'closing') {
       const err =
         this.#state === 'closing'
@@ -342,7 +350,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       run(layer);
       return;
     }
-    this.#postponed.push({ ref, run: () => this.#dispatch(ref, tunnel, run, fail), fail });
+    this.#postponed.push({ ref, run: () => this.#dispatch(ref, tunnel, run, fail, opens), fail });
   }
 
   #failStream(ref: StreamRef): (e: BurrowError) => void {
@@ -440,7 +448,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       }, (e) => {
         this.#failStream(ref)(e);
         resolve();
-      });
+      }, false);
     });
   }
 
