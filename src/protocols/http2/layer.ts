@@ -228,7 +228,10 @@ export class Http2Layer implements HttpLayer {
 
   #onStreamClose(st: H2Stream): void {
     this.#streams.delete(st.ref.key);
-    if (st.done || !st.alive || this.#closed) return;
+    if (st.done || !st.alive || this.#closed) {
+      this.#maybeFinishClosing();
+      return;
+    }
     st.done = true;
     const code = st.stream.rstCode ?? 0;
     const id = st.stream.id;
@@ -268,17 +271,9 @@ export class Http2Layer implements HttpLayer {
   }
 
   #onGoaway = (code: number, lastStreamId: number): void => {
+    // Streams above lastStreamId will not be processed: nghttp2 closes them and
+    // their close handler reports ERR_GOAWAY. The others may still finish.
     this.#goaway = { code, lastStreamId };
-    // Streams the server will not process fail now; the others finish.
-    for (const st of [...this.#streams.values()]) {
-      const id = st.stream.id;
-      if (!st.done && st.alive && (id === undefined || id > lastStreamId)) {
-        st.done = true;
-        this.#streams.delete(st.ref.key);
-        this.#sink.deliver({ type: 'error', ref: st.ref, error: this.#goawayError() });
-        st.stream.close(constants.NGHTTP2_CANCEL);
-      }
-    }
     this.#closing = true;
     this.#armClosingTimer();
     this.#maybeFinishClosing();
@@ -400,13 +395,11 @@ export class Http2Layer implements HttpLayer {
 
   shutdown(): void {
     if (this.#closed) return;
+    // GOAWAY is sent once every open stream is done: nghttp2 would send a GOAWAY
+    // ahead of HEADERS still queued, and the server would then refuse those streams.
     this.#closing = true;
     this.#armClosingTimer();
-    try {
-      this.#session.close();
-    } catch {
-      // Already closing.
-    }
+    this.#maybeFinishClosing();
   }
 
   #armClosingTimer(): void {
@@ -422,8 +415,12 @@ export class Http2Layer implements HttpLayer {
   #maybeFinishClosing(): void {
     if (!this.#closing || this.#closed) return;
     for (const st of this.#streams.values()) if (!st.done) return;
-    // Nothing is left in flight: close now instead of waiting for the server.
-    this.#finish(null);
+    // Nothing is left in flight: close gracefully (GOAWAY), then the session's close event finishes the layer.
+    try {
+      this.#session.close();
+    } catch {
+      this.#finish(null);
+    }
   }
 
   destroy(reason: BurrowError): void {
