@@ -203,7 +203,6 @@ function checkKeys(name: string, obj: Record<string, unknown>, allowed: Readonly
 export function checkHost(name: string, v: unknown): string {
   if (typeof v !== 'string' || v.length === 0) throw invalidOption(name, 'must be a non-empty string');
   const bare = v.startsWith('[') && v.endsWith(']') ? v.slice(1, -1) : v;
-  // eslint-disable-next-line no-control-regex
   if (isIP(bare) === 0 && !/^[A-Za-z0-9_.-]+$/.test(bare)) throw invalidOption(name, `${JSON.stringify(v)} is not a host name or IP address`);
   return bare;
 }
