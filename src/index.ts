@@ -14,6 +14,8 @@ export {
   type RequestOptions,
   type StreamInfo,
 } from './api/connection.js';
+export type { TunnelEndpointInfo } from './api/info.js';
+export type { ConnectDestination, ProtocolName, ProtocolSpec, SocksAuth, SocksOptions } from './tunnel/destination.js';
 export { StreamRef } from './api/stream-ref.js';
 export {
   isFinal,
@@ -23,6 +25,7 @@ export {
   type Http2SettingsReport,
   type HttpProtocolName,
   type InformMessage,
+  type LayerProtocolName,
   type Notification,
   type PushMessage,
   type ResponseMessage,

@@ -1,22 +1,35 @@
 /**
  * The connection: the one owner of a connection's sockets, layers, timers and
  * stream mailboxes. Protocol layers report to it; it routes user calls to the
- * right layer, delivers messages, and reconnects per the retry options.
+ * right layer (the layer tree below), delivers messages, builds tunnels, and
+ * reconnects per the retry options.
+ *
+ * The layer tree: the node at key '' runs on the socket of the first hop. A
+ * successful CONNECT on stream `T` adds a node at key `T.key` running on the
+ * tunnel: connection-wide (HTTP/1.1: the socket itself, the parent node is
+ * "taken over") or stream-wide (HTTP/2: one stream of the parent). A request
+ * with `{ tunnel: T }` goes to node `T.key`; its ref is `[...T.path, id]`.
  */
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { BurrowError, type HopInfo } from '../errors/errors.js';
-import { checkRequestLine, normalizeHeaders, type HeaderList, type HeadersInit } from '../protocols/headers.js';
-import type { HttpLayer, LayerOrigin, LayerSink, LayerStreamState } from '../protocols/layer.js';
+import { authorityHost, checkRequestLine, hasHeader, normalizeHeaders, type Header, type HeaderList, type HeadersInit } from '../protocols/headers.js';
+import type { HttpLayer, LayerOrigin, LayerSink } from '../protocols/layer.js';
 import { Http1Layer } from '../protocols/http1/layer.js';
 import { Http2Layer } from '../protocols/http2/layer.js';
+import { RawLayer } from '../protocols/raw/layer.js';
 import { dialTcp } from '../transport/dial.js';
-import { startTls } from '../transport/tls.js';
+import { establish, type Established, type EndpointInfo } from '../tunnel/establish.js';
+import { resolveDestination, type ConnectDestination, type ResolvedDestination, type ResolvedHop } from '../tunnel/destination.js';
+import type { ConnectionInfo, ConnectionState, IntermediaryInfo, StreamInfo } from './info.js';
 import { Mailbox } from './mailbox.js';
-import { isFinal, type DownEvent, type HttpProtocolName, type Notification, type StreamMessage, type UpEvent } from './messages.js';
+import { isFinal, type DownEvent, type Notification, type StreamMessage, type UpEvent } from './messages.js';
 import type { ResolvedOptions } from './options.js';
 import { StreamRef, nextStreamId } from './stream-ref.js';
+
+export type { ConnectionInfo, ConnectionState, IntermediaryInfo, StreamInfo } from './info.js';
 
 /** A request body given whole. */
 export type Body = string | Buffer | Uint8Array;
@@ -33,9 +46,6 @@ export interface RequestOptions {
    */
   replyTo?: (msg: StreamMessage) => void;
 }
-
-/** Where a connection is in its life. */
-export type ConnectionState = 'connecting' | 'up' | 'waiting-retry' | 'closing' | 'closed';
 
 /** Events a connection emits. */
 export interface ConnectionEvents {
@@ -59,42 +69,6 @@ export interface BodyResult {
   trailers?: HeaderList;
 }
 
-/** What {@link Connection.streamInfo} reports. */
-export interface StreamInfo {
-  ref: StreamRef;
-  /** `pending`: waiting for the connection; `stopping`: cancelled, its response still being read. */
-  state: LayerStreamState | 'pending';
-  /** Proxies between the client and this stream's endpoint (none for a direct connection). */
-  intermediaries: IntermediaryInfo[];
-}
-
-/** One proxy a stream's data goes through. */
-export interface IntermediaryInfo {
-  type: 'connect' | 'socks5';
-  host: string;
-  port: number;
-  transport: 'tcp' | 'tls';
-  protocol: string;
-}
-
-/** What {@link Connection.info} reports. */
-export interface ConnectionInfo {
-  state: ConnectionState;
-  /** The protocol spoken with the endpoint, once up. */
-  protocol: HttpProtocolName | undefined;
-  transport: 'tcp' | 'tls';
-  origin: { scheme: 'http' | 'https'; host: string; port: number };
-  intermediaries: IntermediaryInfo[];
-  localAddress: string | undefined;
-  localPort: number | undefined;
-  remoteAddress: string | undefined;
-  remotePort: number | undefined;
-  /** Negotiated TLS version and cipher, for TLS connections once up. */
-  tls: { version: string | null; cipher: string; alpn: string | false | null } | undefined;
-  /** Reconnection attempts left. */
-  retriesLeft: number;
-}
-
 interface StreamEntry {
   readonly ref: StreamRef;
   readonly replyTo: ((msg: StreamMessage) => void) | undefined;
@@ -109,12 +83,47 @@ interface Postponed {
 }
 
 interface UpWaiter {
-  resolve(p: HttpProtocolName): void;
+  resolve(p: 'http' | 'http2' | 'raw'): void;
   reject(e: BurrowError): void;
   timer: NodeJS.Timeout | undefined;
 }
 
+/** One layer of the tree. */
+interface LayerNode {
+  /** '' for the connection level, else the key of the tunnel ref. */
+  readonly key: string;
+  readonly tunnelRef: StreamRef | undefined;
+  readonly layer: HttpLayer;
+  /** The endpoint the layer talks to. */
+  readonly endpoint: EndpointInfo;
+  /** The first endpoint reached through the tunnel (a SOCKS server, or `endpoint`). */
+  readonly reached: EndpointInfo;
+  readonly intermediaries: readonly IntermediaryInfo[];
+  /** For a tunnel node: the intermediaries of the layer the CONNECT was sent on. */
+  readonly viaParent: readonly IntermediaryInfo[];
+  readonly hop: HopInfo;
+  /** `conn`: runs on the connection's socket; `stream`: on an HTTP/2 stream of the parent. */
+  readonly scope: 'conn' | 'stream';
+  /** For a conn-wide tunnel: the node whose socket it took over. */
+  readonly carrier: LayerNode | undefined;
+  /** The TLS socket with `endpoint`, when TLS. */
+  readonly tls: TLSSocket | undefined;
+  /** Set when a conn-wide CONNECT on this layer made the socket a tunnel. */
+  takenOverBy: StreamRef | undefined;
+}
+
+/** A CONNECT sent and not yet answered (or being set up). */
+interface PendingTunnel {
+  readonly ref: StreamRef;
+  readonly dest: ResolvedDestination;
+  timer: NodeJS.Timeout | undefined;
+  /** Requests made with `{ tunnel: ref }` before the tunnel was up. */
+  readonly waiting: Postponed[];
+}
+
 const DEFAULT_AWAIT_TIMEOUT = 5000;
+/** How many refused CONNECT refs are remembered, to answer "not a tunnel" rather than "not found". */
+const NOT_TUNNEL_MEMORY = 1024;
 
 function toBuffer(body: Body): Buffer {
   if (typeof body === 'string') return Buffer.from(body);
@@ -130,22 +139,42 @@ function checkFlow(flow: unknown): void {
   }
 }
 
+function schemeOf(e: EndpointInfo): 'http' | 'https' | undefined {
+  if (e.protocol !== 'http' && e.protocol !== 'http2') return undefined;
+  return e.transport === 'tls' ? 'https' : 'http';
+}
+
 /**
- * A connection to one endpoint. Created by {@link open}. Every request method
- * returns a {@link StreamRef} at once; messages arrive through `await`,
- * `awaitBody`, `messages()`, the `message` event, or a `replyTo` function.
+ * A connection to one endpoint, and through it to whatever its tunnels reach.
+ * Created by {@link open}. Every request method returns a {@link StreamRef} at
+ * once; messages arrive through `await`, `awaitBody`, `messages()`, the
+ * `message` event, or a `replyTo` function.
  */
 export class Connection extends EventEmitter<ConnectionEvents> {
   /** The options after defaults were applied. */
   readonly config: ResolvedOptions;
+  /**
+   * The connection-level stream: when the connection's own protocol is `raw`
+   * (`protocols: ['raw']`, or a SOCKS chain ending in raw), its bytes travel on
+   * this ref (`data(conn.ref, …)` and data messages).
+   */
+  readonly ref: StreamRef;
   readonly #hop: HopInfo;
+  readonly #firstHop: ResolvedHop;
   #state: ConnectionState = 'connecting';
-  #layer: HttpLayer | undefined;
-  #socket: Socket | TLSSocket | undefined;
+  /** The layer tree, by key. */
+  readonly #nodes = new Map<string, LayerNode>();
+  /** The node whose layer owns the connection's socket (the innermost conn-wide one). */
+  #connNode: LayerNode | undefined;
+  #socket: Socket | undefined;
   readonly #postponed: Postponed[] = [];
+  readonly #pendingTunnels = new Map<string, PendingTunnel>();
+  readonly #notTunnels = new Set<string>();
   readonly #entries = new Map<string, StreamEntry>();
   #retriesLeft: number;
   #attempt: AbortController | undefined;
+  /** Aborted when the current connection (and every tunnel on it) goes away. */
+  #session: AbortController | undefined;
   #retryTimer: NodeJS.Timeout | undefined;
   #lastError: BurrowError | undefined;
   #userClosing = false;
@@ -157,7 +186,16 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   constructor(options: ResolvedOptions) {
     super();
     this.config = options;
+    this.ref = new StreamRef([nextStreamId()]);
     this.#hop = { index: 0, kind: 'origin', host: options.host, port: options.port, transport: options.transport };
+    this.#firstHop = {
+      host: options.host,
+      port: options.port,
+      transport: options.transport,
+      tls: options.tls,
+      protocols: options.protocols,
+      tlsHandshakeTimeout: options.tlsHandshakeTimeout,
+    };
     this.#retriesLeft = options.retry;
     this.#closed = new Promise((resolve) => {
       this.#resolveClosed = resolve;
@@ -176,64 +214,78 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     this.#state = 'connecting';
     const attempt = new AbortController();
     this.#attempt = attempt;
-    const ctx = { hop: this.#hop, signal: attempt.signal };
     const o = this.config;
-    let socket: Socket | TLSSocket | undefined;
+    let socket: Socket | undefined;
+    let node: LayerNode | undefined;
     try {
-      socket = await dialTcp(ctx, o);
-      let protocol = o.protocols[0] as HttpProtocolName;
-      if (o.transport === 'tls') {
-        const r = await startTls(ctx, socket, { host: o.host, tls: o.tls, protocols: o.protocols, handshakeTimeout: o.tlsHandshakeTimeout });
-        socket = r.socket;
-        protocol = r.protocol;
-      }
-      const holder: { layer: HttpLayer | undefined } = { layer: undefined };
-      const layer = this.#createLayer(protocol, socket, this.#sinkFor(holder));
-      holder.layer = layer;
-      if (attempt.signal.aborted) {
-        layer.destroy(new BurrowError('ERR_CLOSED', 'the connection was closed', { stage: 'state', hop: this.#hop }));
-        return;
-      }
-      await layer.ready;
-      if (attempt.signal.aborted) {
-        layer.destroy(new BurrowError('ERR_CLOSED', 'the connection was closed', { stage: 'state', hop: this.#hop }));
-        return;
-      }
-      this.#attempt = undefined;
-      this.#layer = layer;
-      this.#socket = socket;
-      this.#state = 'up';
-      this.#retriesLeft = o.retry;
-      this.emit('up', { protocol });
-      for (const w of this.#upWaiters.splice(0)) {
-        if (w.timer) clearTimeout(w.timer);
-        w.resolve(protocol);
-      }
-      for (const p of this.#postponed.splice(0)) p.run();
+      socket = await dialTcp({ hop: this.#hop, signal: attempt.signal }, o);
+      const est = await establish({ signal: attempt.signal, hopIndex: 0, intermediaries: [] }, this.#firstHop, socket);
+      if (est.protocol === 'raw') this.#register(this.ref, undefined);
+      node = this.#makeNode('', undefined, est, 'conn', undefined, Infinity);
+      await node.layer.ready;
+      if (attempt.signal.aborted) throw new BurrowError('ERR_CLOSED', 'the connection was closed', { stage: 'state', hop: this.#hop });
     } catch (e) {
       socket?.destroy();
+      node?.layer.destroy(new BurrowError('ERR_CLOSED', 'the connection attempt failed', { stage: 'state', hop: this.#hop }));
       if (attempt.signal.aborted) return;
       this.#attempt = undefined;
       const err = e instanceof BurrowError ? e : new BurrowError('ERR_CONNECT', `connection failed: ${(e as Error).message}`, { stage: 'tcp', hop: this.#hop, cause: e });
       this.#attemptFailed(err);
+      return;
     }
+    this.#attempt = undefined;
+    this.#session = new AbortController();
+    this.#nodes.set('', node);
+    this.#connNode = node;
+    this.#socket = socket;
+    this.#state = 'up';
+    this.#retriesLeft = o.retry;
+    const protocol = node.layer.protocol;
+    this.emit('up', { protocol, intermediaries: [...node.intermediaries] });
+    for (const w of this.#upWaiters.splice(0)) {
+      if (w.timer) clearTimeout(w.timer);
+      w.resolve(protocol);
+    }
+    for (const p of this.#postponed.splice(0)) p.run();
   }
 
-  #createLayer(protocol: HttpProtocolName, socket: Socket | TLSSocket, sink: LayerSink): HttpLayer {
-    const origin: LayerOrigin = { host: this.config.host, port: this.config.port, transport: this.config.transport, hop: this.#hop };
-    return protocol === 'http2'
-      ? new Http2Layer(socket, origin, this.config.http2, sink)
-      : new Http1Layer(socket, origin, this.config.http, sink);
-  }
-
-  #sinkFor(holder: { layer: HttpLayer | undefined }): LayerSink {
-    return {
+  /** Creates the layer for an established endpoint and its tree node (not registered yet). */
+  #makeNode(key: string, tunnelRef: StreamRef | undefined, est: Established, scope: 'conn' | 'stream', carrier: LayerNode | undefined, flow: number, viaParent: readonly IntermediaryInfo[] = []): LayerNode {
+    const holder: { node: LayerNode | undefined } = { node: undefined };
+    const sink: LayerSink = {
       deliver: (msg) => this.#deliver(msg),
-      notify: (n) => this.emit('notify', n),
+      notify: (n) => this.emit('notify', tunnelRef === undefined ? n : { ...n, tunnel: tunnelRef }),
       closed: (error, killed) => {
-        if (holder.layer !== undefined && holder.layer === this.#layer) this.#layerClosed(holder.layer, error, killed);
+        if (holder.node !== undefined) this.#nodeClosed(holder.node, error, killed);
+      },
+      tunnel: (ref, duplex) => {
+        if (holder.node !== undefined) void this.#tunnelUp(holder.node, ref, duplex);
+        else duplex.destroy();
       },
     };
+    const origin: LayerOrigin = { host: est.endpoint.host, port: est.endpoint.port, transport: est.endpoint.transport, hop: est.hop };
+    const layer: HttpLayer =
+      est.protocol === 'http2'
+        ? new Http2Layer(est.duplex, origin, this.config.http2, sink)
+        : est.protocol === 'raw'
+          ? new RawLayer(est.duplex, tunnelRef ?? this.ref, origin, flow, sink)
+          : new Http1Layer(est.duplex, origin, this.config.http, sink);
+    const node: LayerNode = {
+      key,
+      tunnelRef,
+      layer,
+      endpoint: est.endpoint,
+      reached: est.reached,
+      intermediaries: est.intermediaries,
+      viaParent,
+      hop: est.hop,
+      scope,
+      carrier,
+      tls: est.tls,
+      takenOverBy: undefined,
+    };
+    holder.node = node;
+    return node;
   }
 
   #attemptFailed(err: BurrowError): void {
@@ -252,19 +304,136 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     }, Math.max(0, d.timeout));
   }
 
-  #layerClosed(layer: HttpLayer, error: BurrowError | null, killed: readonly StreamRef[]): void {
-    this.#layer = undefined;
-    this.#socket = undefined;
-    if (this.#userClosing) {
-      this.#terminate(null);
+  // ---------------------------------------------------------------- tunnels
+
+  /** A CONNECT on `parent`'s layer succeeded: build the next layers on `duplex`. */
+  async #tunnelUp(parent: LayerNode, ref: StreamRef, duplex: Socket | Duplex): Promise<void> {
+    const pending = this.#pendingTunnels.get(ref.key);
+    const session = this.#session;
+    if (pending === undefined || session === undefined) {
+      duplex.destroy();
       return;
     }
+    if (pending.timer) clearTimeout(pending.timer);
+    pending.timer = undefined;
+    const scope = parent.layer.protocol === 'http2' ? 'stream' : 'conn';
+    if (scope === 'conn') parent.takenOverBy = ref;
+    const proxy: IntermediaryInfo = {
+      type: 'connect',
+      host: parent.endpoint.host,
+      port: parent.endpoint.port,
+      transport: parent.endpoint.transport,
+      protocol: parent.layer.protocol,
+    };
+    let node: LayerNode | undefined;
+    try {
+      const est = await establish(
+        {
+          signal: session.signal,
+          hopIndex: parent.hop.index + 1,
+          intermediaries: [...parent.intermediaries, proxy],
+          onSocksUp: () => this.#deliver({ type: 'up', ref, protocol: 'socks' }),
+        },
+        pending.dest,
+        duplex,
+      );
+      node = this.#makeNode(ref.key, ref, est, scope, scope === 'conn' ? parent : undefined, Infinity, parent.intermediaries);
+      await node.layer.ready;
+      if (session.signal.aborted) throw new BurrowError('ERR_CLOSED', 'the connection was closed', { stage: 'state', hop: est.hop });
+    } catch (e) {
+      this.#pendingTunnels.delete(ref.key);
+      const err = e instanceof BurrowError ? e : new BurrowError('ERR_TUNNEL_CLOSED', `tunnel setup failed: ${(e as Error).message}`, { stage: 'tcp', cause: e });
+      node?.layer.destroy(err);
+      duplex.destroy();
+      for (const w of pending.waiting) w.fail(err);
+      this.#deliver({ type: 'error', ref, error: err });
+      if (session.signal.aborted) return;
+      // A conn-wide tunnel that failed leaves the connection without a socket.
+      if (scope === 'conn' && this.#rootOf(parent).key === '') this.#connectionLost(err, [ref]);
+      return;
+    }
+    this.#pendingTunnels.delete(ref.key);
+    this.#nodes.set(node.key, node);
+    if (scope === 'conn' && this.#connNode === parent) this.#connNode = node;
+    this.#deliver({ type: 'up', ref, protocol: node.layer.protocol });
+    for (const w of pending.waiting) w.run();
+  }
+
+  /** The first node of a conn-wide chain (the one whose transport the others took over). */
+  #rootOf(node: LayerNode): LayerNode {
+    let n = node;
+    while (n.carrier !== undefined) n = n.carrier;
+    return n;
+  }
+
+  /** A node's layer finished. */
+  #nodeClosed(node: LayerNode, error: BurrowError | null, killed: readonly StreamRef[]): void {
+    if (this.#nodes.get(node.key) !== node) return;
+    const root = this.#rootOf(node);
+    if (root.key === '') {
+      if (this.#userClosing) {
+        this.#removeSubtree(node, null);
+        if (node === this.#connNode) this.#terminate(null);
+        return;
+      }
+      this.#connectionLost(error, killed);
+      return;
+    }
+    // A stream-wide tunnel (or a conn-wide chain inside one) closed: only its subtree goes.
+    const err =
+      error ?? new BurrowError('ERR_TUNNEL_CLOSED', 'the tunnel closed', { stage: 'tcp', hop: node.hop });
+    for (let n: LayerNode | undefined = node; n !== undefined; n = n.carrier) {
+      this.#removeSubtree(n, err);
+      if (n.tunnelRef !== undefined && n.layer.protocol !== 'raw') {
+        this.#deliver({ type: 'error', ref: n.tunnelRef, error: new BurrowError('ERR_TUNNEL_CLOSED', `${n.tunnelRef} closed: ${err.message}`, { stage: err.stage, hop: n.hop, cause: error ?? undefined }) });
+      }
+    }
+  }
+
+  /** Removes `node` and every node nested in its streams, destroying their layers. */
+  #removeSubtree(node: LayerNode, reason: BurrowError | null): void {
+    const prefix = node.key === '' ? '' : `${node.key}/`;
+    for (const [key, n] of [...this.#nodes]) {
+      if (key === node.key || key.startsWith(prefix)) {
+        this.#nodes.delete(key);
+        if (n !== node) n.layer.destroy(reason ?? new BurrowError('ERR_TUNNEL_CLOSED', 'the tunnel carrying this layer closed', { stage: 'tcp', hop: n.hop }));
+      }
+    }
+    for (const [key, p] of [...this.#pendingTunnels]) {
+      if (key.startsWith(prefix)) {
+        if (p.timer) clearTimeout(p.timer);
+        this.#pendingTunnels.delete(key);
+        const err = reason ?? new BurrowError('ERR_TUNNEL_CLOSED', 'the layer carrying this CONNECT closed', { stage: 'tcp', hop: node.hop });
+        for (const w of p.waiting) w.fail(err);
+      }
+    }
+  }
+
+  /** The connection's socket is gone: everything on it goes, then reconnection per the options. */
+  #connectionLost(error: BurrowError | null, killedByLayer: readonly StreamRef[]): void {
+    const protocol = this.#nodes.get('')?.layer.protocol ?? this.#connNode?.layer.protocol ?? 'http';
     const reason = error ?? new BurrowError('ERR_CONNECTION_CLOSED', 'the server closed the connection', { stage: 'tcp', hop: this.#hop });
+    const killed = [...killedByLayer];
+    for (const n of this.#nodes.values()) killed.push(...n.layer.activeStreams());
+    this.#session?.abort();
+    this.#session = undefined;
+    for (const [key, n] of [...this.#nodes]) {
+      this.#nodes.delete(key);
+      n.layer.destroy(reason);
+    }
+    for (const p of [...this.#pendingTunnels.values()]) {
+      if (p.timer) clearTimeout(p.timer);
+      for (const w of p.waiting) w.fail(reason);
+    }
+    this.#pendingTunnels.clear();
+    this.#connNode = undefined;
+    this.#socket = undefined;
+    if (this.#state === 'closed') return;
     this.#lastError = reason;
-    const willRetry = this.config.retry > 0;
-    this.emit('down', { protocol: layer.protocol, reason, killedStreams: killed, willRetry });
+    const willRetry = this.config.retry > 0 && !this.#userClosing;
+    this.emit('down', { protocol, reason, killedStreams: killed, willRetry });
     if (!willRetry) {
-      this.#terminate(reason);
+      this.#terminate(this.#userClosing ? null : reason);
       return;
     }
     this.#retriesLeft = this.config.retry;
@@ -279,7 +448,19 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     this.#retryTimer = undefined;
     this.#attempt?.abort();
     this.#attempt = undefined;
+    this.#session?.abort();
+    this.#session = undefined;
     const streamError = error ?? new BurrowError('ERR_CLOSED', 'the connection was closed', { stage: 'state', hop: this.#hop });
+    for (const [key, n] of [...this.#nodes]) {
+      this.#nodes.delete(key);
+      n.layer.destroy(streamError);
+    }
+    for (const p of this.#pendingTunnels.values()) {
+      if (p.timer) clearTimeout(p.timer);
+      for (const w of p.waiting) w.fail(streamError);
+    }
+    this.#pendingTunnels.clear();
+    this.#connNode = undefined;
     for (const p of this.#postponed.splice(0)) p.fail(streamError);
     for (const w of this.#upWaiters.splice(0)) {
       if (w.timer) clearTimeout(w.timer);
@@ -295,19 +476,51 @@ export class Connection extends EventEmitter<ConnectionEvents> {
 
   // ---------------------------------------------------------------- delivery
 
+  /** True when `msg` ends its stream (a 2xx to a CONNECT does not: the tunnel goes on). */
+  #isFinal(msg: StreamMessage): boolean {
+    if (msg.type === 'response' && msg.status >= 200 && msg.status < 300 && this.#pendingTunnels.has(msg.ref.key)) return false;
+    if (msg.type === 'data' && this.#nodes.get(msg.ref.key)?.layer.protocol === 'raw') return msg.fin;
+    return isFinal(msg);
+  }
+
   #deliver(msg: StreamMessage): void {
-    const e = this.#entries.get(msg.ref.key);
+    const key = msg.ref.key;
+    const pending = this.#pendingTunnels.get(key);
+    if (pending !== undefined && msg.type === 'response') {
+      if (pending.timer) clearTimeout(pending.timer);
+      pending.timer = undefined;
+    }
+    const final = this.#isFinal(msg);
+    if (final && pending !== undefined && !(msg.type === 'response' && msg.status >= 200 && msg.status < 300)) {
+      // A refused CONNECT: an ordinary response, and the ref is no tunnel.
+      this.#pendingTunnels.delete(key);
+      for (const w of pending.waiting) w.fail(this.#notATunnel(msg.ref));
+      this.#rememberNotTunnel(key);
+    }
+    const e = this.#entries.get(key);
     if (e !== undefined) {
       if (e.done) return;
       if (msg.type === 'push') this.#register(msg.pushRef, e.replyTo);
-      if (isFinal(msg)) e.done = true;
+      if (final) e.done = true;
       if (e.replyTo) e.replyTo(msg);
-      else e.mailbox?.push(msg);
-      if (e.done && (e.mailbox === undefined || e.mailbox.drained)) this.#entries.delete(e.ref.key);
+      else e.mailbox?.push(msg, final);
+      if (e.done && (e.mailbox === undefined || e.mailbox.drained)) this.#entries.delete(key);
     } else if (msg.type === 'push') {
       this.#register(msg.pushRef, undefined);
     }
     this.emit('message', msg);
+  }
+
+  #rememberNotTunnel(key: string): void {
+    this.#notTunnels.add(key);
+    if (this.#notTunnels.size > NOT_TUNNEL_MEMORY) {
+      const oldest = this.#notTunnels.values().next().value;
+      if (oldest !== undefined) this.#notTunnels.delete(oldest);
+    }
+  }
+
+  #notATunnel(ref: StreamRef): BurrowError {
+    return new BurrowError('ERR_NOT_A_TUNNEL', `${ref} is not a tunnel (its CONNECT was not answered with a 2xx)`, { stage: 'state', hop: this.#hop });
   }
 
   #register(ref: StreamRef, replyTo: ((msg: StreamMessage) => void) | undefined): void {
@@ -319,17 +532,28 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     this.#entries.set(ref.key, { ref, replyTo, mailbox, done: false });
   }
 
+  // ---------------------------------------------------------------- routing
+
+  /** The node that carries stream `ref`. */
+  #nodeOfStream(ref: StreamRef): LayerNode | undefined {
+    if (ref.equals(this.ref)) return this.#nodes.get('');
+    // A raw tunnel's bytes travel on the tunnel ref itself.
+    const own = this.#nodes.get(ref.key);
+    if (own !== undefined && own.layer.protocol === 'raw') return own;
+    const n = this.#nodes.get(ref.parent?.key ?? '');
+    return n;
+  }
+
   /**
-   * Runs `run` on the layer now, or once the connection is up. `opens` is true
-   * for calls that open a stream; the others (body data) go to the current
-   * layer even while it is closing or no longer accepts new streams.
+   * Runs `run` on the layer for a new stream in `tunnel` (or on the layer of an
+   * existing stream when `opens` is false) now, or once the connection or the
+   * tunnel is up; `fail` otherwise.
    */
-  #dispatch(ref: StreamRef | undefined, tunnel: StreamRef | undefined, run: (layer: HttpLayer) => void, fail: (e: BurrowError) => void, opens = true): void {
-    if (!opens && this.#layer !== undefined && (this.#state === 'up' || this.#state === 'closing')) {
-      run(this.#layer);
-      return;
-    }
-    if (this.#state === 'closed' || this.#state === 'closing') {
+  #dispatch(ref: StreamRef | undefined, tunnel: StreamRef | undefined, run: (layer: HttpLayer, node: LayerNode) => void, fail: (e: BurrowError) => void, opens = true): void {
+    const postpone = (): void => {
+      this.#postponed.push({ ref, run: () => this.#dispatch(ref, tunnel, run, fail, opens), fail });
+    };
+    if (this.#state === 'closed' || (this.#state === 'closing' && opens)) {
       const err =
         this.#state === 'closing'
           ? new BurrowError('ERR_CLOSING', 'the connection is shutting down and accepts no new requests', { stage: 'state', hop: this.#hop })
@@ -337,20 +561,48 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       queueMicrotask(() => fail(err));
       return;
     }
-    if (tunnel !== undefined) {
-      const known = this.#entries.has(tunnel.key) || this.#layer?.streamState(tunnel) !== undefined;
-      const err = known
-        ? new BurrowError('ERR_NOT_A_TUNNEL', `${tunnel} is not a tunnel`, { stage: 'state', hop: this.#hop })
-        : new BurrowError('ERR_STREAM_NOT_FOUND', `${tunnel} is not a stream of this connection`, { stage: 'state', hop: this.#hop });
-      queueMicrotask(() => fail(err));
+    if (this.#state !== 'up' && this.#state !== 'closing') {
+      postpone();
       return;
     }
-    const layer = this.#layer;
-    if (layer !== undefined && this.#state === 'up' && layer.accepting) {
-      run(layer);
+    if (!opens) {
+      const node = ref === undefined ? undefined : this.#nodeOfStream(ref);
+      if (node !== undefined) run(node.layer, node);
+      else {
+        const err = new BurrowError('ERR_STREAM_NOT_FOUND', `${String(ref)} is not an open stream of this connection`, { stage: 'state', hop: this.#hop });
+        queueMicrotask(() => fail(err));
+      }
       return;
     }
-    this.#postponed.push({ ref, run: () => this.#dispatch(ref, tunnel, run, fail, opens), fail });
+    const key = tunnel?.key ?? '';
+    const node = this.#nodes.get(key);
+    if (node !== undefined) {
+      if (node.takenOverBy !== undefined) {
+        const err = new BurrowError('ERR_BAD_STATE', `this layer became the tunnel ${node.takenOverBy} (CONNECT): send requests with { tunnel: ${node.takenOverBy} }`, {
+          stage: 'state',
+          hop: node.hop,
+        });
+        queueMicrotask(() => fail(err));
+        return;
+      }
+      if (node.layer.accepting) run(node.layer, node);
+      else if (key === '') postpone(); // GOAWAY or connection: close: sent after the reconnection.
+      else {
+        const err = new BurrowError('ERR_CLOSING', `the layer in ${String(tunnel)} accepts no new requests`, { stage: 'state', hop: node.hop });
+        queueMicrotask(() => fail(err));
+      }
+      return;
+    }
+    const pending = this.#pendingTunnels.get(key);
+    if (pending !== undefined) {
+      pending.waiting.push({ ref, run: () => this.#dispatch(ref, tunnel, run, fail, opens), fail });
+      return;
+    }
+    const known = this.#notTunnels.has(key) || this.#entries.has(key) || (tunnel !== undefined && this.#nodeOfStream(tunnel)?.layer.streamState(tunnel) !== undefined);
+    const err = known
+      ? this.#notATunnel(tunnel as StreamRef)
+      : new BurrowError('ERR_STREAM_NOT_FOUND', `${String(tunnel)} is not a tunnel of this connection`, { stage: 'state', hop: this.#hop });
+    queueMicrotask(() => fail(err));
   }
 
   #failStream(ref: StreamRef): (e: BurrowError) => void {
@@ -383,13 +635,20 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     return this.#start(method, path, headers, null, opts);
   }
 
-  #start(method: string, path: string, headersInit: HeadersInit | undefined, body: Buffer | null, opts: RequestOptions | undefined): StreamRef {
-    checkRequestLine(method, path);
-    const headers = normalizeHeaders(headersInit);
+  #checkRequestOptions(opts: RequestOptions | undefined): void {
     checkFlow(opts?.flow);
     if (opts?.replyTo !== undefined && typeof opts.replyTo !== 'function') {
       throw new BurrowError('ERR_INVALID_OPTION', 'invalid option replyTo: must be a function', { stage: 'options', details: { option: 'replyTo' } });
     }
+  }
+
+  #start(method: string, path: string, headersInit: HeadersInit | undefined, body: Buffer | null, opts: RequestOptions | undefined): StreamRef {
+    checkRequestLine(method, path);
+    if (method === 'CONNECT') {
+      throw new BurrowError('ERR_INVALID_REQUEST', 'use connect() to open a tunnel', { stage: 'http' });
+    }
+    const headers = normalizeHeaders(headersInit);
+    this.#checkRequestOptions(opts);
     const ref = this.#newRef(opts?.tunnel);
     this.#register(ref, opts?.replyTo);
     this.#dispatch(ref, opts?.tunnel, (layer) => {
@@ -435,10 +694,61 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   }
 
   /**
+   * Opens a tunnel: sends CONNECT to the HTTP layer addressed by `opts.tunnel`
+   * (or the connection's own layer). On success the ref gets a `response` (2xx,
+   * fin) then one `up` message per layer that comes up inside (`socks`, then
+   * the protocol reached). Requests then go through it with `{ tunnel: ref }`;
+   * a raw tunnel carries bytes with `data(ref, …)`. A non-2xx is an ordinary
+   * response and the ref is no tunnel. Over HTTP/1.1 the whole connection
+   * becomes the tunnel; over HTTP/2 only this stream does.
+   */
+  connect(destination: ConnectDestination, headers?: HeadersInit, opts?: RequestOptions): StreamRef {
+    const dest = resolveDestination(destination);
+    const hs: Header[] = normalizeHeaders(headers).filter(([n]) => n !== 'content-length' && n !== 'transfer-encoding');
+    const target = `${authorityHost(dest.host)}:${dest.port}`;
+    if (!hasHeader(hs, 'host')) hs.unshift(['host', target]);
+    if (dest.username !== undefined && dest.password !== undefined && !hasHeader(hs, 'proxy-authorization')) {
+      hs.push(['proxy-authorization', `Basic ${Buffer.from(`${dest.username}:${dest.password}`).toString('base64')}`]);
+    }
+    this.#checkRequestOptions(opts);
+    const ref = this.#newRef(opts?.tunnel);
+    this.#register(ref, opts?.replyTo);
+    const pending: PendingTunnel = { ref, dest, timer: undefined, waiting: [] };
+    this.#pendingTunnels.set(ref.key, pending);
+    this.#dispatch(ref, opts?.tunnel, (layer, node) => {
+      if (dest.connectTimeout !== Infinity) {
+        pending.timer = setTimeout(() => this.#connectTimedOut(pending, layer, node), dest.connectTimeout);
+      }
+      layer.request({ ref, method: 'CONNECT', path: target, headers: hs, body: null, flow: Infinity });
+    }, (e) => {
+      this.#pendingTunnels.delete(ref.key);
+      for (const w of pending.waiting) w.fail(e);
+      this.#failStream(ref)(e);
+    });
+    return ref;
+  }
+
+  #connectTimedOut(pending: PendingTunnel, layer: HttpLayer, node: LayerNode): void {
+    pending.timer = undefined;
+    if (this.#pendingTunnels.get(pending.ref.key) !== pending) return;
+    this.#pendingTunnels.delete(pending.ref.key);
+    const err = new BurrowError('ERR_CONNECT_RESPONSE_TIMEOUT', `no response to CONNECT ${pending.dest.host}:${pending.dest.port} within ${pending.dest.connectTimeout} ms`, {
+      stage: 'timeout',
+      hop: { ...node.hop, kind: 'connect' },
+      details: { timeoutMs: pending.dest.connectTimeout, during: 'connect-response' },
+    });
+    for (const w of pending.waiting) w.fail(err);
+    this.#deliver({ type: 'error', ref: pending.ref, error: err });
+    // HTTP/2 resets the one stream; an HTTP/1.1 connection waiting for a CONNECT answer is stuck, so it closes.
+    if (layer.protocol === 'http2') layer.cancel(pending.ref);
+    else layer.destroy(err);
+  }
+
+  /**
    * Sends request body bytes on a stream opened with {@link headers} (or raw
-   * bytes on an upgraded stream); `fin` ends the body. Resolves when the
-   * transport can take more (backpressure); never rejects — failures arrive
-   * as an error message on the stream.
+   * bytes on an upgraded stream or a raw tunnel); `fin` ends the body. Resolves
+   * when the transport can take more (backpressure); never rejects — failures
+   * arrive as an error message on the stream.
    */
   data(ref: StreamRef, fin: boolean, chunk: Body): Promise<void> {
     const buf = toBuffer(chunk);
@@ -454,20 +764,32 @@ export class Connection extends EventEmitter<ConnectionEvents> {
 
   /**
    * Stops a stream: HTTP/2 resets it (CANCEL); HTTP/1.1 stops delivering its
-   * messages (its response is still read off the connection). The stream's last
-   * message is an error with code `ERR_STREAM_CANCELED`.
+   * messages (its response is still read off the connection). Cancelling a
+   * tunnel closes it (for a connection-wide tunnel: the connection). The
+   * stream's last message is an error with code `ERR_STREAM_CANCELED`.
    */
   cancel(ref: StreamRef): void {
-    const i = this.#postponed.findIndex((p) => p.ref?.equals(ref));
     let known = false;
+    const i = this.#postponed.findIndex((p) => p.ref?.equals(ref));
     if (i >= 0) {
       this.#postponed.splice(i, 1);
       known = true;
     }
-    if (this.#layer?.cancel(ref)) known = true;
-    if (known || this.#entries.has(ref.key)) {
-      this.#deliver({ type: 'error', ref, error: new BurrowError('ERR_STREAM_CANCELED', `${ref} was cancelled`, { stage: 'state', hop: this.#hop }) });
+    const err = new BurrowError('ERR_STREAM_CANCELED', `${ref} was cancelled`, { stage: 'state', hop: this.#hop });
+    const tunnelNode = this.#nodes.get(ref.key);
+    if (tunnelNode !== undefined && !ref.equals(this.ref)) {
+      this.#deliver({ type: 'error', ref, error: err });
+      tunnelNode.layer.destroy(err);
+      return;
     }
+    const pending = this.#pendingTunnels.get(ref.key);
+    if (pending !== undefined) {
+      if (pending.timer) clearTimeout(pending.timer);
+      this.#pendingTunnels.delete(ref.key);
+      for (const w of pending.waiting) w.fail(err);
+    }
+    if (this.#nodeOfStream(ref)?.layer.cancel(ref)) known = true;
+    if (known || this.#entries.has(ref.key)) this.#deliver({ type: 'error', ref, error: err });
   }
 
   /** Gives a stream `increment` more data messages of flow budget (Gun's message-count flow control). */
@@ -475,23 +797,38 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     if (!Number.isInteger(increment) || increment < 1) {
       throw new BurrowError('ERR_INVALID_OPTION', 'invalid flow increment: must be an integer >= 1', { stage: 'options', details: { option: 'increment' } });
     }
-    this.#layer?.updateFlow(ref, increment);
+    this.#nodeOfStream(ref)?.layer.updateFlow(ref, increment);
   }
 
-  /** Sends an HTTP/2 PING and resolves with the round-trip time in ms. Rejects with `ERR_PING_UNSUPPORTED` on HTTP/1.1. */
-  ping(): Promise<number> {
-    const layer = this.#layer;
-    if (layer === undefined || this.#state !== 'up') {
+  /**
+   * Sends an HTTP/2 PING to the connection's layer, or to the layer inside
+   * `opts.tunnel`, and resolves with the round-trip time in ms. Rejects with
+   * `ERR_PING_UNSUPPORTED` on HTTP/1.1 (the connection stays up).
+   */
+  ping(opts?: { tunnel?: StreamRef }): Promise<number> {
+    if (this.#state !== 'up') {
       return Promise.reject(new BurrowError('ERR_NOT_CONNECTED', 'the connection is not up', { stage: 'state', hop: this.#hop }));
     }
-    return layer.ping();
+    const node = this.#nodes.get(opts?.tunnel?.key ?? '');
+    if (node === undefined) {
+      return Promise.reject(new BurrowError('ERR_NOT_A_TUNNEL', `${String(opts?.tunnel)} is not a tunnel`, { stage: 'state', hop: this.#hop }));
+    }
+    if (node.takenOverBy !== undefined) {
+      return Promise.reject(new BurrowError('ERR_BAD_STATE', `this layer became the tunnel ${node.takenOverBy}: ping with { tunnel }`, { stage: 'state', hop: node.hop }));
+    }
+    return node.layer.ping();
   }
 
   // ---------------------------------------------------------------- awaiting
 
-  /** Resolves with the protocol once the connection is up (rejects after `timeout` ms or if it closes). */
-  awaitUp(timeout: number = DEFAULT_AWAIT_TIMEOUT): Promise<HttpProtocolName> {
-    if (this.#state === 'up' && this.#layer) return Promise.resolve(this.#layer.protocol);
+  /**
+   * Resolves with the connection's protocol once it is up and takes requests
+   * (after any SOCKS layers given in `protocols`); rejects after `timeout` ms or
+   * if the connection gives up.
+   */
+  awaitUp(timeout: number = DEFAULT_AWAIT_TIMEOUT): Promise<'http' | 'http2' | 'raw'> {
+    const root = this.#nodes.get('');
+    if (this.#state === 'up' && root) return Promise.resolve(root.layer.protocol);
     if (this.#state === 'closed') {
       return Promise.reject(this.#lastError ?? new BurrowError('ERR_CLOSED', 'the connection is closed', { stage: 'state', hop: this.#hop }));
     }
@@ -566,31 +903,54 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     for (;;) {
       const m = await mb.next(Infinity);
       yield m;
-      if (isFinal(m)) return;
+      if (mb.drained) return;
     }
   }
 
   // ---------------------------------------------------------------- information
 
-  /** A stream's state, or undefined when the connection does not know it. */
+  /** A stream's state and the proxies it goes through, or undefined when the connection does not know it. */
   streamInfo(ref: StreamRef): StreamInfo | undefined {
-    const state = this.#layer?.streamState(ref);
-    if (state !== undefined) return { ref, state, intermediaries: [] };
-    if (this.#postponed.some((p) => p.ref?.equals(ref))) return { ref, state: 'pending', intermediaries: [] };
+    const tunnel = this.#nodes.get(ref.key);
+    if (tunnel !== undefined && tunnel.tunnelRef !== undefined) {
+      const r = tunnel.reached;
+      return {
+        ref,
+        state: 'running',
+        intermediaries: tunnel.viaParent.map((i) => ({ ...i })),
+        tunnel: { transport: r.transport, protocol: r.protocol, scheme: schemeOf(r), host: r.host, port: r.port },
+      };
+    }
+    const node = this.#nodeOfStream(ref);
+    const state = node?.layer.streamState(ref);
+    if (node !== undefined && state !== undefined) return { ref, state, intermediaries: node.intermediaries.map((i) => ({ ...i })) };
+    const waiting = (p: Postponed): boolean => p.ref?.equals(ref) === true;
+    if (this.#postponed.some(waiting) || [...this.#pendingTunnels.values()].some((p) => p.waiting.some(waiting))) {
+      return { ref, state: 'pending', intermediaries: [] };
+    }
+    if (this.#pendingTunnels.has(ref.key)) return { ref, state: 'running', intermediaries: [] };
     return undefined;
   }
 
-  /** The connection's state, endpoint, protocol and addresses. */
+  /**
+   * The connection's state and the innermost connection-wide endpoint it
+   * reaches, with the connection-wide proxies traversed (Gun semantics: an
+   * HTTP/2 CONNECT tunnel does not change it).
+   */
   info(): ConnectionInfo {
     const s = this.#socket;
-    const tlsSocket = s !== undefined && 'encrypted' in s ? (s as TLSSocket) : undefined;
+    const node = this.#connNode;
+    const tlsSocket = node?.tls;
     const cipher = tlsSocket?.getCipher();
+    const ep = node?.endpoint;
     return {
       state: this.#state,
-      protocol: this.#state === 'up' ? this.#layer?.protocol : undefined,
-      transport: this.config.transport,
-      origin: { scheme: this.config.transport === 'tls' ? 'https' : 'http', host: this.config.host, port: this.config.port },
-      intermediaries: [],
+      protocol: this.#state === 'up' || this.#state === 'closing' ? node?.layer.protocol : undefined,
+      transport: ep?.transport ?? this.config.transport,
+      origin: ep
+        ? { scheme: schemeOf(ep), host: ep.host, port: ep.port }
+        : { scheme: this.config.transport === 'tls' ? 'https' : 'http', host: this.config.host, port: this.config.port },
+      intermediaries: node ? node.intermediaries.map((i) => ({ ...i })) : [],
       localAddress: s?.localAddress,
       localPort: s?.localPort,
       remoteAddress: s?.remoteAddress,
@@ -604,18 +964,20 @@ export class Connection extends EventEmitter<ConnectionEvents> {
 
   /**
    * Graceful close: HTTP/2 sends GOAWAY and lets open streams finish; HTTP/1.1
-   * finishes the in-flight responses. New requests fail with `ERR_CLOSING`.
-   * No reconnection follows. Resolves once everything is closed.
+   * finishes the in-flight responses; tunnels are shut down the same way. New
+   * requests fail with `ERR_CLOSING`. No reconnection follows. Resolves once
+   * everything is closed.
    */
   shutdown(): Promise<void> {
     if (this.#state === 'closed') return this.#closed;
     this.#userClosing = true;
-    if (this.#layer !== undefined && this.#state === 'up') {
+    if (this.#state === 'up' && this.#connNode !== undefined) {
       this.#state = 'closing';
-      for (const p of this.#postponed.splice(0)) {
-        p.fail(new BurrowError('ERR_CLOSING', 'the connection is shutting down and accepts no new requests', { stage: 'state', hop: this.#hop }));
-      }
-      this.#layer.shutdown();
+      const err = new BurrowError('ERR_CLOSING', 'the connection is shutting down and accepts no new requests', { stage: 'state', hop: this.#hop });
+      for (const p of this.#postponed.splice(0)) p.fail(err);
+      // Innermost layers first.
+      const nodes = [...this.#nodes.values()].filter((n) => n.takenOverBy === undefined).sort((a, b) => b.key.length - a.key.length);
+      for (const n of nodes) n.layer.shutdown();
       return this.#closed;
     }
     return this.close();
@@ -625,10 +987,6 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   close(): Promise<void> {
     if (this.#state === 'closed') return this.#closed;
     this.#userClosing = true;
-    const layer = this.#layer;
-    if (layer !== undefined) {
-      layer.destroy(new BurrowError('ERR_CLOSED', 'the connection was closed by the user', { stage: 'state', hop: this.#hop }));
-    }
     this.#terminate(null);
     return this.#closed;
   }

@@ -3,7 +3,7 @@
  * async iterator takes them, in arrival order.
  */
 import { BurrowError } from '../errors/errors.js';
-import { isFinal, type StreamMessage } from './messages.js';
+import type { StreamMessage } from './messages.js';
 import type { StreamRef } from './stream-ref.js';
 
 interface Waiter {
@@ -37,9 +37,10 @@ export class Mailbox {
     return this.#queue.length - this.#head;
   }
 
-  push(m: StreamMessage): void {
+  /** Adds a message; `final` marks the stream's last one. */
+  push(m: StreamMessage, final: boolean): void {
     if (this.#ended) return;
-    if (isFinal(m)) this.#ended = true;
+    if (final) this.#ended = true;
     const w = this.#waiters.shift();
     if (w) {
       if (w.timer) clearTimeout(w.timer);

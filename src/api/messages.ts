@@ -4,10 +4,14 @@
  */
 import type { BurrowError } from '../errors/errors.js';
 import type { HeaderList } from '../protocols/headers.js';
+import type { IntermediaryInfo } from './info.js';
 import type { StreamRef } from './stream-ref.js';
 
-/** An application protocol burrow speaks on a layer. */
+/** An HTTP protocol burrow speaks on a layer. */
 export type HttpProtocolName = 'http' | 'http2';
+
+/** The protocol a connection's layer speaks: HTTP/1.1, HTTP/2 or raw bytes. */
+export type LayerProtocolName = 'http' | 'http2' | 'raw';
 
 /** An informational (1xx) response, before the final one. */
 export interface InformMessage {
@@ -119,12 +123,14 @@ export type Notification =
 
 /** Payload of the connection's `up` event. */
 export interface UpEvent {
-  readonly protocol: HttpProtocolName;
+  readonly protocol: LayerProtocolName;
+  /** SOCKS5 servers traversed (given in `open()`'s `protocols`), first first. */
+  readonly intermediaries: readonly IntermediaryInfo[];
 }
 
 /** Payload of the connection's `down` event. */
 export interface DownEvent {
-  readonly protocol: HttpProtocolName;
+  readonly protocol: LayerProtocolName;
   /** Why the connection went down. */
   readonly reason: BurrowError;
   /** The streams that were open and got an error message. */

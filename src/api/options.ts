@@ -5,7 +5,7 @@
 import { isIP } from 'node:net';
 import type { ConnectionOptions as NodeTlsOptions, SecureContext } from 'node:tls';
 import { invalidOption } from '../errors/errors.js';
-import type { HttpProtocolName } from './messages.js';
+import { resolveProtocols, type ProtocolSpec, type ResolvedProtocol } from '../tunnel/destination.js';
 
 /**
  * TLS options for one endpoint only (never shared with another hop). These are
@@ -106,10 +106,11 @@ export interface OpenOptions {
   /** `'tls'` by default for port 443, else `'tcp'`. */
   transport?: 'tcp' | 'tls';
   /**
-   * Over TCP exactly one of `'http'`, `'http2'` (prior knowledge); over TLS the
-   * ALPN preference list, default `['http2', 'http']`.
+   * What runs on this endpoint. Over TCP exactly one of `'http'`, `'http2'`
+   * (prior knowledge), `'raw'` or `{ socks: SocksOptions }`; over TLS the ALPN
+   * preference list, default `['http2', 'http']`, or a single raw/SOCKS layer.
    */
-  protocols?: readonly HttpProtocolName[];
+  protocols?: readonly ProtocolSpec[];
   /** TLS options for this endpoint only. */
   tls?: TlsOptions;
   /** DNS lookup timeout, ms; default 30000. */
@@ -142,7 +143,7 @@ export interface ResolvedOptions {
   host: string;
   port: number;
   transport: 'tcp' | 'tls';
-  protocols: readonly HttpProtocolName[];
+  protocols: readonly ResolvedProtocol[];
   tls: TlsOptions;
   lookupTimeout: number;
   connectTimeout: number;
@@ -209,6 +210,7 @@ export function checkHost(name: string, v: unknown): string {
 
 /** Validates a TCP port. */
 export function checkPort(name: string, v: unknown): number {
+  if (v === undefined) throw invalidOption(name, 'is required');
   return checkInt(name, v, NaN, 1, 65535);
 }
 
@@ -229,18 +231,26 @@ export function checkTlsOptions(name: string, v: unknown): TlsOptions {
   return v as TlsOptions;
 }
 
-/** Validates `protocols` for an endpoint reached over `transport`. */
-export function checkProtocols(name: string, v: unknown, transport: 'tcp' | 'tls'): readonly HttpProtocolName[] {
+/**
+ * Validates a protocols list for an endpoint reached over `transport`: over TCP
+ * exactly one protocol; over TLS an ALPN preference list of `'http2'`/`'http'`,
+ * or a single `'raw'` or SOCKS layer (no ALPN is offered for those).
+ */
+export function checkProtocolsList(name: string, v: unknown, transport: 'tcp' | 'tls'): ProtocolSpec[] {
   if (v === undefined) return transport === 'tls' ? ['http2', 'http'] : ['http'];
   if (!Array.isArray(v) || v.length === 0) throw invalidOption(name, 'must be a non-empty array');
   const seen = new Set<string>();
-  for (const p of v) {
-    if (p !== 'http' && p !== 'http2') throw invalidOption(name, `unknown protocol ${JSON.stringify(p)} (expected 'http' or 'http2')`);
-    if (seen.has(p)) throw invalidOption(name, `protocol ${p} listed twice`);
-    seen.add(p);
+  for (const p of v as unknown[]) {
+    const n = typeof p === 'string' ? p : isObject(p) && Object.keys(p).length === 1 && isObject(p['socks']) ? 'socks' : undefined;
+    if (n !== 'http' && n !== 'http2' && n !== 'raw' && n !== 'socks') {
+      throw invalidOption(name, `unknown protocol ${JSON.stringify(p)} (expected 'http', 'http2', 'raw' or { socks: {...} })`);
+    }
+    if (seen.has(n)) throw invalidOption(name, `protocol ${n} listed twice`);
+    seen.add(n);
   }
-  if (transport === 'tcp' && v.length !== 1) throw invalidOption(name, "over tcp, exactly one of 'http' or 'http2'");
-  return Object.freeze([...(v as HttpProtocolName[])]);
+  if (transport === 'tcp' && v.length !== 1) throw invalidOption(name, 'over tcp, exactly one protocol');
+  if (v.length > 1 && (seen.has('raw') || seen.has('socks'))) throw invalidOption(name, "'raw' and socks cannot be negotiated by ALPN: give them alone");
+  return [...(v as ProtocolSpec[])];
 }
 
 function checkHttp1(v: unknown): Required<Http1Options> {
@@ -301,7 +311,7 @@ export function resolveOpenOptions(input: unknown): ResolvedOptions {
     host,
     port,
     transport,
-    protocols: checkProtocols('protocols', input['protocols'], transport),
+    protocols: resolveProtocols('protocols', input['protocols'], transport),
     tls: checkTlsOptions('tls', input['tls']),
     lookupTimeout: checkTimeout('lookupTimeout', input['lookupTimeout'], 30000),
     connectTimeout: checkTimeout('connectTimeout', input['connectTimeout'], 30000),

@@ -71,7 +71,14 @@ export type ErrorCode =
   | 'ERR_BAD_STATE'
   | 'ERR_AWAIT_TIMEOUT'
   | 'ERR_NOT_CONNECTED'
-  | 'ERR_CLOSED';
+  | 'ERR_CLOSED'
+  | 'ERR_SOCKS_AUTH'
+  | 'ERR_SOCKS_NO_ACCEPTABLE_METHOD'
+  | 'ERR_SOCKS_REPLY'
+  | 'ERR_SOCKS_PROTOCOL'
+  | 'ERR_SOCKS_TIMEOUT'
+  | 'ERR_CONNECT_RESPONSE_TIMEOUT'
+  | 'ERR_TUNNEL_CLOSED';
 
 /** Options accepted by the {@link BurrowError} constructor. */
 export interface BurrowErrorOptions {

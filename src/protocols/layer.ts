@@ -4,7 +4,9 @@
  * given (a TCP socket, a TLS socket or a tunnel) and never dials anything.
  */
 import type { BurrowError, HopInfo } from '../errors/errors.js';
-import type { HttpProtocolName, Notification, StreamMessage } from '../api/messages.js';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { Notification, StreamMessage } from '../api/messages.js';
 import type { StreamRef } from '../api/stream-ref.js';
 import type { Header } from './headers.js';
 
@@ -20,6 +22,13 @@ export interface LayerSink {
    * were still open; the layer has already delivered an error message to each.
    */
   closed(error: BurrowError | null, killed: readonly StreamRef[]): void;
+  /**
+   * A CONNECT on stream `ref` succeeded (its 2xx response was delivered) and
+   * `duplex` now carries the tunnel: the connection's socket for HTTP/1.1 (the
+   * layer has let go of it, with any bytes read past the response put back with
+   * `unshift`), or the HTTP/2 stream. The connection builds the next layer on it.
+   */
+  tunnel(ref: StreamRef, duplex: Socket | Duplex): void;
 }
 
 /** The endpoint a layer talks to: used for `host` / `:authority` and `:scheme`. */
@@ -49,7 +58,7 @@ export type LayerStreamState = 'running' | 'stopping';
 
 /** An HTTP protocol running over one duplex. */
 export interface HttpLayer {
-  readonly protocol: HttpProtocolName;
+  readonly protocol: 'http' | 'http2' | 'raw';
   /** Resolves when the layer can take requests; rejects if it failed to start. */
   readonly ready: Promise<void>;
   /** False once the layer takes no new requests (shutdown, GOAWAY, connection: close). */

@@ -7,18 +7,18 @@ import { isIP, type Socket } from 'node:net';
 import { connect as tlsConnect, createSecureContext, type SecureContext, type TLSSocket } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { BurrowError } from '../errors/errors.js';
-import type { HttpProtocolName } from '../api/messages.js';
+import type { ProtocolName } from '../tunnel/destination.js';
 import type { TlsOptions } from '../api/options.js';
 import { withTimeout, type StepContext } from './timeout.js';
 
-/** ALPN identifiers of the protocols burrow speaks. */
-export const ALPN_IDS: Readonly<Record<HttpProtocolName, string>> = { http: 'http/1.1', http2: 'h2' };
+/** ALPN identifiers of the protocols burrow negotiates (raw and SOCKS are never advertised). */
+export const ALPN_IDS: Readonly<Partial<Record<ProtocolName, string>>> = { http: 'http/1.1', http2: 'h2' };
 
 /** What a TLS handshake yields. */
 export interface TlsResult {
   readonly socket: TLSSocket;
   /** The protocol to speak, from ALPN (or the only protocol offered). */
-  readonly protocol: HttpProtocolName;
+  readonly protocol: ProtocolName;
 }
 
 // Building a SecureContext costs ~0.4 ms per handshake; reuse one per options object.
@@ -38,7 +38,7 @@ function secureContextFor(opts: TlsOptions): SecureContext {
 }
 
 /** Picks the protocol from the ALPN result (Gun's rule: the only one offered, else HTTP/1.1). */
-export function negotiatedProtocol(alpn: string | false | null | undefined, offered: readonly HttpProtocolName[]): HttpProtocolName | undefined {
+export function negotiatedProtocol(alpn: string | false | null | undefined, offered: readonly ProtocolName[]): ProtocolName | undefined {
   if (alpn === 'h2') return offered.includes('http2') ? 'http2' : undefined;
   if (alpn === 'http/1.1') return offered.includes('http') ? 'http' : undefined;
   if (alpn) return undefined;
@@ -50,7 +50,7 @@ export interface TlsHandshakeOptions {
   /** Host name of the hop (SNI unless an IP, and the name the certificate must match). */
   readonly host: string;
   readonly tls: TlsOptions;
-  readonly protocols: readonly HttpProtocolName[];
+  readonly protocols: readonly ProtocolName[];
   readonly handshakeTimeout: number;
 }
 
@@ -59,6 +59,11 @@ export function startTls(ctx: StepContext, socket: Socket | Duplex, opts: TlsHan
   let tlsSocket: TLSSocket | undefined;
   return withTimeout(ctx, opts.handshakeTimeout, 'ERR_TLS_HANDSHAKE_TIMEOUT', `TLS handshake with ${opts.host}`, () => new Promise<TlsResult>((resolve, reject) => {
     const servername = opts.tls.servername ?? (isIP(opts.host) === 0 ? opts.host : undefined);
+    const alpn: string[] = [];
+    for (const p of opts.protocols) {
+      const id = ALPN_IDS[p];
+      if (id !== undefined) alpn.push(id);
+    }
     let secureContext: SecureContext;
     try {
       secureContext = secureContextFor(opts.tls);
@@ -71,7 +76,7 @@ export function startTls(ctx: StepContext, socket: Socket | Duplex, opts: TlsHan
       host: opts.host,
       servername,
       secureContext,
-      ALPNProtocols: opts.protocols.map((p) => ALPN_IDS[p]),
+      ...(alpn.length > 0 ? { ALPNProtocols: alpn } : {}),
       rejectUnauthorized: opts.tls.rejectUnauthorized ?? true,
       ...(opts.tls.checkServerIdentity ? { checkServerIdentity: opts.tls.checkServerIdentity } : {}),
       ...(opts.tls.session ? { session: opts.tls.session } : {}),

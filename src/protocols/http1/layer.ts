@@ -57,6 +57,8 @@ export class Http1Layer implements HttpLayer {
   readonly #blocked: RequestSpec[] = [];
   /** The exchange whose request body is being streamed, if any. */
   #writer: Exchange | undefined;
+  /** A CONNECT waiting for its response: nothing else may be written meanwhile. */
+  #connecting: Exchange | undefined;
   /** Set after a 101: the stream that now owns the raw bytes of the connection. */
   #upgraded: Exchange | undefined;
   #closing = false;
@@ -81,6 +83,8 @@ export class Http1Layer implements HttpLayer {
     socket.on('end', this.#onEnd);
     socket.on('error', this.#onError);
     socket.on('close', this.#onClose);
+    // A socket handed on by a tunnel layer arrives paused.
+    socket.resume();
     if (opts.keepalive !== Infinity) {
       this.#keepaliveTimer = setInterval(this.#keepalive, opts.keepalive);
       this.#keepaliveTimer.unref();
@@ -96,8 +100,20 @@ export class Http1Layer implements HttpLayer {
       this.#sink.deliver({ type: 'error', ref: spec.ref, error: this.#closingError() });
       return;
     }
-    if (this.#writer) {
-      // The previous request's body is still being streamed: its bytes must not be interleaved.
+    if (spec.method === 'CONNECT' && (this.#inflight.length > 0 || this.#blocked.length > 0 || this.#writer)) {
+      this.#sink.deliver({
+        type: 'error',
+        ref: spec.ref,
+        error: new BurrowError('ERR_BAD_STATE', 'CONNECT can only be used on an HTTP/1.1 connection with no other stream active', {
+          stage: 'state',
+          hop: this.#origin.hop,
+        }),
+      });
+      return;
+    }
+    if (this.#writer || this.#connecting) {
+      // A body is being streamed, or a CONNECT may turn the connection into a tunnel:
+      // the next request waits so its bytes never land in the wrong place.
       this.#blocked.push(spec);
       return;
     }
@@ -127,6 +143,7 @@ export class Http1Layer implements HttpLayer {
     };
     this.#parser.expect(spec.method, { upgrade });
     this.#inflight.push(ex);
+    if (spec.method === 'CONNECT') this.#connecting = ex;
     if (spec.body !== null && spec.body.length > 0) {
       // One write for small requests; two for large bodies (no copy of the body).
       if (spec.body.length <= 16384) this.#socket.write(Buffer.concat([head, spec.body]));
@@ -205,7 +222,7 @@ export class Http1Layer implements HttpLayer {
   }
 
   #unblock(): void {
-    while (!this.#writer && this.#blocked.length > 0) {
+    while (!this.#writer && !this.#connecting && this.#blocked.length > 0) {
       const spec = this.#blocked.shift() as RequestSpec;
       this.#write(spec);
     }
@@ -296,7 +313,7 @@ export class Http1Layer implements HttpLayer {
 
   #keepalive = (): void => {
     // An empty line between messages is allowed (RFC 9112 §2.2); never in the middle of a request.
-    if (!this.#writer && !this.#upgraded && !this.#closed) this.#socket.write('\r\n');
+    if (!this.#writer && !this.#upgraded && !this.#connecting && !this.#closed) this.#socket.write('\r\n');
   };
 
   #onData = (chunk: Buffer): void => {
@@ -356,7 +373,10 @@ export class Http1Layer implements HttpLayer {
 
   #parseError(e: unknown): BurrowError {
     if (e instanceof BurrowError) {
-      return e.hop ? e : new BurrowError(e.code, e.message, { stage: e.stage, hop: this.#origin.hop, cause: e.cause, details: e.details });
+      // A bad answer to a CONNECT is a failure of the proxy's CONNECT response.
+      const stage = this.#connecting && e.stage === 'http' ? 'connect-response' : e.stage;
+      const hop = this.#connecting ? { ...this.#origin.hop, kind: 'connect' as const } : this.#origin.hop;
+      return e.hop ? e : new BurrowError(e.code, e.message, { stage, hop, cause: e.cause, details: e.details });
     }
     return new BurrowError('ERR_HTTP_PARSE', `invalid response: ${(e as Error).message}`, { stage: 'http', hop: this.#origin.hop, cause: e });
   }
@@ -393,6 +413,11 @@ export class Http1Layer implements HttpLayer {
           if (ex.bodyOpen && ex.alive) this.#sink.deliver({ type: 'data', ref: ex.ref, fin: true, data: EMPTY });
           ex.bodyOpen = false;
           this.#inflight.shift();
+          if (ex === this.#connecting) {
+            // The CONNECT was refused: an ordinary response; the connection goes on.
+            this.#connecting = undefined;
+            this.#unblock();
+          }
           if (ex === this.#writer) {
             // The server answered before the body was complete; stop streaming it.
             this.#writer = undefined;
@@ -409,7 +434,8 @@ export class Http1Layer implements HttpLayer {
           }
           break;
         case 'switch':
-          this.#switch(ex, ev.headers, ev.rest);
+          if (ex.method === 'CONNECT') this.#handOver(ex, ev.status, ev.headers, ev.version, ev.rest);
+          else this.#switch(ex, ev.headers, ev.rest);
           return;
       }
     }
@@ -447,6 +473,34 @@ export class Http1Layer implements HttpLayer {
     const err = new BurrowError('ERR_CONNECTION_CLOSED', 'the connection switched protocols before answering this request', { stage: 'http', hop: this.#origin.hop });
     for (const other of this.#inflight.splice(0)) if (other.alive) this.#sink.deliver({ type: 'error', ref: other.ref, error: err });
     if (rest.length > 0) this.#deliverRaw(rest);
+  }
+
+  /**
+   * A 2xx to CONNECT: the whole connection becomes the tunnel. This layer lets
+   * go of the socket without closing it, puts back the bytes read past the
+   * response (they belong to the tunnel), and hands the socket on.
+   */
+  #handOver(ex: Exchange, status: number, headers: readonly Header[], version: '1.0' | '1.1', rest: Buffer): void {
+    this.#inflight.shift();
+    this.#connecting = undefined;
+    this.#closed = true;
+    if (this.#keepaliveTimer) clearInterval(this.#keepaliveTimer);
+    if (this.#closingTimer) clearTimeout(this.#closingTimer);
+    const socket = this.#socket;
+    socket.pause();
+    socket.removeListener('data', this.#onData);
+    socket.removeListener('end', this.#onEnd);
+    socket.removeListener('close', this.#onClose);
+    socket.removeListener('error', this.#onError);
+    socket.on('error', () => undefined);
+    if (rest.length > 0) socket.unshift(rest);
+    if (ex.alive) this.#sink.deliver({ type: 'response', ref: ex.ref, fin: true, status, headers, version });
+    const err = new BurrowError('ERR_BAD_STATE', `the connection became a tunnel (CONNECT ${ex.ref}); send requests with { tunnel: ref }`, {
+      stage: 'state',
+      hop: this.#origin.hop,
+    });
+    for (const spec of this.#blocked.splice(0)) this.#sink.deliver({ type: 'error', ref: spec.ref, error: err });
+    this.#sink.tunnel(ex.ref, socket);
   }
 
   #deliverRaw(chunk: Buffer): void {

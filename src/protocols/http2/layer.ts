@@ -176,9 +176,8 @@ export class Http2Layer implements HttpLayer {
       });
       return;
     }
-    const st = this.#track(spec.ref, stream, String(headers[':authority']), spec.flow, false);
+    this.#track(spec.ref, stream, String(headers[':authority']), spec.flow, false, spec.method === 'CONNECT');
     if (spec.body !== null && spec.body.length > 0) stream.end(spec.body);
-    void st;
   }
 
   #openLocalStreams(): number {
@@ -187,7 +186,7 @@ export class Http2Layer implements HttpLayer {
     return n;
   }
 
-  #track(ref: StreamRef, stream: ClientHttp2Stream, auth: string, flow: number, pushed: boolean): H2Stream {
+  #track(ref: StreamRef, stream: ClientHttp2Stream, auth: string, flow: number, pushed: boolean, connect = false): H2Stream {
     const st: H2Stream = { ref, stream, authority: auth, flow, alive: true, done: false, bodyOpen: false, pushed, error: undefined };
     this.#streams.set(ref.key, st);
     stream.on('headers', (h: IncomingHttpHeaders & IncomingHttpStatusHeader) => {
@@ -197,6 +196,11 @@ export class Http2Layer implements HttpLayer {
     const onResponse = (h: IncomingHttpHeaders & IncomingHttpStatusHeader, flags: number): void => {
       st.pushed = false;
       const fin = (flags & constants.NGHTTP2_FLAG_END_STREAM) !== 0;
+      const status = Number(h[':status']);
+      if (connect && !fin && status >= 200 && status < 300) {
+        this.#handOver(st, status, h);
+        return;
+      }
       st.bodyOpen = !fin;
       if (fin) st.done = true;
       if (st.alive) this.#sink.deliver({ type: 'response', ref, fin, status: Number(h[':status']), headers: toHeaderList(h), version: '2' });
@@ -224,6 +228,23 @@ export class Http2Layer implements HttpLayer {
     });
     stream.on('close', () => this.#onStreamClose(st));
     return st;
+  }
+
+  /**
+   * A 2xx to CONNECT without END_STREAM: this stream is now a tunnel (RFC 9113
+   * §8.5). The layer stops reading it and hands it to the connection, which
+   * runs the next layer on it; other streams are not affected.
+   */
+  #handOver(st: H2Stream, status: number, h: IncomingHttpHeaders): void {
+    const stream = st.stream;
+    st.done = true;
+    this.#streams.delete(st.ref.key);
+    for (const ev of ['headers', 'response', 'data', 'trailers', 'end', 'error', 'close']) stream.removeAllListeners(ev);
+    stream.on('error', () => undefined);
+    stream.pause();
+    if (st.alive) this.#sink.deliver({ type: 'response', ref: st.ref, fin: true, status, headers: toHeaderList(h), version: '2' });
+    this.#sink.tunnel(st.ref, stream);
+    this.#maybeFinishClosing();
   }
 
   #onStreamClose(st: H2Stream): void {

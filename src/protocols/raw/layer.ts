@@ -1,0 +1,150 @@
+/**
+ * The raw protocol: the bytes of a tunnel (or of an upgraded connection) as
+ * they are, for non-HTTP origins. `data()` writes; received bytes arrive as
+ * data messages on the tunnel's ref.
+ */
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { BurrowError } from '../../errors/errors.js';
+import type { StreamRef } from '../../api/stream-ref.js';
+import type { HttpLayer, LayerOrigin, LayerSink, LayerStreamState, RequestSpec } from '../layer.js';
+
+const EMPTY = Buffer.alloc(0);
+
+/** A raw byte stream carried on one ref. */
+export class RawLayer implements HttpLayer {
+  readonly protocol = 'raw' as const;
+  readonly ready: Promise<void> = Promise.resolve();
+  readonly #socket: Socket | Duplex;
+  readonly #ref: StreamRef;
+  readonly #sink: LayerSink;
+  readonly #origin: LayerOrigin;
+  #flow: number;
+  #paused = false;
+  #closed = false;
+  #ended = false;
+
+  constructor(socket: Socket | Duplex, ref: StreamRef, origin: LayerOrigin, flow: number, sink: LayerSink) {
+    this.#socket = socket;
+    this.#ref = ref;
+    this.#origin = origin;
+    this.#flow = flow;
+    this.#sink = sink;
+    socket.on('data', this.#onData);
+    socket.on('end', this.#onEnd);
+    socket.on('error', this.#onError);
+    socket.on('close', this.#onClose);
+    socket.resume();
+  }
+
+  get accepting(): boolean {
+    return false;
+  }
+
+  request(spec: RequestSpec): void {
+    this.#sink.deliver({
+      type: 'error',
+      ref: spec.ref,
+      error: new BurrowError('ERR_BAD_STATE', 'this layer speaks the raw protocol: send bytes with data() on its ref', { stage: 'state', hop: this.#origin.hop }),
+    });
+  }
+
+  data(ref: StreamRef, fin: boolean, chunk: Buffer): Promise<void> {
+    if (!ref.equals(this.#ref) || this.#closed) {
+      this.#sink.deliver({
+        type: 'error',
+        ref,
+        error: new BurrowError(this.#closed ? 'ERR_STREAM_CLOSED' : 'ERR_STREAM_NOT_FOUND', 'no open raw stream has this ref', { stage: 'state', hop: this.#origin.hop }),
+      });
+      return Promise.resolve();
+    }
+    const ok = chunk.length > 0 ? this.#socket.write(chunk) : true;
+    if (fin) this.#socket.end();
+    if (ok) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = (): void => {
+        this.#socket.removeListener('drain', done);
+        this.#socket.removeListener('close', done);
+        resolve();
+      };
+      this.#socket.once('drain', done);
+      this.#socket.once('close', done);
+    });
+  }
+
+  cancel(ref: StreamRef): boolean {
+    if (!ref.equals(this.#ref) || this.#closed) return false;
+    this.#finish(null, false);
+    return true;
+  }
+
+  updateFlow(ref: StreamRef, increment: number): void {
+    if (!ref.equals(this.#ref) || this.#flow === Infinity) return;
+    this.#flow += increment;
+    if (this.#flow > 0 && this.#paused) {
+      this.#paused = false;
+      this.#socket.resume();
+    }
+  }
+
+  ping(): Promise<number> {
+    return Promise.reject(new BurrowError('ERR_PING_UNSUPPORTED', 'the raw protocol has no ping', { stage: 'state', hop: this.#origin.hop }));
+  }
+
+  shutdown(): void {
+    this.#finish(null, false);
+  }
+
+  destroy(reason: BurrowError): void {
+    this.#finish(reason, true);
+  }
+
+  activeStreams(): StreamRef[] {
+    return this.#closed || this.#ended ? [] : [this.#ref];
+  }
+
+  streamState(ref: StreamRef): LayerStreamState | undefined {
+    return ref.equals(this.#ref) && !this.#closed ? 'running' : undefined;
+  }
+
+  #onData = (chunk: Buffer): void => {
+    if (this.#closed) return;
+    this.#sink.deliver({ type: 'data', ref: this.#ref, fin: false, data: chunk });
+    if (this.#flow !== Infinity && --this.#flow <= 0 && !this.#paused) {
+      this.#paused = true;
+      this.#socket.pause();
+    }
+  };
+
+  #onEnd = (): void => {
+    if (this.#closed || this.#ended) return;
+    this.#ended = true;
+    this.#sink.deliver({ type: 'data', ref: this.#ref, fin: true, data: EMPTY });
+    this.#finish(null, false);
+  };
+
+  #onError = (err: Error): void => {
+    this.#finish(new BurrowError('ERR_CONNECTION_CLOSED', `raw stream error: ${err.message}`, { stage: 'tcp', hop: this.#origin.hop, cause: err }), true);
+  };
+
+  #onClose = (): void => {
+    this.#finish(this.#ended ? null : new BurrowError('ERR_CONNECTION_CLOSED', 'the raw stream closed', { stage: 'tcp', hop: this.#origin.hop }), true);
+  };
+
+  #finish(error: BurrowError | null, report: boolean): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#socket.removeListener('data', this.#onData);
+    this.#socket.removeListener('end', this.#onEnd);
+    this.#socket.removeListener('close', this.#onClose);
+    this.#socket.removeListener('error', this.#onError);
+    this.#socket.on('error', () => undefined);
+    const killed: StreamRef[] = [];
+    if (report && error !== null && !this.#ended) {
+      killed.push(this.#ref);
+      this.#sink.deliver({ type: 'error', ref: this.#ref, error });
+    }
+    this.#socket.destroy();
+    this.#sink.closed(error, killed);
+  }
+}

@@ -1,0 +1,325 @@
+/**
+ * A test HTTP/2 CONNECT proxy (RFC 9113 §8.5): h2c with prior knowledge over
+ * `tcp`, or h2 over `tls` (ALPN `h2` only), built on `node:http2`.
+ *
+ * - A stream with `:method: CONNECT` and `:authority: host:port` (no
+ *   `:scheme` / `:path`; nghttp2 resets a malformed CONNECT with
+ *   PROTOCOL_ERROR before the proxy sees it) is answered, with the default
+ *   behaviour, by connecting to the target (`localhost` means 127.0.0.1),
+ *   responding `:status: 200` and relaying DATA both ways. END_STREAM from the
+ *   client ends the target's writes (FIN) and the target's FIN ends the stream
+ *   (END_STREAM); a target failure resets the stream with CONNECT_ERROR; a
+ *   stream reset destroys the target connection.
+ * - A refusal (non-2xx, 407 for missing or wrong credentials, 502 when the
+ *   target cannot be reached) is a response with body `proxy says no`.
+ * - Any other request gets `200` with body `proxy ok`.
+ *
+ * Every session gets a 16 MiB initial stream window and a 64 MiB connection
+ * window, so throughput tests are not bound by flow control.
+ */
+import * as http2 from 'node:http2';
+import * as net from 'node:net';
+import type * as tls from 'node:tls';
+import type { ConnectBehavior } from './connect-proxy.js';
+import { createTestPki, type TestPki } from './pki.js';
+
+/** What the proxy does with one CONNECT stream. Everything is optional; the default tunnels. */
+export interface H2ConnectBehavior extends Pick<ConnectBehavior, 'status' | 'headers' | 'delayMs' | 'neverAnswer' | 'refuseTarget' | 'extraBytes'> {
+  /** Resets the CONNECT stream with RST_STREAM CONNECT_ERROR instead of responding. */
+  rst?: boolean;
+}
+
+/** One CONNECT stream the proxy received. */
+export interface H2ProxyConnectRequest {
+  /** `:authority` as sent. */
+  readonly authority: string;
+  /** The target host, without brackets (`::1`); `''` when `:authority` is not `host:port`. */
+  readonly host: string;
+  /** The target port; 0 when `:authority` is not `host:port`. */
+  readonly port: number;
+  /** Header pairs in arrival order (lowercase names), pseudo-headers first. */
+  readonly headers: Array<[string, string]>;
+  /** Sequence number (1, 2...) of the HTTP/2 session that carried it. */
+  readonly sessionId: number;
+  /** The stream id within its session. */
+  readonly streamId: number;
+}
+
+/** Options of {@link startH2ConnectProxy}. */
+export interface StartH2ConnectProxyOptions {
+  /** `tcp` (h2c, default) or `tls` (h2). */
+  transport?: 'tcp' | 'tls';
+  /** Certificates for `tls`; a new {@link createTestPki} is made when omitted. */
+  pki?: TestPki;
+  /** Address to listen on, default `127.0.0.1`. */
+  host?: string;
+  /** SETTINGS_MAX_CONCURRENT_STREAMS announced to clients (default: node's, unlimited). */
+  maxConcurrentStreams?: number;
+  /** Require `proxy-authorization: Basic` with these credentials on CONNECT, else 407 with `proxy-authenticate`. */
+  auth?: { username: string; password: string };
+  /** The behaviour of every CONNECT, or a function choosing it per stream (after authentication). */
+  behavior?: H2ConnectBehavior | ((req: H2ProxyConnectRequest) => H2ConnectBehavior);
+}
+
+/** A running HTTP/2 CONNECT proxy, see {@link startH2ConnectProxy}. */
+export interface TestH2ConnectProxy {
+  readonly host: string;
+  readonly port: number;
+  readonly transport: 'tcp' | 'tls';
+  /** `http://127.0.0.1:PORT` or `https://...`, IPv6 bracketed, no trailing slash. */
+  readonly url: string;
+  /** The certificates of a `tls` proxy (the ones given or made). */
+  readonly pki: TestPki | undefined;
+  /** CONNECT streams received so far, in arrival order. */
+  readonly requests: H2ProxyConnectRequest[];
+  /** HTTP/2 sessions accepted so far. */
+  readonly sessions: number;
+  /** Streams received so far, CONNECT or not. */
+  readonly streams: number;
+  /** Stops listening, destroys every session, connection and tunnel, resolves when all are closed. */
+  close(): Promise<void>;
+}
+
+const REFUSAL_BODY = 'proxy says no';
+const STATUS_BODY = 'proxy ok';
+const INITIAL_WINDOW_SIZE = 16 * 1024 * 1024;
+const CONNECTION_WINDOW_SIZE = 64 * 1024 * 1024;
+/** How long the proxy waits for a target to accept before replying 502. */
+const TARGET_CONNECT_TIMEOUT_MS = 10_000;
+const { NGHTTP2_CONNECT_ERROR, NGHTTP2_INTERNAL_ERROR } = http2.constants;
+
+function noop(): void {}
+
+/** Resolves on the next 'close' of a socket or session not closed yet. */
+function nextClose(s: net.Socket | http2.Http2Session): Promise<void> {
+  return new Promise((resolve) => s.once('close', () => resolve()));
+}
+
+/** Splits an authority (`host:port`, `[v6]:port`) or returns undefined. */
+function parseAuthority(authority: string): { host: string; port: number } | undefined {
+  const m = /^\[([0-9A-Fa-f:.]+)\]:(\d{1,5})$/.exec(authority) ?? /^([^\s:[\]/@]+):(\d{1,5})$/.exec(authority);
+  if (m === null) return undefined;
+  const host = m[1] as string;
+  const port = Number(m[2]);
+  if (port < 1 || port > 65535 || (authority.startsWith('[') && !net.isIPv6(host))) return undefined;
+  return { host, port };
+}
+
+function authorized(headers: http2.IncomingHttpHeaders, auth: { username: string; password: string }): boolean {
+  const expected = Buffer.from(`${auth.username}:${auth.password}`, 'utf8').toString('base64');
+  const value = headers['proxy-authorization'];
+  const m = typeof value === 'string' ? /^basic\s+(\S+)$/i.exec(value.trim()) : null;
+  return m !== null && m[1] === expected;
+}
+
+function outgoing(status: number, extra: H2ConnectBehavior['headers']): http2.OutgoingHttpHeaders {
+  const out: http2.OutgoingHttpHeaders = { ':status': status };
+  const list = extra === undefined ? [] : Array.isArray(extra) ? (extra as Array<readonly [string, string]>) : Object.entries(extra as Record<string, string>);
+  for (const [k, v] of list) {
+    const name = k.toLowerCase();
+    const prev = out[name];
+    out[name] = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [String(prev), v];
+  }
+  return out;
+}
+
+/** Responds with a text body and ends the stream. */
+function refuse(stream: http2.ServerHttp2Stream, status: number, extra: H2ConnectBehavior['headers'] = [], body = REFUSAL_BODY): void {
+  if (stream.closed || stream.destroyed) return;
+  const headers = { ...outgoing(status, extra), 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body) };
+  stream.respond(headers);
+  stream.end(body);
+}
+
+/** Resolves after `ms`, or as soon as `stream` closes (true when the wait ran its course). */
+function delay(ms: number, stream: http2.ServerHttp2Stream): Promise<boolean> {
+  if (stream.closed || stream.destroyed) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const onClose = (): void => {
+      clearTimeout(timer);
+      resolve(false);
+    };
+    const timer = setTimeout(() => {
+      stream.off('close', onClose);
+      resolve(true);
+    }, ms);
+    stream.once('close', onClose);
+  });
+}
+
+/** Connects to a target; resolves with the connected socket or the error. */
+function connectTarget(host: string, port: number, targets: Set<net.Socket>): Promise<net.Socket | Error> {
+  return new Promise((resolve) => {
+    const target = net.connect({ host: host.toLowerCase() === 'localhost' ? '127.0.0.1' : host, port, allowHalfOpen: true });
+    targets.add(target);
+    target.once('close', () => targets.delete(target));
+    target.setNoDelay(true);
+    target.setTimeout(TARGET_CONNECT_TIMEOUT_MS, () => target.destroy(new Error('target connect timed out')));
+    const onError = (e: Error): void => {
+      target.destroy();
+      resolve(e);
+    };
+    target.once('error', onError);
+    target.once('connect', () => {
+      target.setTimeout(0);
+      target.off('error', onError);
+      resolve(target);
+    });
+  });
+}
+
+/** Relays DATA both ways; a target failure resets the stream, a closed stream destroys the target. */
+function relay(stream: http2.ServerHttp2Stream, target: net.Socket): void {
+  const fail = (): void => {
+    if (!stream.closed && !stream.destroyed) stream.close(NGHTTP2_CONNECT_ERROR);
+    target.destroy();
+  };
+  target.on('error', fail);
+  target.once('close', (hadError: boolean) => {
+    if (hadError) fail();
+  });
+  stream.once('close', () => target.destroy());
+  target.pipe(stream);
+  stream.pipe(target);
+}
+
+interface ProxyContext {
+  readonly auth: StartH2ConnectProxyOptions['auth'];
+  readonly behavior: StartH2ConnectProxyOptions['behavior'];
+  readonly targets: Set<net.Socket>;
+}
+
+async function answerConnect(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, req: H2ProxyConnectRequest, ctx: ProxyContext): Promise<void> {
+  if (req.port === 0) return refuse(stream, 400);
+  if (ctx.auth !== undefined && !authorized(headers, ctx.auth)) {
+    return refuse(stream, 407, [['proxy-authenticate', 'Basic realm="burrow test proxy"']]);
+  }
+  const b = (typeof ctx.behavior === 'function' ? ctx.behavior(req) : ctx.behavior) ?? {};
+  if (b.delayMs !== undefined && b.delayMs > 0 && !(await delay(b.delayMs, stream))) return;
+  if (b.rst === true) {
+    stream.close(NGHTTP2_CONNECT_ERROR);
+    return;
+  }
+  if (b.neverAnswer === true) return;
+  if (b.refuseTarget === true) return refuse(stream, 502);
+  const status = b.status ?? 200;
+  if (status < 200 || status > 299) return refuse(stream, status, b.headers);
+  const target = await connectTarget(req.host, req.port, ctx.targets);
+  if (target instanceof Error) return refuse(stream, 502);
+  if (stream.closed || stream.destroyed) {
+    target.destroy();
+    return;
+  }
+  stream.respond(outgoing(status, b.headers));
+  if (b.extraBytes !== undefined) stream.write(typeof b.extraBytes === 'string' ? Buffer.from(b.extraBytes, 'latin1') : b.extraBytes);
+  relay(stream, target);
+}
+
+/** Starts an HTTP/2 CONNECT proxy. */
+export async function startH2ConnectProxy(opts: StartH2ConnectProxyOptions = {}): Promise<TestH2ConnectProxy> {
+  const transport = opts.transport ?? 'tcp';
+  const host = opts.host ?? '127.0.0.1';
+  const requests: H2ProxyConnectRequest[] = [];
+  const sockets = new Set<net.Socket>();
+  const targets = new Set<net.Socket>();
+  const liveSessions = new Set<http2.ServerHttp2Session>();
+  const sessionIds = new WeakMap<http2.Http2Session, number>();
+  const ctx: ProxyContext = { auth: opts.auth, behavior: opts.behavior, targets };
+  let sessions = 0;
+  let streams = 0;
+  let pki: TestPki | undefined;
+
+  const settings: http2.Settings = { initialWindowSize: INITIAL_WINDOW_SIZE };
+  if (opts.maxConcurrentStreams !== undefined) settings.maxConcurrentStreams = opts.maxConcurrentStreams;
+  let server: http2.Http2Server | http2.Http2SecureServer;
+  if (transport === 'tls') {
+    pki = opts.pki ?? createTestPki();
+    const secure = http2.createSecureServer({ key: pki.server.key, cert: pki.server.cert, settings });
+    secure.on('secureConnection', (socket: tls.TLSSocket) => {
+      sockets.add(socket);
+      socket.on('error', noop);
+      socket.once('close', () => sockets.delete(socket));
+    });
+    secure.on('tlsClientError', noop);
+    server = secure;
+  } else if (transport === 'tcp') {
+    server = http2.createServer({ settings });
+  } else {
+    throw new TypeError(`invalid transport ${String(transport)}`);
+  }
+  server.on('connection', (socket: net.Socket) => {
+    sockets.add(socket);
+    socket.on('error', noop);
+    socket.once('close', () => sockets.delete(socket));
+  });
+  server.on('session', (session: http2.ServerHttp2Session) => {
+    sessionIds.set(session, ++sessions);
+    liveSessions.add(session);
+    session.on('error', noop);
+    session.once('close', () => liveSessions.delete(session));
+    session.setLocalWindowSize(CONNECTION_WINDOW_SIZE);
+  });
+  server.on('stream', (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, _flags: number, rawHeaders: readonly string[]) => {
+    streams++;
+    stream.on('error', noop);
+    if (headers[':method'] !== 'CONNECT') {
+      refuse(stream, 200, [], STATUS_BODY);
+      return;
+    }
+    const authority = headers[':authority'] ?? '';
+    const target = parseAuthority(authority);
+    const pairs: Array<[string, string]> = [];
+    for (let i = 0; i + 1 < rawHeaders.length; i += 2) pairs.push([rawHeaders[i] as string, rawHeaders[i + 1] as string]);
+    const req: H2ProxyConnectRequest = {
+      authority,
+      host: target?.host ?? '',
+      port: target?.port ?? 0,
+      headers: pairs,
+      sessionId: stream.session === undefined ? 0 : (sessionIds.get(stream.session) ?? 0),
+      streamId: stream.id ?? 0,
+    };
+    requests.push(req);
+    answerConnect(stream, headers, req, ctx).catch(() => {
+      if (!stream.closed && !stream.destroyed) stream.close(NGHTTP2_INTERNAL_ERROR);
+    });
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address();
+  if (address === null || typeof address === 'string') throw new Error('h2 proxy: unexpected listen address');
+  const port = address.port;
+  const urlHost = host.includes(':') ? `[${host}]` : host;
+
+  let closing: Promise<void> | undefined;
+  return {
+    host,
+    port,
+    transport,
+    url: `${transport === 'tls' ? 'https' : 'http'}://${urlHost}:${port}`,
+    pki,
+    requests,
+    get sessions() {
+      return sessions;
+    },
+    get streams() {
+      return streams;
+    },
+    close() {
+      closing ??= (async () => {
+        const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
+        // Everything in these sets has not emitted 'close' yet (each is removed on its 'close').
+        const all: Array<net.Socket | http2.Http2Session> = [...liveSessions, ...sockets, ...targets];
+        const closed = all.map(nextClose);
+        for (const s of all) s.destroy();
+        await Promise.all([serverClosed, ...closed]);
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,19 @@
+/**
+ * Test servers and certificates for code that uses burrow (`burrow/testing`):
+ * a throwaway PKI, an HTTP/1.1 + HTTP/2 origin with fixed routes, and a
+ * byte-exact scripted server for edge cases.
+ */
+export { createTestPki } from './pki.js';
+export type { TestCertUsage, TestKeyPair, TestPki, TestPkiOptions } from './pki.js';
+export { startOrigin } from './origin.js';
+export type { OriginProtocol, OriginRequest, OriginTransport, StartOriginOptions, TestOrigin } from './origin.js';
+export { DEFAULT_READ_TIMEOUT_MS, ScriptedConnection, startScriptedServer } from './scripted.js';
+export type { ScriptedServer, StartScriptedServerOptions } from './scripted.js';
+export { startConnectProxy } from './connect-proxy.js';
+export type { ConnectBehavior, ProxyConnectRequest, StartConnectProxyOptions, TestConnectProxy } from './connect-proxy.js';
+export { startH2ConnectProxy } from './h2-proxy.js';
+export type { H2ConnectBehavior, H2ProxyConnectRequest, StartH2ConnectProxyOptions, TestH2ConnectProxy } from './h2-proxy.js';
+export { startSocks5Server } from './socks5-server.js';
+export type { Socks5Behavior, Socks5Event, Socks5Stage, StartSocks5ServerOptions, TestSocks5Server } from './socks5-server.js';
+export { startEchoServer } from './echo-server.js';
+export type { StartEchoServerOptions, TestEchoServer } from './echo-server.js';

@@ -1,0 +1,178 @@
+/**
+ * Hops and the protocols that run on them: the types of `open()`'s
+ * `protocols`, of `connect()` destinations and of SOCKS options, and their
+ * validation. A hop's options (TLS, timeouts, credentials) belong to it alone.
+ */
+import { invalidOption } from '../errors/errors.js';
+import { checkHost, checkPort, checkProtocolsList, checkTimeout, checkTlsOptions, type TlsOptions } from '../api/options.js';
+
+/** The protocols a layer can run. */
+export type ProtocolName = 'http' | 'http2' | 'raw' | 'socks';
+
+/** SOCKS5 authentication methods offered, in order. */
+export type SocksAuth = 'none' | { username: string; password: string };
+
+/** A SOCKS5 hop: the SOCKS server is the endpoint this protocol runs on; these options name what it connects to. */
+export interface SocksOptions {
+  /** Destination host (a name goes to the proxy as a domain name; IP literals as addresses). */
+  host: string;
+  /** Destination port. */
+  port: number;
+  /** Methods offered, default `['none']`. */
+  auth?: readonly SocksAuth[];
+  /** TLS to the destination through the SOCKS tunnel; default `'tcp'`. */
+  transport?: 'tcp' | 'tls';
+  /** TLS options for the destination only. */
+  tls?: TlsOptions;
+  /** What runs at the destination: over TCP exactly one; over TLS an ALPN list (default `['http2', 'http']`). */
+  protocols?: readonly ProtocolSpec[];
+  /** Timeout of the whole SOCKS handshake (greeting, auth, connect reply), ms; default 30000. */
+  handshakeTimeout?: number;
+  /** TLS handshake timeout with the destination, ms; default 30000. */
+  tlsHandshakeTimeout?: number;
+}
+
+/** A protocol to run on a hop: `'http'`, `'http2'`, `'raw'`, or a SOCKS5 layer. */
+export type ProtocolSpec = 'http' | 'http2' | 'raw' | { socks: SocksOptions };
+
+/** Where a `connect()` tunnel leads. */
+export interface ConnectDestination {
+  /** Host of the destination (the CONNECT authority). */
+  host: string;
+  /** Port of the destination. */
+  port: number;
+  /** TLS to the destination inside the tunnel; default `'tcp'`. */
+  transport?: 'tcp' | 'tls';
+  /** TLS options for this destination only. */
+  tls?: TlsOptions;
+  /** What runs inside the tunnel: over TCP exactly one (default `['http']`); over TLS an ALPN list (default `['http2', 'http']`). */
+  protocols?: readonly ProtocolSpec[];
+  /** Basic `proxy-authorization` on this CONNECT only. */
+  username?: string;
+  /** Basic `proxy-authorization` on this CONNECT only. */
+  password?: string;
+  /** How long the proxy may take to answer the CONNECT, ms; default 30000. */
+  connectTimeout?: number;
+  /** TLS handshake timeout with the destination, ms; default 30000. */
+  tlsHandshakeTimeout?: number;
+}
+
+/** A hop after validation: everything needed to bring up the layers at one endpoint. */
+export interface ResolvedHop {
+  readonly host: string;
+  readonly port: number;
+  readonly transport: 'tcp' | 'tls';
+  readonly tls: TlsOptions;
+  readonly protocols: readonly ResolvedProtocol[];
+  readonly tlsHandshakeTimeout: number;
+}
+
+/** A protocol after validation. */
+export type ResolvedProtocol =
+  | { readonly name: 'http' | 'http2' | 'raw' }
+  | { readonly name: 'socks'; readonly socks: ResolvedSocks };
+
+/** SOCKS options after validation. */
+export interface ResolvedSocks {
+  readonly auth: readonly SocksAuth[];
+  readonly handshakeTimeout: number;
+  /** The destination the SOCKS server connects to. */
+  readonly next: ResolvedHop;
+}
+
+/** A `connect()` destination after validation. */
+export interface ResolvedDestination extends ResolvedHop {
+  readonly username: string | undefined;
+  readonly password: string | undefined;
+  readonly connectTimeout: number;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function checkKeys(name: string, obj: Record<string, unknown>, allowed: readonly string[]): void {
+  for (const k of Object.keys(obj)) if (!allowed.includes(k)) throw invalidOption(`${name}.${k}`, 'unknown option');
+}
+
+function checkTransport(name: string, v: unknown): 'tcp' | 'tls' {
+  if (v === undefined) return 'tcp';
+  if (v !== 'tcp' && v !== 'tls') throw invalidOption(name, "must be 'tcp' or 'tls'");
+  return v;
+}
+
+/** Validates a protocols list for an endpoint reached over `transport` (recursing into SOCKS options). */
+export function resolveProtocols(name: string, v: unknown, transport: 'tcp' | 'tls'): ResolvedProtocol[] {
+  const list = checkProtocolsList(name, v, transport);
+  return list.map((p, i) => {
+    if (typeof p === 'string') return { name: p };
+    return { name: 'socks' as const, socks: resolveSocks(`${name}[${i}].socks`, p.socks) };
+  });
+}
+
+/** Validates SOCKS options. */
+export function resolveSocks(name: string, v: unknown): ResolvedSocks {
+  if (!isObject(v)) throw invalidOption(name, 'must be an object with host and port');
+  checkKeys(name, v, ['host', 'port', 'auth', 'transport', 'tls', 'protocols', 'handshakeTimeout', 'tlsHandshakeTimeout']);
+  const auth = v['auth'] ?? ['none'];
+  if (!Array.isArray(auth) || auth.length === 0) throw invalidOption(`${name}.auth`, "must be a non-empty list of 'none' and { username, password }");
+  let none = 0;
+  let userpass = 0;
+  for (const a of auth) {
+    if (a === 'none') none++;
+    else if (isObject(a) && typeof a['username'] === 'string' && typeof a['password'] === 'string') {
+      const u = Buffer.byteLength(a['username']);
+      const p = Buffer.byteLength(a['password']);
+      if (u < 1 || u > 255 || p < 1 || p > 255) throw invalidOption(`${name}.auth`, 'username and password must be 1 to 255 bytes');
+      userpass++;
+    } else throw invalidOption(`${name}.auth`, "entries must be 'none' or { username, password }");
+  }
+  if (none > 1 || userpass > 1) throw invalidOption(`${name}.auth`, 'each method at most once');
+  const transport = checkTransport(`${name}.transport`, v['transport']);
+  if (transport === 'tcp' && v['tls'] !== undefined) throw invalidOption(`${name}.tls`, "only meaningful with transport 'tls'");
+  const host = checkHost(`${name}.host`, v['host']);
+  if (Buffer.byteLength(host) > 255) throw invalidOption(`${name}.host`, 'a SOCKS5 host name is at most 255 bytes');
+  return {
+    auth: auth as SocksAuth[],
+    handshakeTimeout: checkTimeout(`${name}.handshakeTimeout`, v['handshakeTimeout'], 30000),
+    next: {
+      host,
+      port: checkPort(`${name}.port`, v['port']),
+      transport,
+      tls: checkTlsOptions(`${name}.tls`, v['tls']),
+      protocols: resolveProtocols(`${name}.protocols`, v['protocols'], transport),
+      tlsHandshakeTimeout: checkTimeout(`${name}.tlsHandshakeTimeout`, v['tlsHandshakeTimeout'], 30000),
+    },
+  };
+}
+
+/** Validates a `connect()` destination. Throws `ERR_INVALID_OPTION` naming the option. */
+export function resolveDestination(v: unknown): ResolvedDestination {
+  const name = 'destination';
+  if (!isObject(v)) throw invalidOption(name, 'must be an object with host and port');
+  checkKeys(name, v, ['host', 'port', 'transport', 'tls', 'protocols', 'username', 'password', 'connectTimeout', 'tlsHandshakeTimeout']);
+  const transport = checkTransport(`${name}.transport`, v['transport']);
+  if (transport === 'tcp' && v['tls'] !== undefined) throw invalidOption(`${name}.tls`, "only meaningful with transport 'tls'");
+  const username = v['username'];
+  const password = v['password'];
+  if ((username === undefined) !== (password === undefined)) throw invalidOption(`${name}.username`, 'username and password go together');
+  if (username !== undefined && (typeof username !== 'string' || typeof password !== 'string' || username.includes(':'))) {
+    throw invalidOption(`${name}.username`, 'username and password must be strings; the username cannot contain ":"');
+  }
+  return {
+    host: checkHost(`${name}.host`, v['host']),
+    port: checkPort(`${name}.port`, v['port']),
+    transport,
+    tls: checkTlsOptions(`${name}.tls`, v['tls']),
+    protocols: resolveProtocols(`${name}.protocols`, v['protocols'], transport),
+    tlsHandshakeTimeout: checkTimeout(`${name}.tlsHandshakeTimeout`, v['tlsHandshakeTimeout'], 30000),
+    username: username as string | undefined,
+    password: password as string | undefined,
+    connectTimeout: checkTimeout(`${name}.connectTimeout`, v['connectTimeout'], 30000),
+  };
+}
+
+/** The protocol names of a list (for ALPN and messages). */
+export function protocolNames(list: readonly ResolvedProtocol[]): ProtocolName[] {
+  return list.map((p) => p.name);
+}

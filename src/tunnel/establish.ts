@@ -1,0 +1,88 @@
+/**
+ * Brings up the layers at one endpoint over a duplex already connected to it:
+ * TLS if the hop asks for it (handing the native socket itself to
+ * `tls.connect`, so TLS layers stack in C++), then SOCKS5 handshakes as long as
+ * the protocol chosen is SOCKS (each one reaching the next hop over the same
+ * duplex), until an HTTP or raw protocol is reached. The same code serves the
+ * first hop, every conn-wide tunnel and every stream-wide tunnel.
+ */
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
+import type { HopInfo } from '../errors/errors.js';
+import type { IntermediaryInfo } from '../api/info.js';
+import { startTls } from '../transport/tls.js';
+import { socks5Handshake } from '../protocols/socks5/handshake.js';
+import { protocolNames, type ResolvedHop } from './destination.js';
+
+/** An endpoint as reported by `info()` and `streamInfo()`. */
+export interface EndpointInfo {
+  readonly host: string;
+  readonly port: number;
+  readonly transport: 'tcp' | 'tls';
+  readonly protocol: 'http' | 'http2' | 'raw' | 'socks';
+}
+
+/** Where a chain of layers starts. */
+export interface EstablishContext {
+  readonly signal: AbortSignal;
+  /** Index in the chain of the endpoint `hop` describes. */
+  readonly hopIndex: number;
+  /** The proxies traversed before that endpoint. */
+  readonly intermediaries: readonly IntermediaryInfo[];
+  /** Called when a SOCKS5 layer came up (its `up` message). */
+  readonly onSocksUp?: ((bound: { host: string; port: number }) => void) | undefined;
+}
+
+/** What `establish` yields: the duplex the final protocol runs on, and where it is. */
+export interface Established {
+  readonly duplex: Socket | Duplex;
+  /** The TLS socket of the last hop when it used TLS (for `info()`). */
+  readonly tls: TLSSocket | undefined;
+  readonly protocol: 'http' | 'http2' | 'raw';
+  readonly hop: HopInfo;
+  /** The endpoint the final protocol talks to. */
+  readonly endpoint: EndpointInfo;
+  /** The first endpoint reached from the duplex given (a SOCKS server, or `endpoint`). */
+  readonly reached: EndpointInfo;
+  /** Proxies traversed before `endpoint` (including the SOCKS servers passed here). */
+  readonly intermediaries: readonly IntermediaryInfo[];
+}
+
+function hopInfo(hop: ResolvedHop, index: number): HopInfo {
+  const socks = hop.protocols.length === 1 && hop.protocols[0]?.name === 'socks';
+  return { index, kind: socks ? 'socks5' : 'origin', host: hop.host, port: hop.port, transport: hop.transport };
+}
+
+/** Brings up TLS and SOCKS layers over `duplex` until an HTTP or raw protocol is reached. */
+export async function establish(ctx: EstablishContext, first: ResolvedHop, duplex: Socket | Duplex): Promise<Established> {
+  let hop = first;
+  let d: Socket | Duplex = duplex;
+  let index = ctx.hopIndex;
+  const intermediaries = [...ctx.intermediaries];
+  let reached: EndpointInfo | undefined;
+  for (;;) {
+    const info = hopInfo(hop, index);
+    const step = { hop: info, signal: ctx.signal };
+    let protocol = hop.protocols[0]?.name ?? 'http';
+    let tls: TLSSocket | undefined;
+    if (hop.transport === 'tls') {
+      const r = await startTls(step, d, { host: hop.host, tls: hop.tls, protocols: protocolNames(hop.protocols), handshakeTimeout: hop.tlsHandshakeTimeout });
+      d = r.socket;
+      tls = r.socket;
+      protocol = r.protocol;
+    }
+    const endpoint: EndpointInfo = { host: hop.host, port: hop.port, transport: hop.transport, protocol };
+    reached ??= endpoint;
+    const spec = hop.protocols.find((p) => p.name === protocol);
+    if (spec !== undefined && spec.name === 'socks') {
+      const bound = await socks5Handshake(step, d, spec.socks);
+      ctx.onSocksUp?.(bound);
+      intermediaries.push({ type: 'socks5', host: hop.host, port: hop.port, transport: hop.transport, protocol: 'socks', bound: { host: bound.host, port: bound.port } });
+      hop = spec.socks.next;
+      index++;
+      continue;
+    }
+    return { duplex: d, tls, protocol: protocol as 'http' | 'http2' | 'raw', hop: info, endpoint, reached, intermediaries };
+  }
+}
