@@ -424,7 +424,7 @@ export class Socks5Client {
     }
     if (avail < 2) return 0;
     const status = buf[off + 1] as number;
-    if (status > 1) {
+    if (status !== 0) {
       throw socksError(
         'ERR_SOCKS_AUTH',
         'socks-auth',
