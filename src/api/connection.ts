@@ -508,7 +508,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     } else if (msg.type === 'push') {
       this.#register(msg.pushRef, undefined);
     }
-    this.emit('message', msg);
+    if (this.listenerCount('message') > 0) this.emit('message', msg);
   }
 
   #rememberNotTunnel(key: string): void {

@@ -21,8 +21,9 @@ export class StreamRef {
   /** @internal Use the connection's methods to obtain refs. */
   constructor(path: readonly number[]) {
     if (path.length === 0) throw new RangeError('a StreamRef path cannot be empty');
-    this.path = Object.freeze([...path]);
-    this.key = this.path.join('/');
+    const copy = path.length === 1 ? [path[0] as number] : [...path];
+    this.path = Object.freeze(copy);
+    this.key = copy.length === 1 ? String(copy[0]) : copy.join('/');
     Object.freeze(this);
   }
 

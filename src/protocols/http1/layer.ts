@@ -64,6 +64,7 @@ export class Http1Layer implements HttpLayer {
   #closing = false;
   #closed = false;
   #pausedByFlow = false;
+  #corked = false;
   #keepaliveTimer: NodeJS.Timeout | undefined;
   #closingTimer: NodeJS.Timeout | undefined;
   readonly #host: string;
@@ -144,6 +145,7 @@ export class Http1Layer implements HttpLayer {
     this.#parser.expect(spec.method, { upgrade });
     this.#inflight.push(ex);
     if (spec.method === 'CONNECT') this.#connecting = ex;
+    this.#cork();
     if (spec.body !== null && spec.body.length > 0) {
       // One write for small requests; two for large bodies (no copy of the body).
       if (spec.body.length <= 16384) this.#socket.write(Buffer.concat([head, spec.body]));
@@ -155,6 +157,22 @@ export class Http1Layer implements HttpLayer {
       this.#socket.write(head);
     }
     if (ex.sending) this.#writer = ex;
+  }
+
+  /**
+   * Requests made in the same tick (pipelining, many callers) go out in one
+   * write: the socket is corked now and uncorked on the next tick.
+   */
+  #cork(): void {
+    if (this.#corked) return;
+    const socket = this.#socket as Socket;
+    if (typeof socket.cork !== 'function') return;
+    this.#corked = true;
+    socket.cork();
+    process.nextTick(() => {
+      this.#corked = false;
+      socket.uncork();
+    });
   }
 
   data(ref: StreamRef, fin: boolean, chunk: Buffer): Promise<void> {
