@@ -295,13 +295,24 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       this.#terminate(err);
       return;
     }
-    const d = this.config.retryFn(this.#retriesLeft, { retry: this.config.retry, retryTimeout: this.config.retryTimeout });
-    this.#retriesLeft = Math.max(0, Math.floor(d.retries));
+    let retries: number;
+    let delay: number;
+    try {
+      const d: unknown = this.config.retryFn(this.#retriesLeft, { retry: this.config.retry, retryTimeout: this.config.retryTimeout });
+      const r = typeof d === 'object' && d !== null ? (d as { retries?: unknown; timeout?: unknown }) : {};
+      // A decision that is not a number of retries ends the retries rather than looping forever.
+      retries = typeof r.retries === 'number' && Number.isFinite(r.retries) ? Math.max(0, Math.floor(r.retries)) : 0;
+      delay = typeof r.timeout === 'number' && Number.isFinite(r.timeout) ? Math.min(Math.max(0, r.timeout), 2 ** 31 - 1) : this.config.retryTimeout;
+    } catch (e) {
+      this.#terminate(new BurrowError('ERR_INVALID_OPTION', `retryFn threw: ${(e as Error).message}`, { stage: 'options', cause: e, details: { option: 'retryFn' } }));
+      return;
+    }
+    this.#retriesLeft = retries;
     this.#state = 'waiting-retry';
     this.#retryTimer = setTimeout(() => {
       this.#retryTimer = undefined;
       void this.#connect();
-    }, Math.max(0, d.timeout));
+    }, delay);
   }
 
   // ---------------------------------------------------------------- tunnels
@@ -432,7 +443,9 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     this.#lastError = reason;
     const willRetry = this.config.retry > 0 && !this.#userClosing;
     this.emit('down', { protocol, reason, killedStreams: killed, willRetry });
-    if (!willRetry) {
+    // A `down` listener may have closed the connection.
+    if ((this.#state as ConnectionState) === 'closed') return;
+    if (!willRetry || this.#userClosing) {
       this.#terminate(this.#userClosing ? null : reason);
       return;
     }

@@ -210,7 +210,13 @@ async function answerConnect(stream: http2.ServerHttp2Stream, headers: http2.Inc
     target.destroy();
     return;
   }
-  stream.respond(outgoing(status, b.headers));
+  try {
+    stream.respond(outgoing(status, b.headers));
+  } catch (e) {
+    // node:http2 refuses connection-specific headers (transfer-encoding, connection...).
+    target.destroy();
+    throw e;
+  }
   if (b.extraBytes !== undefined) stream.write(typeof b.extraBytes === 'string' ? Buffer.from(b.extraBytes, 'latin1') : b.extraBytes);
   relay(stream, target);
 }

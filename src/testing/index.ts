@@ -1,7 +1,7 @@
 /**
  * Test servers and certificates for code that uses burrow (`burrow/testing`):
- * a throwaway PKI, an HTTP/1.1 + HTTP/2 origin with fixed routes, and a
- * byte-exact scripted server for edge cases.
+ * a throwaway PKI, an HTTP/1.1 + HTTP/2 origin with fixed routes, a
+ * byte-exact scripted server for edge cases, and test proxies.
  */
 export { createTestPki } from './pki.js';
 export type { TestCertUsage, TestKeyPair, TestPki, TestPkiOptions } from './pki.js';

@@ -107,8 +107,11 @@ export class Http2Layer implements HttpLayer {
     s.on('connect', this.#onConnect);
     s.on('error', (err: Error) => {
       this.#sessionError ??= err;
+      // After some errors (e.g. a TLS alert) node:http2 never emits 'close' for the session: finish here.
+      setImmediate(this.#onSessionClose);
     });
     s.on('close', this.#onSessionClose);
+    socket.once('close', () => setImmediate(this.#onSessionClose));
     s.on('goaway', this.#onGoaway);
     s.on('remoteSettings', (settings) => {
       this.#sink.notify({
