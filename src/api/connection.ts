@@ -116,6 +116,8 @@ interface LayerNode {
 interface PendingTunnel {
   readonly ref: StreamRef;
   readonly dest: ResolvedDestination;
+  /** Flow budget for a raw protocol reached through the tunnel. */
+  readonly flow: number;
   timer: NodeJS.Timeout | undefined;
   /** Requests made with `{ tunnel: ref }` before the tunnel was up. */
   readonly waiting: Postponed[];
@@ -348,7 +350,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
         pending.dest,
         duplex,
       );
-      node = this.#makeNode(ref.key, ref, est, scope, scope === 'conn' ? parent : undefined, Infinity, parent.intermediaries);
+      node = this.#makeNode(ref.key, ref, est, scope, scope === 'conn' ? parent : undefined, pending.flow, parent.intermediaries);
       await node.layer.ready;
       if (session.signal.aborted) throw new BurrowError('ERR_CLOSED', 'the connection was closed', { stage: 'state', hop: est.hop });
     } catch (e) {
@@ -505,7 +507,9 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     }
     const final = this.#isFinal(msg);
     if (final && pending !== undefined && !(msg.type === 'response' && msg.status >= 200 && msg.status < 300)) {
-      // A refused CONNECT: an ordinary response, and the ref is no tunnel.
+      // A refused (or failed) CONNECT: the ref is no tunnel.
+      if (pending.timer) clearTimeout(pending.timer);
+      pending.timer = undefined;
       this.#pendingTunnels.delete(key);
       for (const w of pending.waiting) w.fail(this.#notATunnel(msg.ref));
       this.#rememberNotTunnel(key);
@@ -726,7 +730,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     this.#checkRequestOptions(opts);
     const ref = this.#newRef(opts?.tunnel);
     this.#register(ref, opts?.replyTo);
-    const pending: PendingTunnel = { ref, dest, timer: undefined, waiting: [] };
+    const pending: PendingTunnel = { ref, dest, flow: opts?.flow ?? Infinity, timer: undefined, waiting: [] };
     this.#pendingTunnels.set(ref.key, pending);
     this.#dispatch(ref, opts?.tunnel, (layer, node) => {
       if (dest.connectTimeout !== Infinity) {

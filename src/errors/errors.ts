@@ -78,7 +78,11 @@ export type ErrorCode =
   | 'ERR_SOCKS_PROTOCOL'
   | 'ERR_SOCKS_TIMEOUT'
   | 'ERR_CONNECT_RESPONSE_TIMEOUT'
-  | 'ERR_TUNNEL_CLOSED';
+  | 'ERR_TUNNEL_CLOSED'
+  | 'ERR_CONNECT_STATUS'
+  | 'ERR_ABORTED'
+  | 'ERR_HEADERS_TIMEOUT'
+  | 'ERR_REQUEST_TIMEOUT';
 
 /** Options accepted by the {@link BurrowError} constructor. */
 export interface BurrowErrorOptions {

@@ -49,6 +49,12 @@ interface H2Stream {
   /** A push whose response headers have not arrived yet. */
   pushed: boolean;
   error: Error | undefined;
+  /** The response message has been delivered. */
+  responded: boolean;
+  /** Data that arrived before the response was delivered. */
+  early: Buffer[] | undefined;
+  /** The stream ended before the response was delivered. */
+  endPending: boolean;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -72,6 +78,9 @@ export class Http2Layer implements HttpLayer {
   #closingTimer: NodeJS.Timeout | undefined;
   #unackedPings = 0;
   #pingId = 0;
+  /** Streams handed over as tunnels and still open. */
+  #tunnels = 0;
+  #remoteSettingsSeen = false;
   /** Resolves once the session is set up (the preface is sent). */
   readonly ready: Promise<void>;
   #readyResolve!: () => void;
@@ -114,6 +123,7 @@ export class Http2Layer implements HttpLayer {
     socket.once('close', () => setImmediate(this.#onSessionClose));
     s.on('goaway', this.#onGoaway);
     s.on('remoteSettings', (settings) => {
+      this.#remoteSettingsSeen = true;
       this.#sink.notify({
         type: 'settings',
         settings: {
@@ -154,7 +164,8 @@ export class Http2Layer implements HttpLayer {
       this.#sink.deliver({ type: 'error', ref: spec.ref, error: this.#notAccepting() });
       return;
     }
-    const max = this.#session.remoteSettings.maxConcurrentStreams ?? Infinity;
+    // Until the server's SETTINGS arrive the limit is unknown (RFC 9113 §6.5.2: unlimited), not Node's placeholder.
+    const max = this.#remoteSettingsSeen ? (this.#session.remoteSettings.maxConcurrentStreams ?? Infinity) : Infinity;
     if (this.#openLocalStreams() >= max) {
       this.#sink.deliver({
         type: 'error',
@@ -184,13 +195,17 @@ export class Http2Layer implements HttpLayer {
   }
 
   #openLocalStreams(): number {
-    let n = 0;
+    // Tunnels handed over still occupy a stream of this connection.
+    let n = this.#tunnels;
     for (const st of this.#streams.values()) if (!st.pushed && !st.done) n++;
     return n;
   }
 
   #track(ref: StreamRef, stream: ClientHttp2Stream, auth: string, flow: number, pushed: boolean, connect = false): H2Stream {
-    const st: H2Stream = { ref, stream, authority: auth, flow, alive: true, done: false, bodyOpen: false, pushed, error: undefined };
+    const st: H2Stream = {
+      ref, stream, authority: auth, flow, alive: true, done: false, bodyOpen: false, pushed, error: undefined,
+      responded: false, early: undefined, endPending: false,
+    };
     this.#streams.set(ref.key, st);
     stream.on('headers', (h: IncomingHttpHeaders & IncomingHttpStatusHeader) => {
       const status = Number(h[':status']);
@@ -206,13 +221,23 @@ export class Http2Layer implements HttpLayer {
       }
       st.bodyOpen = !fin;
       if (fin) st.done = true;
+      st.responded = true;
       if (st.alive) this.#sink.deliver({ type: 'response', ref, fin, status: Number(h[':status']), headers: toHeaderList(h), version: '2' });
+      const early = st.early;
+      st.early = undefined;
+      if (early) for (const c of early) if (st.alive) this.#deliverData(st, c);
+      if (st.endPending) this.#deliverEnd(st);
     };
     stream.on(pushed ? 'push' : 'response', onResponse);
     stream.on('data', (chunk: Buffer) => {
       if (!st.alive) return;
-      this.#sink.deliver({ type: 'data', ref, fin: false, data: chunk });
-      if (st.flow !== Infinity && --st.flow <= 0) stream.pause();
+      // node:http2 emits 'response' on the next tick; over a JS stream (an HTTP/2
+      // tunnel) 'data' can come first. Hold data until the response is delivered.
+      if (!st.responded) {
+        (st.early ??= []).push(chunk);
+        return;
+      }
+      this.#deliverData(st, chunk);
     });
     stream.on('trailers', (h: IncomingHttpHeaders) => {
       st.bodyOpen = false;
@@ -220,17 +245,28 @@ export class Http2Layer implements HttpLayer {
       if (st.alive) this.#sink.deliver({ type: 'trailers', ref, headers: toHeaderList(h) });
     });
     stream.on('end', () => {
-      if (st.bodyOpen && !st.done) {
-        st.bodyOpen = false;
-        st.done = true;
-        if (st.alive) this.#sink.deliver({ type: 'data', ref, fin: true, data: EMPTY });
-      }
+      if (!st.responded) st.endPending = true;
+      else this.#deliverEnd(st);
     });
     stream.on('error', (err: Error) => {
       st.error ??= err;
     });
     stream.on('close', () => this.#onStreamClose(st));
     return st;
+  }
+
+  #deliverData(st: H2Stream, chunk: Buffer): void {
+    this.#sink.deliver({ type: 'data', ref: st.ref, fin: false, data: chunk });
+    if (st.flow !== Infinity && --st.flow <= 0) st.stream.pause();
+  }
+
+  #deliverEnd(st: H2Stream): void {
+    st.endPending = false;
+    if (st.bodyOpen && !st.done) {
+      st.bodyOpen = false;
+      st.done = true;
+      if (st.alive) this.#sink.deliver({ type: 'data', ref: st.ref, fin: true, data: EMPTY });
+    }
   }
 
   /**
@@ -244,6 +280,10 @@ export class Http2Layer implements HttpLayer {
     this.#streams.delete(st.ref.key);
     for (const ev of ['headers', 'response', 'data', 'trailers', 'end', 'error', 'close']) stream.removeAllListeners(ev);
     stream.on('error', () => undefined);
+    this.#tunnels++;
+    stream.once('close', () => {
+      this.#tunnels--;
+    });
     stream.pause();
     if (st.alive) this.#sink.deliver({ type: 'response', ref: st.ref, fin: true, status, headers: toHeaderList(h), version: '2' });
     this.#sink.tunnel(st.ref, stream);
