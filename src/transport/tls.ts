@@ -3,6 +3,7 @@
  * options only. The native socket is handed to `tls.connect` as it is, so
  * TLS layers stack in C++ (see docs/architecture.md).
  */
+import { createHash } from 'node:crypto';
 import { isIP, type Socket } from 'node:net';
 import { connect as tlsConnect, createSecureContext, type SecureContext, type TLSSocket } from 'node:tls';
 import type { Duplex } from 'node:stream';
@@ -21,19 +22,69 @@ export interface TlsResult {
   readonly protocol: ProtocolName;
 }
 
-// Building a SecureContext costs ~0.4 ms per handshake; reuse one per options object.
-const contexts = new WeakMap<TlsOptions, SecureContext>();
+// Building a SecureContext costs ~0.4 ms per handshake: reuse one per distinct set of options
+// (compared by value, so options written inline for each request still share a context).
 const CONTEXT_KEYS = ['ca', 'cert', 'key', 'passphrase', 'pfx', 'minVersion', 'maxVersion', 'ciphers', 'ecdhCurve', 'sigalgs', 'crl', 'honorCipherOrder'] as const;
+const MAX_CONTEXTS = 64;
+const contexts = new Map<string, SecureContext>();
+const objectIds = new WeakMap<object, number>();
+let nextObjectId = 1;
+
+/**
+ * A string equal for TLS options that mean the same: strings, numbers and
+ * bytes by value (hashed), functions and other objects by identity.
+ */
+export function tlsOptionsKey(opts: TlsOptions, keys: readonly string[] = Object.keys(opts).sort()): string {
+  const hash = createHash('sha256');
+  const add = (v: unknown): void => {
+    if (v === undefined || v === null || typeof v === 'boolean' || typeof v === 'number') hash.update(`${String(v)};`);
+    else if (typeof v === 'string') hash.update(`s${v.length}:${v};`);
+    else if (Buffer.isBuffer(v) || v instanceof Uint8Array) {
+      hash.update(`b${v.byteLength}:`);
+      hash.update(v);
+    } else if (Array.isArray(v)) {
+      hash.update('[');
+      for (const x of v) add(x);
+      hash.update(']');
+    } else if (typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype) {
+      hash.update('{');
+      for (const k of Object.keys(v).sort()) {
+        hash.update(`${k}=`);
+        add((v as Record<string, unknown>)[k]);
+      }
+      hash.update('}');
+    } else {
+      let id = objectIds.get(v as object);
+      if (id === undefined) {
+        id = nextObjectId++;
+        objectIds.set(v as object, id);
+      }
+      hash.update(`o${id};`);
+    }
+  };
+  for (const k of keys) {
+    hash.update(`${k}=`);
+    add((opts as Record<string, unknown>)[k]);
+  }
+  return hash.digest('base64');
+}
 
 function secureContextFor(opts: TlsOptions): SecureContext {
   if (opts.secureContext !== undefined) return opts.secureContext;
-  let ctx = contexts.get(opts);
+  const key = tlsOptionsKey(opts, CONTEXT_KEYS);
+  let ctx = contexts.get(key);
   if (ctx === undefined) {
     const o: Record<string, unknown> = {};
     for (const k of CONTEXT_KEYS) if (opts[k] !== undefined) o[k] = opts[k];
     ctx = createSecureContext(o);
-    contexts.set(opts, ctx);
+    if (contexts.size >= MAX_CONTEXTS) {
+      const oldest = contexts.keys().next().value;
+      if (oldest !== undefined) contexts.delete(oldest);
+    }
+  } else {
+    contexts.delete(key);
   }
+  contexts.set(key, ctx);
   return ctx;
 }
 

@@ -1,0 +1,122 @@
+/**
+ * Connection reuse for `request()`: connections (with their tunnels) keyed by
+ * the whole route. HTTP/2 routes multiplex; an HTTP/1.1 route carries one
+ * request at a time per connection. Idle connections close after `idleTimeout`.
+ */
+import type { OpenRoute } from './route.js';
+
+/** Pool options. */
+export interface PoolOptions {
+  /** How long an idle connection is kept, ms; default 30000. */
+  idleTimeout?: number;
+  /** Most concurrent requests on one HTTP/2 route connection before another is opened; default 100. */
+  maxStreamsPerConnection?: number;
+}
+
+interface Entry {
+  readonly key: string;
+  readonly route: OpenRoute;
+  active: number;
+  idleTimer: NodeJS.Timeout | undefined;
+  dead: boolean;
+}
+
+/** A lease on a pooled route: release it when the response is done. */
+export interface Lease {
+  readonly route: OpenRoute;
+  /** True when the connection was reused rather than opened for this request. */
+  readonly reused: boolean;
+  /** Gives the connection back (`reusable: false` closes it). */
+  release(reusable: boolean): void;
+}
+
+/** A pool of route connections. */
+export class Pool {
+  readonly #idleTimeout: number;
+  readonly #maxStreams: number;
+  readonly #entries = new Map<string, Entry[]>();
+  #closed = false;
+
+  constructor(opts: PoolOptions = {}) {
+    this.#idleTimeout = opts.idleTimeout ?? 30000;
+    this.#maxStreams = opts.maxStreamsPerConnection ?? 100;
+  }
+
+  /** A connection for `key`: a reusable one, or a new one from `open`. */
+  async acquire(key: string, openRoute: () => Promise<OpenRoute>): Promise<Lease> {
+    const list = this.#entries.get(key) ?? [];
+    for (const e of list) {
+      if (e.dead || e.route.conn.state !== 'up') continue;
+      const limit = e.route.protocol === 'http2' ? this.#maxStreams : 1;
+      if (e.active < limit) return this.#lease(e, true);
+    }
+    const route = await openRoute();
+    if (this.#closed) {
+      await route.conn.close();
+      throw new Error('the pool is closed');
+    }
+    const e: Entry = { key, route, active: 0, idleTimer: undefined, dead: false };
+    const remove = (): void => {
+      e.dead = true;
+      if (e.idleTimer) clearTimeout(e.idleTimer);
+      const l = this.#entries.get(key);
+      if (l) {
+        const i = l.indexOf(e);
+        if (i >= 0) l.splice(i, 1);
+        if (l.length === 0) this.#entries.delete(key);
+      }
+    };
+    route.conn.once('close', remove);
+    route.conn.once('down', remove);
+    this.#entries.set(key, [...(this.#entries.get(key) ?? []), e]);
+    return this.#lease(e, false);
+  }
+
+  #lease(e: Entry, reused: boolean): Lease {
+    e.active++;
+    if (e.idleTimer) {
+      clearTimeout(e.idleTimer);
+      e.idleTimer = undefined;
+    }
+    let released = false;
+    return {
+      route: e.route,
+      reused,
+      release: (reusable: boolean) => {
+        if (released) return;
+        released = true;
+        e.active--;
+        if (!reusable || e.dead || this.#closed) {
+          if (!reusable) e.dead = true;
+          if (e.active === 0 || !reusable) void e.route.conn.close();
+          return;
+        }
+        if (e.active === 0) {
+          e.idleTimer = setTimeout(() => void e.route.conn.close(), this.#idleTimeout);
+          e.idleTimer.unref();
+        }
+      },
+    };
+  }
+
+  /** Connections currently pooled (for tests and diagnostics). */
+  get size(): number {
+    let n = 0;
+    for (const l of this.#entries.values()) n += l.length;
+    return n;
+  }
+
+  /** Closes every pooled connection. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    const all = [...this.#entries.values()].flat();
+    this.#entries.clear();
+    await Promise.all(all.map((e) => {
+      if (e.idleTimer) clearTimeout(e.idleTimer);
+      return e.route.conn.close();
+    }));
+  }
+}
+
+/** The pool `request()` uses when none is given. */
+export const defaultPool = new Pool();

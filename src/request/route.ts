@@ -1,0 +1,241 @@
+/**
+ * A route: a proxy chain plus an origin, turned into a burrow connection with
+ * the low-level API — `open()` to the first hop, then one `connect()` per
+ * CONNECT proxy, with SOCKS hops folded into the `protocols` of the endpoint
+ * before them. Also the route's pool key.
+ */
+import { lookup as dnsLookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
+import { BurrowError, type HopInfo } from '../errors/errors.js';
+import { open } from '../api/open.js';
+import type { Connection } from '../api/connection.js';
+import type { IntermediaryInfo } from '../api/info.js';
+import type { LookupFunction, TlsOptions } from '../api/options.js';
+import type { StreamRef } from '../api/stream-ref.js';
+import type { ProtocolSpec } from '../tunnel/destination.js';
+import type { ProxyHop } from './proxy-url.js';
+import { tlsOptionsKey } from '../transport/tls.js';
+
+/** Options for one hop of a `via` chain, by position. */
+export interface ViaHopOptions {
+  /** TLS options for this proxy only (`https`, `h2`, `socks5s`, `socks5hs` hops). */
+  tls?: TlsOptions;
+  /** TCP connect timeout (first hop) or CONNECT answer timeout (later hops), ms. */
+  connectTimeout?: number;
+  /** TLS handshake timeout with this proxy, ms. */
+  tlsHandshakeTimeout?: number;
+  /** SOCKS5 handshake timeout, ms. */
+  socksTimeout?: number;
+}
+
+/** One resolved hop of a route. */
+export interface RouteHop {
+  readonly proxy: ProxyHop;
+  readonly options: ViaHopOptions;
+}
+
+/** The origin of a route. */
+export interface RouteOrigin {
+  readonly scheme: 'http' | 'https';
+  readonly host: string;
+  readonly port: number;
+  readonly tls: TlsOptions;
+  readonly protocols: readonly ('http' | 'http2')[];
+  readonly tlsHandshakeTimeout: number | undefined;
+}
+
+/** When each layer of a route came up. */
+export interface LayerTiming {
+  /** `tcp`, `tls`, `connect` (a CONNECT tunnel), `socks5`, or the HTTP protocol reached. */
+  readonly kind: string;
+  readonly host: string;
+  readonly port: number;
+  /** ms since the route started opening. */
+  readonly atMs: number;
+  readonly detail?: string;
+}
+
+/** An open route: the connection and the innermost tunnel (undefined when the origin is the first hop). */
+export interface OpenRoute {
+  readonly conn: Connection;
+  readonly tunnel: StreamRef | undefined;
+  readonly protocol: 'http' | 'http2';
+  readonly layers: LayerTiming[];
+}
+
+function tlsKey(o: TlsOptions | undefined): string {
+  return o === undefined ? '' : tlsOptionsKey(o);
+}
+
+/** Two requests share a connection only when this key is equal: every hop, its credentials and options, and the origin. */
+export function routeKey(hops: readonly RouteHop[], origin: RouteOrigin): string {
+  return JSON.stringify([
+    hops.map((h) => [h.proxy.scheme, h.proxy.host, h.proxy.port, h.proxy.username ?? null, h.proxy.password ?? null, tlsKey(h.options.tls), h.options.connectTimeout ?? null, h.options.tlsHandshakeTimeout ?? null, h.options.socksTimeout ?? null]),
+    [origin.scheme, origin.host, origin.port, tlsKey(origin.tls), origin.protocols, origin.tlsHandshakeTimeout ?? null],
+  ]);
+}
+
+interface Target {
+  host: string;
+  port: number;
+  transport: 'tcp' | 'tls';
+  tls: TlsOptions;
+  tlsHandshakeTimeout: number | undefined;
+}
+
+function hopInfo(index: number, hop: ProxyHop): HopInfo {
+  return { index, kind: hop.kind, host: hop.host, port: hop.port, transport: hop.transport };
+}
+
+/** Opens a connection along `hops` to `origin`. Rejects with a BurrowError naming the hop and the stage. */
+export async function openRoute(
+  hops: readonly RouteHop[],
+  origin: RouteOrigin,
+  opts: { lookup?: LookupFunction | undefined; signal?: AbortSignal | undefined; connectTimeout?: number | undefined },
+): Promise<OpenRoute> {
+  const t0 = process.hrtime.bigint();
+  const at = (): number => Number(process.hrtime.bigint() - t0) / 1e6;
+  const layers: LayerTiming[] = [];
+  const n = hops.length;
+  const target = (i: number): Target => {
+    if (i === n) return { host: origin.host, port: origin.port, transport: origin.scheme === 'https' ? 'tls' : 'tcp', tls: origin.tls, tlsHandshakeTimeout: origin.tlsHandshakeTimeout };
+    const h = hops[i] as RouteHop;
+    return { host: h.proxy.host, port: h.proxy.port, transport: h.proxy.transport, tls: h.options.tls ?? {}, tlsHandshakeTimeout: h.options.tlsHandshakeTimeout };
+  };
+  // socks5:// and socks5s:// resolve the next host here (the others send names to the proxy).
+  const resolved = new Map<number, string>();
+  for (let i = 0; i < n; i++) {
+    const h = (hops[i] as RouteHop).proxy;
+    const next = target(i + 1);
+    if (h.kind === 'socks5' && !h.remoteDns && isIP(next.host) === 0) {
+      try {
+        const addrs = opts.lookup ? await opts.lookup(next.host) : [await dnsLookup(next.host)];
+        const a = addrs[0];
+        if (a === undefined) throw new Error('no address');
+        resolved.set(i + 1, a.address);
+      } catch (e) {
+        throw new BurrowError('ERR_DNS', `DNS lookup of ${next.host} (for ${h.url}, which does not resolve names) failed: ${(e as Error).message}`, {
+          stage: 'dns',
+          hop: hopInfo(i, h),
+          cause: e,
+        });
+      }
+    }
+  }
+  const tlsFor = (i: number): TlsOptions => {
+    const t = target(i);
+    const ip = resolved.get(i);
+    // Reached by address, verified by name.
+    return ip !== undefined && t.transport === 'tls' && t.tls.servername === undefined ? { ...t.tls, servername: t.host } : t.tls;
+  };
+  const protocolsFor = (i: number): ProtocolSpec[] => {
+    if (i === n) return [...origin.protocols];
+    const h = hops[i] as RouteHop;
+    if (h.proxy.kind === 'connect') return [...(h.proxy.protocols ?? ['http'])];
+    const next = target(i + 1);
+    return [
+      {
+        socks: {
+          host: resolved.get(i + 1) ?? next.host,
+          port: next.port,
+          auth: h.proxy.username !== undefined ? [{ username: h.proxy.username, password: h.proxy.password ?? '' }] : ['none'],
+          transport: next.transport,
+          ...(next.transport === 'tls' ? { tls: tlsFor(i + 1) } : {}),
+          protocols: protocolsFor(i + 1),
+          ...(h.options.socksTimeout !== undefined ? { handshakeTimeout: h.options.socksTimeout } : {}),
+          ...(next.tlsHandshakeTimeout !== undefined ? { tlsHandshakeTimeout: next.tlsHandshakeTimeout } : {}),
+        },
+      },
+    ];
+  };
+  /** The first index at or after `i` that speaks HTTP (a CONNECT proxy or the origin). */
+  const httpEndpoint = (i: number): number => {
+    let j = i;
+    while (j < n && (hops[j] as RouteHop).proxy.kind === 'socks5') j++;
+    return j;
+  };
+
+  const first = target(0);
+  const firstHop = hops[0];
+  const conn = open({
+    host: first.host,
+    port: first.port,
+    transport: first.transport,
+    ...(first.transport === 'tls' ? { tls: tlsFor(0) } : {}),
+    protocols: protocolsFor(0),
+    retry: 0,
+    ...(opts.lookup ? { lookup: opts.lookup } : {}),
+    ...((firstHop?.options.connectTimeout ?? opts.connectTimeout) !== undefined ? { connectTimeout: firstHop?.options.connectTimeout ?? opts.connectTimeout } : {}),
+    ...(first.tlsHandshakeTimeout !== undefined ? { tlsHandshakeTimeout: first.tlsHandshakeTimeout } : {}),
+  });
+  const onAbort = (): void => {
+    void conn.close();
+  };
+  opts.signal?.addEventListener('abort', onAbort);
+  try {
+    let protocol = await conn.awaitUp(Infinity);
+    const info = conn.info();
+    layers.push({ kind: 'tcp', host: first.host, port: first.port, atMs: at(), detail: `${info.localAddress}:${info.localPort} -> ${info.remoteAddress}:${info.remotePort}` });
+    const describe = (list: readonly IntermediaryInfo[], from: number): void => {
+      for (const im of list.slice(from)) {
+        layers.push({ kind: im.type === 'socks5' ? 'socks5' : 'connect', host: im.host, port: im.port, atMs: at(), detail: im.bound ? `bound ${im.bound.host}:${im.bound.port}` : im.protocol });
+      }
+    };
+    describe(info.intermediaries, 0);
+    let e = httpEndpoint(0);
+    let tunnel: StreamRef | undefined;
+    while (e < n) {
+      // Endpoint e is a CONNECT proxy: tunnel to the next target through it.
+      const proxy = (hops[e] as RouteHop).proxy;
+      const nextIndex = e + 1;
+      const next = target(nextIndex);
+      const nextHop = hops[nextIndex];
+      const ref = conn.connect(
+        {
+          host: next.host,
+          port: next.port,
+          transport: next.transport,
+          ...(next.transport === 'tls' ? { tls: tlsFor(nextIndex) } : {}),
+          protocols: protocolsFor(nextIndex),
+          ...(proxy.username !== undefined ? { username: proxy.username, password: proxy.password ?? '' } : {}),
+          ...((hops[e] as RouteHop).options.connectTimeout !== undefined ? { connectTimeout: (hops[e] as RouteHop).options.connectTimeout } : {}),
+          ...(next.tlsHandshakeTimeout !== undefined ? { tlsHandshakeTimeout: next.tlsHandshakeTimeout } : {}),
+        },
+        {},
+        tunnel ? { tunnel } : {},
+      );
+      for (;;) {
+        const m = await conn.await(ref, Infinity);
+        if (m.type === 'response') {
+          if (m.status < 200 || m.status >= 300) {
+            throw new BurrowError('ERR_CONNECT_STATUS', `${proxy.url} refused CONNECT ${next.host}:${next.port} with status ${m.status}`, {
+              stage: 'connect-response',
+              hop: hopInfo(e, proxy),
+              details: { status: m.status },
+            });
+          }
+          layers.push({ kind: 'connect', host: proxy.host, port: proxy.port, atMs: at(), detail: `${m.status} via ${proxy.scheme}` });
+        } else if (m.type === 'up') {
+          if (m.protocol === 'socks') layers.push({ kind: 'socks5', host: next.host, port: next.port, atMs: at() });
+          else {
+            protocol = m.protocol === 'http2' ? 'http2' : 'http';
+            break;
+          }
+        } else if (m.type === 'error') {
+          throw m.error;
+        }
+      }
+      tunnel = ref;
+      e = httpEndpoint(nextIndex);
+    }
+    if (protocol === 'raw') throw new BurrowError('ERR_BAD_STATE', 'the route ended in a raw protocol', { stage: 'state' });
+    layers.push({ kind: protocol === 'http2' ? 'HTTP/2' : 'HTTP/1.1', host: origin.host, port: origin.port, atMs: at() });
+    return { conn, tunnel, protocol, layers };
+  } catch (err) {
+    await conn.close();
+    if (opts.signal?.aborted) throw new BurrowError('ERR_ABORTED', 'the request was aborted', { stage: 'state', cause: opts.signal.reason });
+    throw err;
+  } finally {
+    opts.signal?.removeEventListener('abort', onAbort);
+  }
+}
