@@ -178,15 +178,15 @@ export async function request(url: string | URL, init: RequestInit = {}): Promis
       finish(false);
     };
     const onAbort = (): void => {
-      if (ref !== undefined) conn.cancel(ref);
       fail(abortError ?? new BurrowError('ERR_ABORTED', 'the request was aborted', { stage: 'state' }));
+      if (ref !== undefined) conn.cancel(ref);
     };
     ac.signal.addEventListener('abort', onAbort);
     if (headersTimeout !== Infinity) {
       headersTimer = setTimeout(() => {
         if (headDone) return;
-        if (ref !== undefined) conn.cancel(ref);
         fail(new BurrowError('ERR_HEADERS_TIMEOUT', `no response headers within ${headersTimeout} ms`, { stage: 'timeout', details: { timeoutMs: headersTimeout } }));
+        if (ref !== undefined) conn.cancel(ref);
       }, headersTimeout);
     }
     const source: BodySource = {
