@@ -972,7 +972,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       localPort: s?.localPort,
       remoteAddress: s?.remoteAddress,
       remotePort: s?.remotePort,
-      tls: tlsSocket ? { version: tlsSocket.getProtocol(), cipher: cipher?.name ?? '', alpn: tlsSocket.alpnProtocol } : undefined,
+      tls: tlsSocket ? { version: tlsSocket.getProtocol(), cipher: cipher?.name ?? '', alpn: tlsSocket.alpnProtocol, resumed: tlsSocket.isSessionReused() } : undefined,
       retriesLeft: this.#retriesLeft,
     };
   }

@@ -59,7 +59,7 @@ export interface ConnectionInfo {
   remoteAddress: string | undefined;
   remotePort: number | undefined;
   /** TLS with the innermost connection-wide endpoint, when it uses TLS. */
-  tls: { version: string | null; cipher: string; alpn: string | false | null } | undefined;
+  tls: { version: string | null; cipher: string; alpn: string | false | null; resumed: boolean } | undefined;
   /** Reconnection attempts left. */
   retriesLeft: number;
 }

@@ -88,6 +88,20 @@ function secureContextFor(opts: TlsOptions): SecureContext {
   return ctx;
 }
 
+// TLS sessions for resumption, per endpoint and options: a reconnection or another
+// tunnel to the same hop skips the full handshake (works through tunnels too).
+const MAX_SESSIONS = 256;
+const sessions = new Map<string, Buffer>();
+
+function rememberSession(key: string, session: Buffer): void {
+  sessions.delete(key);
+  if (sessions.size >= MAX_SESSIONS) {
+    const oldest = sessions.keys().next().value;
+    if (oldest !== undefined) sessions.delete(oldest);
+  }
+  sessions.set(key, session);
+}
+
 /** Picks the protocol from the ALPN result (Gun's rule: the only one offered, else HTTP/1.1). */
 export function negotiatedProtocol(alpn: string | false | null | undefined, offered: readonly ProtocolName[]): ProtocolName | undefined {
   if (alpn === 'h2') return offered.includes('http2') ? 'http2' : undefined;
@@ -100,6 +114,8 @@ export function negotiatedProtocol(alpn: string | false | null | undefined, offe
 export interface TlsHandshakeOptions {
   /** Host name of the hop (SNI unless an IP, and the name the certificate must match). */
   readonly host: string;
+  /** Port of the hop (sessions are kept per endpoint). */
+  readonly port: number;
   readonly tls: TlsOptions;
   readonly protocols: readonly ProtocolName[];
   readonly handshakeTimeout: number;
@@ -122,6 +138,8 @@ export function startTls(ctx: StepContext, socket: Socket | Duplex, opts: TlsHan
       reject(new BurrowError('ERR_TLS', `invalid TLS options: ${(e as Error).message}`, { stage: 'tls', hop: ctx.hop, cause: e }));
       return;
     }
+    const sessionKey = `${opts.host}\n${opts.port}\n${servername ?? ''}\n${alpn.join(',')}\n${tlsOptionsKey(opts.tls)}`;
+    const session = opts.tls.session ?? sessions.get(sessionKey);
     const s = tlsConnect({
       socket: socket as Socket,
       host: opts.host,
@@ -130,8 +148,9 @@ export function startTls(ctx: StepContext, socket: Socket | Duplex, opts: TlsHan
       ...(alpn.length > 0 ? { ALPNProtocols: alpn } : {}),
       rejectUnauthorized: opts.tls.rejectUnauthorized ?? true,
       ...(opts.tls.checkServerIdentity ? { checkServerIdentity: opts.tls.checkServerIdentity } : {}),
-      ...(opts.tls.session ? { session: opts.tls.session } : {}),
+      ...(session ? { session } : {}),
     });
+    s.on('session', (sess: Buffer) => rememberSession(sessionKey, sess));
     tlsSocket = s;
     const onError = (err: Error): void => {
       s.removeListener('secureConnect', onSecure);

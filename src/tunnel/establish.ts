@@ -67,7 +67,7 @@ export async function establish(ctx: EstablishContext, first: ResolvedHop, duple
     let protocol = hop.protocols[0]?.name ?? 'http';
     let tls: TLSSocket | undefined;
     if (hop.transport === 'tls') {
-      const r = await startTls(step, d, { host: hop.host, tls: hop.tls, protocols: protocolNames(hop.protocols), handshakeTimeout: hop.tlsHandshakeTimeout });
+      const r = await startTls(step, d, { host: hop.host, port: hop.port, tls: hop.tls, protocols: protocolNames(hop.protocols), handshakeTimeout: hop.tlsHandshakeTimeout });
       d = r.socket;
       tls = r.socket;
       protocol = r.protocol;
