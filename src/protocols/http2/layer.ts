@@ -534,8 +534,14 @@ export class Http2Layer implements HttpLayer {
     this.#streams.clear();
     if (!this.#isReady) this.#readyReject(streamError);
     this.#session.on('error', () => undefined);
-    this.#session.destroy();
-    this.#socket.destroy();
+    // Destroyed on the next turn: node:http2 (Node 20) can spin forever when a session is
+    // destroyed in the same turn as the close of a stream the peer reset.
+    const session = this.#session;
+    const socket = this.#socket;
+    setImmediate(() => {
+      session.destroy();
+      socket.destroy();
+    });
     this.#sink.closed(error, killed);
   }
 }
