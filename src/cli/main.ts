@@ -1,21 +1,67 @@
 #!/usr/bin/env node
 /**
- * The `burrow` command. For now: `burrow demo` (a request and a download
- * against an embedded local HTTPS origin speaking HTTP/2) and `--help`.
+ * The `burrow` command: a curl-like client whose connections travel through
+ * proxy chains (`burrow [options] URL`), and `burrow demo`. See docs/cli.md.
  */
 import { readFileSync } from 'node:fs';
+import { parseArgs, UsageError } from './args.js';
 import { runDemo } from './demo.js';
+import { EXIT } from './exit-codes.js';
+import { runRequest } from './run.js';
 
-const USAGE = `burrow — an HTTP client whose connections travel through proxy chains
+export const USAGE = `burrow — an HTTP client whose connections travel through proxy chains
 
 Usage:
-  burrow demo          run a request and a 100 MB download against an embedded
-                       local HTTPS origin (HTTP/2, throwaway CA), and print
-                       the layers with timings and throughput
-  burrow --help        show this help
-  burrow --version     print the version
+  burrow [options] URL     send a request, write the response body to stdout
+  burrow demo              a request and a 100 MB download through an embedded chain
+                           (HTTP/2 CONNECT proxy over TLS -> SOCKS5 over TLS -> HTTPS
+                           origin speaking HTTP/2, throwaway CA), printing the layers,
+                           their timings and the throughput
+  burrow --help | --version
 
-Library: import { open } from 'burrow' (see README.md).
+Proxies (default: the proxy environment variables https_proxy, http_proxy,
+all_proxy, no_proxy, with chains allowed):
+  -x, --proxy URL          a proxy; repeat it (or give a comma-separated list) for a
+                           chain, first hop first: http:// https:// h2c:// h2://
+                           socks5:// socks5h:// socks5s:// socks5hs://; -x '' = none
+      --proxy-cacert N:FILE  CA certificates (PEM) for proxy N (1 = first proxy)
+      --proxy-insecure N   do not verify proxy N's certificate (warns)
+      --noproxy LIST       hosts to reach directly (overrides NO_PROXY; '*' = all)
+Request:
+  -X, --request METHOD     the method (default GET, POST with data, HEAD with -I)
+  -H, --header 'N: V'      add a header; 'N:' removes a default one, 'N;' sends it empty
+  -A, --user-agent UA      the user-agent (default burrow/VERSION)
+  -d, --data DATA          send DATA (POST, form content-type); @FILE reads a file
+                           (CR/LF removed); repeat to join with &
+      --data-binary DATA   send DATA as is; @FILE streams the file (@- stdin)
+  -L, --location           follow redirects (authorization, cookie and host headers
+                           are not sent to another origin)
+      --max-redirs N       at most N redirects with -L (default 20)
+TLS and protocols:
+      --cacert FILE        CA certificates (PEM) for the origin
+  -k, --insecure           do not verify the origin's certificate (warns)
+      --http1.1            HTTP/1.1 with the origin
+      --http2              HTTP/2 with the origin (h2 over TLS, h2c prior knowledge)
+Time limits:
+      --connect-timeout S  the connection phase (every hop), seconds
+  -m, --max-time S         the whole operation, seconds
+Output:
+  -o, --output FILE        write the body to FILE (- = stdout)
+  -O, --remote-name        write the body to a file named like the URL's last segment
+  -i, --include            write the response headers before the body
+  -I, --head               HEAD: write the response headers only
+  -f, --fail               no output and exit 22 on HTTP status >= 400
+  -s, --silent             no progress bar and no warnings
+  -v, --verbose            each layer as it comes up (DNS, TCP, TLS, CONNECT, SOCKS5,
+                           HTTP) with timings, then > request and < response headers
+      --trace-json FILE    the same events as JSON lines
+  -h, --help               this help
+  -V, --version            the version
+
+Exit codes: 0 ok, 1 other failure, 2 usage, 6 DNS, 7 connection refused/closed,
+22 HTTP error (--fail), 23 write error, 26 read error, 28 timeout, 35 TLS,
+47 too many redirects, 56 proxy refused CONNECT, 77 CA file unreadable, 97 SOCKS.
+Details and examples: docs/cli.md.
 `;
 
 function version(): string {
@@ -24,18 +70,30 @@ function version(): string {
 }
 
 async function main(argv: string[]): Promise<number> {
-  const [cmd] = argv;
-  if (cmd === undefined || cmd === '--help' || cmd === '-h' || cmd === 'help') {
+  if (argv.length === 0) {
     process.stdout.write(USAGE);
     return 0;
   }
-  if (cmd === '--version' || cmd === '-V') {
-    process.stdout.write(`${version()}\n`);
-    return 0;
+  let cmd;
+  try {
+    cmd = parseArgs(argv);
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    process.stderr.write(e.showUsage ? `burrow: ${e.message}\n\n${USAGE}` : `burrow: ${e.message} (see burrow --help)\n`);
+    return EXIT.USAGE;
   }
-  if (cmd === 'demo') return runDemo(process.stdout);
-  process.stderr.write(`burrow: unknown command ${JSON.stringify(cmd)}\n\n${USAGE}`);
-  return 2;
+  switch (cmd.type) {
+    case 'help':
+      process.stdout.write(USAGE);
+      return 0;
+    case 'version':
+      process.stdout.write(`${version()}\n`);
+      return 0;
+    case 'demo':
+      return runDemo(process.stdout);
+    case 'request':
+      return runRequest(cmd.options, { stdout: process.stdout, stderr: process.stderr, env: process.env, version: version() });
+  }
 }
 
 main(process.argv.slice(2)).then(

@@ -111,7 +111,7 @@ function diagnose(raw: string): string {
   const afterScheme = raw.slice(raw.indexOf('://') + 3);
   const at = afterScheme.lastIndexOf('@');
   const hostPort = afterScheme.slice(at + 1).split(/[/?#\\]/, 1)[0] ?? '';
-  const m = /^(\[[^\]]*\]|[^:]*)(?::(.*))?$/.exec(hostPort);
+  const m = /^(\[[^\]]*\]|[^:[\]]*)(?::(.*))?$/.exec(hostPort);
   if (m !== null) {
     const host = m[1] ?? '';
     const port = m[2];

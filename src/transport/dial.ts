@@ -39,8 +39,15 @@ export async function resolveHost(ctx: StepContext, opts: DialOptions): Promise<
       throw new BurrowError('ERR_DNS', `DNS lookup of ${opts.host} failed: ${(e as Error).message}`, { stage: 'dns', hop: ctx.hop, cause: e });
     }
   }, () => undefined);
-  if (addrs.length === 0) {
+  if (!Array.isArray(addrs) || addrs.length === 0) {
     throw new BurrowError('ERR_DNS', `DNS lookup of ${opts.host} returned no address`, { stage: 'dns', hop: ctx.hop });
+  }
+  for (const a of addrs as unknown[]) {
+    const address = typeof a === 'object' && a !== null ? (a as { address?: unknown }).address : undefined;
+    // Only IP addresses are dialled: a name here would go to the system resolver behind the lookup's back.
+    if (typeof address !== 'string' || isIP(address) === 0) {
+      throw new BurrowError('ERR_DNS', `DNS lookup of ${opts.host} returned ${JSON.stringify(a)}, which is not an IP address`, { stage: 'dns', hop: ctx.hop });
+    }
   }
   return addrs;
 }

@@ -337,6 +337,7 @@ export class Http2Layer implements HttpLayer {
   #onGoaway = (code: number, lastStreamId: number): void => {
     // Streams above lastStreamId will not be processed: nghttp2 closes them and
     // their close handler reports ERR_GOAWAY. The others may still finish.
+    if (this.#closed) return;
     this.#goaway = { code, lastStreamId };
     this.#closing = true;
     this.#armClosingTimer();
@@ -467,7 +468,7 @@ export class Http2Layer implements HttpLayer {
   }
 
   #armClosingTimer(): void {
-    if (this.#closingTimer || this.#opts.closingTimeout === Infinity) return;
+    if (this.#closed || this.#closingTimer || this.#opts.closingTimeout === Infinity) return;
     this.#closingTimer = setTimeout(() => {
       this.#finish(new BurrowError('ERR_CLOSING', `graceful shutdown did not finish within ${this.#opts.closingTimeout} ms`, {
         stage: 'timeout',

@@ -1,0 +1,423 @@
+/**
+ * The `burrow` command line, parsed without side effects: curl-style short
+ * options (combinable: `-sL`, `-XPOST`, `-ofile`), long options (`--opt value`
+ * or `--opt=value`), `--` to end the options, and one URL.
+ */
+
+/** A command-line mistake: exit code 2. */
+export class UsageError extends Error {
+  /** True when the full usage text should follow the message. */
+  readonly showUsage: boolean;
+
+  constructor(message: string, showUsage = false) {
+    super(message);
+    this.name = 'UsageError';
+    this.showUsage = showUsage;
+  }
+}
+
+/** Where the request body comes from. */
+export type DataSource =
+  /** `-d`: the values (files already named, not read), joined with `&`. */
+  | { readonly kind: 'form'; readonly parts: readonly DataPart[] }
+  /** `--data-binary STRING`. */
+  | { readonly kind: 'binary-string'; readonly value: string }
+  /** `--data-binary @FILE` (`-` = stdin), streamed. */
+  | { readonly kind: 'binary-file'; readonly path: string };
+
+/** One `-d` value: a literal, or `@file` (read whole, CR and LF removed, as curl does). */
+export type DataPart = { readonly kind: 'literal'; readonly value: string } | { readonly kind: 'file'; readonly path: string };
+
+/** A per-hop setting given as `N:...` (N: 1-based position in the proxy chain). */
+export interface HopFile {
+  readonly hop: number;
+  readonly path: string;
+}
+
+/** What the command line asks for. */
+export type Command =
+  | { readonly type: 'help' }
+  | { readonly type: 'version' }
+  | { readonly type: 'demo' }
+  | { readonly type: 'request'; readonly options: CliOptions };
+
+/** The options of a request. */
+export interface CliOptions {
+  readonly url: string;
+  /** The `-x` values, split into single proxy URLs, in order; `[]` with `-x ''` (no proxy at all). Undefined: none given. */
+  readonly proxies: readonly string[] | undefined;
+  readonly proxyCacerts: readonly HopFile[];
+  /** 1-based hop positions whose certificate is not verified. */
+  readonly proxyInsecure: readonly number[];
+  readonly method: string | undefined;
+  /** `-H` values as given. */
+  readonly headers: readonly string[];
+  readonly userAgent: string | undefined;
+  readonly data: DataSource | undefined;
+  readonly output: string | undefined;
+  readonly remoteName: boolean;
+  readonly include: boolean;
+  readonly head: boolean;
+  readonly location: boolean;
+  readonly maxRedirs: number;
+  readonly verbose: boolean;
+  readonly traceJson: string | undefined;
+  readonly cacert: string | undefined;
+  readonly insecure: boolean;
+  readonly protocols: readonly ('http' | 'http2')[] | undefined;
+  /** Seconds. */
+  readonly connectTimeout: number | undefined;
+  /** Seconds. */
+  readonly maxTime: number | undefined;
+  readonly fail: boolean;
+  readonly noproxy: string | undefined;
+  readonly silent: boolean;
+}
+
+interface OptionSpec {
+  readonly long: string;
+  readonly short?: string;
+  readonly value: boolean;
+}
+
+const SPECS: readonly OptionSpec[] = [
+  { long: 'proxy', short: 'x', value: true },
+  { long: 'proxy-cacert', value: true },
+  { long: 'proxy-insecure', value: true },
+  { long: 'request', short: 'X', value: true },
+  { long: 'header', short: 'H', value: true },
+  { long: 'user-agent', short: 'A', value: true },
+  { long: 'data', short: 'd', value: true },
+  { long: 'data-binary', value: true },
+  { long: 'output', short: 'o', value: true },
+  { long: 'remote-name', short: 'O', value: false },
+  { long: 'include', short: 'i', value: false },
+  { long: 'head', short: 'I', value: false },
+  { long: 'location', short: 'L', value: false },
+  { long: 'max-redirs', value: true },
+  { long: 'verbose', short: 'v', value: false },
+  { long: 'trace-json', value: true },
+  { long: 'cacert', value: true },
+  { long: 'insecure', short: 'k', value: false },
+  { long: 'http1.1', value: false },
+  { long: 'http2', value: false },
+  { long: 'connect-timeout', value: true },
+  { long: 'max-time', short: 'm', value: true },
+  { long: 'fail', short: 'f', value: false },
+  { long: 'noproxy', value: true },
+  { long: 'silent', short: 's', value: false },
+  { long: 'help', short: 'h', value: false },
+  { long: 'version', short: 'V', value: false },
+];
+
+const BY_LONG = new Map(SPECS.map((s) => [s.long, s]));
+const BY_SHORT = new Map(SPECS.filter((s) => s.short !== undefined).map((s) => [s.short as string, s]));
+
+/** Default and largest `--max-redirs`. */
+export const DEFAULT_MAX_REDIRS = 20;
+
+function seconds(name: string, v: string): number {
+  if (!/^\d+(\.\d+)?$|^\.\d+$/.test(v.trim())) throw new UsageError(`--${name} needs a number of seconds, got ${JSON.stringify(v)}`);
+  const n = Number(v);
+  if (!(n > 0) || !Number.isFinite(n)) throw new UsageError(`--${name} must be more than 0 seconds, got ${JSON.stringify(v)}`);
+  return n;
+}
+
+function hopNumber(name: string, v: string): number {
+  if (!/^[1-9]\d{0,2}$/.test(v)) throw new UsageError(`--${name}: the hop must be a position in the proxy chain, 1 for the first proxy; got ${JSON.stringify(v)}`);
+  return Number(v);
+}
+
+function hopFile(name: string, v: string): HopFile {
+  const colon = v.indexOf(':');
+  if (colon < 0) throw new UsageError(`--${name} takes N:FILE (N: 1 for the first proxy), got ${JSON.stringify(v)}`);
+  const path = v.slice(colon + 1);
+  if (path === '') throw new UsageError(`--${name} ${v}: missing file name`);
+  return { hop: hopNumber(name, v.slice(0, colon)), path };
+}
+
+/** Splits a `-x` value into single proxy URLs (commas and/or whitespace separate a chain). */
+export function splitProxyList(v: string): string[] {
+  return v.split(/[\s,]+/).filter((p) => p !== '');
+}
+
+/** Adds `http://` to a URL without a scheme, as curl does. */
+export function withScheme(url: string): string {
+  return /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(url) ? url : `http://${url}`;
+}
+
+/** Checks a `-H` value: `Name: value`, `Name:` (remove the header) or `Name;` (empty value). */
+export function parseHeaderArg(h: string): { name: string; value: string | undefined } {
+  const colon = h.indexOf(':');
+  if (colon < 0) {
+    if (h.endsWith(';') && h.length > 1) return { name: h.slice(0, -1).trim(), value: '' };
+    throw new UsageError(`-H ${JSON.stringify(h)}: expected "Name: value"`);
+  }
+  const name = h.slice(0, colon).trim();
+  if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(name)) throw new UsageError(`-H ${JSON.stringify(h)}: ${JSON.stringify(name)} is not a valid header name`);
+  const value = h.slice(colon + 1).trim();
+  if (/[\r\n\0]/.test(value)) throw new UsageError(`-H ${JSON.stringify(h)}: the value has CR, LF or NUL`);
+  return { name, value: value === '' ? undefined : value };
+}
+
+interface Mutable {
+  url: string | undefined;
+  proxies: string[] | undefined;
+  proxyCacerts: HopFile[];
+  proxyInsecure: number[];
+  method: string | undefined;
+  headers: string[];
+  userAgent: string | undefined;
+  form: DataPart[];
+  binary: DataSource | undefined;
+  output: string | undefined;
+  remoteName: boolean;
+  include: boolean;
+  head: boolean;
+  location: boolean;
+  maxRedirs: number;
+  verbose: boolean;
+  traceJson: string | undefined;
+  cacert: string | undefined;
+  insecure: boolean;
+  protocols: ('http' | 'http2')[] | undefined;
+  connectTimeout: number | undefined;
+  maxTime: number | undefined;
+  fail: boolean;
+  noproxy: string | undefined;
+  silent: boolean;
+  help: boolean;
+  version: boolean;
+}
+
+function apply(o: Mutable, spec: OptionSpec, value: string | undefined): void {
+  const v = value ?? '';
+  switch (spec.long) {
+    case 'proxy':
+      o.proxies = [...(o.proxies ?? []), ...splitProxyList(v)];
+      return;
+    case 'proxy-cacert':
+      o.proxyCacerts.push(hopFile(spec.long, v));
+      return;
+    case 'proxy-insecure':
+      o.proxyInsecure.push(hopNumber(spec.long, v));
+      return;
+    case 'request':
+      if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(v)) throw new UsageError(`-X ${JSON.stringify(v)}: not a valid method`);
+      o.method = v;
+      return;
+    case 'header':
+      parseHeaderArg(v);
+      o.headers.push(v);
+      return;
+    case 'user-agent':
+      o.userAgent = v;
+      return;
+    case 'data':
+      if (o.binary !== undefined) throw new UsageError('-d cannot be combined with --data-binary');
+      if (v === '@') throw new UsageError('-d @FILE: missing file name');
+      o.form.push(v.startsWith('@') ? { kind: 'file', path: v.slice(1) } : { kind: 'literal', value: v });
+      return;
+    case 'data-binary':
+      if (o.binary !== undefined || o.form.length > 0) throw new UsageError('--data-binary can be given once, and not with -d');
+      if (v === '@') throw new UsageError('--data-binary @FILE: missing file name');
+      o.binary = v.startsWith('@') ? { kind: 'binary-file', path: v.slice(1) } : { kind: 'binary-string', value: v };
+      return;
+    case 'output':
+      if (v === '') throw new UsageError('-o needs a file name');
+      o.output = v;
+      return;
+    case 'remote-name':
+      o.remoteName = true;
+      return;
+    case 'include':
+      o.include = true;
+      return;
+    case 'head':
+      o.head = true;
+      return;
+    case 'location':
+      o.location = true;
+      return;
+    case 'max-redirs':
+      if (!/^\d{1,3}$/.test(v)) throw new UsageError(`--max-redirs needs a number, got ${JSON.stringify(v)}`);
+      o.maxRedirs = Number(v);
+      return;
+    case 'verbose':
+      o.verbose = true;
+      return;
+    case 'trace-json':
+      if (v === '') throw new UsageError('--trace-json needs a file name');
+      o.traceJson = v;
+      return;
+    case 'cacert':
+      if (v === '') throw new UsageError('--cacert needs a file name');
+      o.cacert = v;
+      return;
+    case 'insecure':
+      o.insecure = true;
+      return;
+    case 'http1.1':
+      o.protocols = ['http'];
+      return;
+    case 'http2':
+      o.protocols = ['http2'];
+      return;
+    case 'connect-timeout':
+      o.connectTimeout = seconds(spec.long, v);
+      return;
+    case 'max-time':
+      o.maxTime = seconds(spec.long, v);
+      return;
+    case 'fail':
+      o.fail = true;
+      return;
+    case 'noproxy':
+      o.noproxy = v;
+      return;
+    case 'silent':
+      o.silent = true;
+      return;
+    case 'help':
+      o.help = true;
+      return;
+    case 'version':
+      o.version = true;
+      return;
+    default:
+      throw new UsageError(`unhandled option --${spec.long}`);
+  }
+}
+
+/**
+ * Parses the arguments after `burrow`. Throws {@link UsageError} for any
+ * mistake (unknown option, missing value, no URL, two URLs...).
+ */
+export function parseArgs(argv: readonly string[]): Command {
+  if (argv[0] === 'demo' && argv.length === 1) return { type: 'demo' };
+  if (argv[0] === 'help' && argv.length === 1) return { type: 'help' };
+  const o: Mutable = {
+    url: undefined,
+    proxies: undefined,
+    proxyCacerts: [],
+    proxyInsecure: [],
+    method: undefined,
+    headers: [],
+    userAgent: undefined,
+    form: [],
+    binary: undefined,
+    output: undefined,
+    remoteName: false,
+    include: false,
+    head: false,
+    location: false,
+    maxRedirs: DEFAULT_MAX_REDIRS,
+    verbose: false,
+    traceJson: undefined,
+    cacert: undefined,
+    insecure: false,
+    protocols: undefined,
+    connectTimeout: undefined,
+    maxTime: undefined,
+    fail: false,
+    noproxy: undefined,
+    silent: false,
+    help: false,
+    version: false,
+  };
+  const positional: string[] = [];
+  let i = 0;
+  const next = (what: string): string => {
+    const v = argv[i + 1];
+    if (v === undefined) throw new UsageError(`${what} needs a value`);
+    i++;
+    return v;
+  };
+  for (; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (arg === '--') {
+      positional.push(...argv.slice(i + 1));
+      break;
+    }
+    if (arg.startsWith('--')) {
+      const eq = arg.indexOf('=');
+      const name = eq < 0 ? arg.slice(2) : arg.slice(2, eq);
+      const spec = BY_LONG.get(name);
+      if (spec === undefined) throw new UsageError(`unknown option --${name}`);
+      if (!spec.value && eq >= 0) throw new UsageError(`--${name} takes no value`);
+      apply(o, spec, spec.value ? (eq >= 0 ? arg.slice(eq + 1) : next(`--${name}`)) : undefined);
+      continue;
+    }
+    if (arg.startsWith('-') && arg.length > 1) {
+      for (let j = 1; j < arg.length; j++) {
+        const c = arg[j] as string;
+        const spec = BY_SHORT.get(c);
+        if (spec === undefined) throw new UsageError(`unknown option -${c}`);
+        if (spec.value) {
+          const rest = arg.slice(j + 1);
+          apply(o, spec, rest !== '' ? rest : next(`-${c}`));
+          break;
+        }
+        apply(o, spec, undefined);
+      }
+      continue;
+    }
+    positional.push(arg);
+  }
+  if (o.help) return { type: 'help' };
+  if (o.version) return { type: 'version' };
+  if (positional.length === 0) throw new UsageError('no URL given');
+  if (positional.includes('demo')) throw new UsageError('demo takes no options (to fetch a host named demo, write http://demo)');
+  if (positional.length > 1) {
+    throw new UsageError(`one URL at a time (got ${positional.map((p) => JSON.stringify(p)).join(', ')})`);
+  }
+  const given = positional[0] as string;
+  // A bare word is a command, not a host name (`http://intranet` fetches the host intranet).
+  if (/^[A-Za-z][A-Za-z0-9_-]*$/.test(given) && given.toLowerCase() !== 'localhost') {
+    throw new UsageError(`unknown command ${JSON.stringify(given)} (to fetch the host ${given}, write http://${given})`, true);
+  }
+  o.url = withScheme(given);
+  let url: URL;
+  try {
+    url = new URL(o.url);
+  } catch {
+    throw new UsageError(`${JSON.stringify(positional[0])} is not a valid URL`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UsageError(`${url.protocol} URLs are not supported (http: and https: only)`);
+  if (o.head && (o.form.length > 0 || o.binary !== undefined)) throw new UsageError('-I (HEAD) cannot send a body (-d, --data-binary)');
+  if (o.output !== undefined && o.remoteName) throw new UsageError('-o and -O cannot be combined');
+  const hops = o.proxies?.length ?? 0;
+  for (const h of [...o.proxyCacerts.map((c) => c.hop), ...o.proxyInsecure]) {
+    if (o.proxies !== undefined && h > hops) throw new UsageError(`hop ${h} is not in the proxy chain given with -x (${hops} ${hops === 1 ? 'proxy' : 'proxies'})`);
+  }
+  const data: DataSource | undefined = o.binary ?? (o.form.length > 0 ? { kind: 'form', parts: o.form } : undefined);
+  return {
+    type: 'request',
+    options: {
+      url: o.url,
+      proxies: o.proxies,
+      proxyCacerts: o.proxyCacerts,
+      proxyInsecure: o.proxyInsecure,
+      method: o.method,
+      headers: o.headers,
+      userAgent: o.userAgent,
+      data,
+      output: o.output,
+      remoteName: o.remoteName,
+      include: o.include,
+      head: o.head,
+      location: o.location,
+      maxRedirs: o.maxRedirs,
+      verbose: o.verbose,
+      traceJson: o.traceJson,
+      cacert: o.cacert,
+      insecure: o.insecure,
+      protocols: o.protocols,
+      connectTimeout: o.connectTimeout,
+      maxTime: o.maxTime,
+      fail: o.fail,
+      noproxy: o.noproxy,
+      silent: o.silent,
+    },
+  };
+}

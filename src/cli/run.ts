@@ -1,0 +1,347 @@
+/**
+ * `burrow [options] URL`: one request (and its redirects with -L) through the
+ * proxy chain, the response streamed to stdout or a file.
+ */
+import { readFileSync } from 'node:fs';
+import { STATUS_CODES } from 'node:http';
+import { basename } from 'node:path';
+import type { Writable } from 'node:stream';
+import type { TlsOptions } from '../api/options.js';
+import { BurrowError } from '../errors/errors.js';
+import { noProxyMatches, proxyForUrl, type ProxyEnv } from '../request/env.js';
+import { parseProxyUrl, type ProxyHop } from '../request/proxy-url.js';
+import { request, type ViaEntry } from '../request/request.js';
+import type { Response } from '../request/response.js';
+import { parseHeaderArg, UsageError, type CliOptions } from './args.js';
+import { prepareBody, ReadError, type PreparedBody } from './body.js';
+import { describeError, EXIT, exitCodeFor } from './exit-codes.js';
+import { fileSink, ProgressBar, streamSink, WriteError, type Sink } from './output.js';
+import { describeRoute, RouteRecorder, type LayerEvent } from './route-trace.js';
+import { Tracer } from './trace.js';
+
+/** What a run talks to. */
+export interface RunIo {
+  readonly stdout: Writable;
+  /** stderr: `write` and whether it is a terminal. */
+  readonly stderr: { write(s: string): unknown; readonly isTTY?: boolean };
+  readonly env: ProxyEnv;
+  readonly version: string;
+}
+
+/** A CA file could not be read (curl: CURLE_SSL_CACERT_BADFILE). */
+export const EXIT_CACERT = 77;
+
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+/** Headers not sent to another origin after a redirect. */
+const CROSS_ORIGIN_DROPPED = ['authorization', 'cookie', 'host'];
+
+class CliFailure extends Error {
+  constructor(
+    message: string,
+    readonly exit: number,
+  ) {
+    super(message);
+  }
+}
+
+function readCa(path: string, what: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new CliFailure(`cannot read ${what} ${path}: ${(e as Error).message}`, EXIT_CACERT);
+  }
+}
+
+/** A proxy URL with its credentials, from a parsed hop (the environment's). */
+function hopUrl(h: ProxyHop): string {
+  const host = h.host.includes(':') ? `[${h.host}]` : h.host;
+  const user = h.username === undefined ? '' : `${encodeURIComponent(h.username)}${h.password === undefined ? '' : `:${encodeURIComponent(h.password)}`}@`;
+  return `${h.scheme}://${user}${host}:${h.port}`;
+}
+
+function statusLine(res: Response): string {
+  return res.version === '2' ? `HTTP/2 ${res.status}` : `HTTP/${res.version} ${res.status} ${STATUS_CODES[res.status] ?? ''}`.trimEnd();
+}
+
+function headerBlock(res: Response): Buffer {
+  return Buffer.from(`${[statusLine(res), ...res.headers.map(([k, v]) => `${k}: ${v}`)].join('\r\n')}\r\n\r\n`, 'latin1');
+}
+
+/** `-O`: the last segment of the URL path. */
+export function remoteName(url: URL): string {
+  const seg = url.pathname.split('/').pop() ?? '';
+  let name: string;
+  try {
+    name = decodeURIComponent(seg);
+  } catch {
+    name = seg;
+  }
+  if (name === '' || name === '.' || name === '..' || name.includes('/') || name.includes('\\') || name !== basename(name)) {
+    throw new CliFailure(`-O: the URL ${url.href} has no file name in its path (use -o FILE)`, EXIT.WRITE);
+  }
+  return name;
+}
+
+interface Chain {
+  readonly hops: ProxyHop[];
+  readonly urls: string[];
+  readonly from: 'option' | 'environment' | 'none';
+}
+
+function chainFor(o: CliOptions, target: URL, env: ProxyEnv): Chain {
+  const port = target.port === '' ? (target.protocol === 'https:' ? 443 : 80) : Number(target.port);
+  const host = target.hostname.startsWith('[') ? target.hostname.slice(1, -1) : target.hostname;
+  if (o.proxies !== undefined) {
+    if (o.proxies.length === 0 || (o.noproxy !== undefined && noProxyMatches(o.noproxy, host, port))) return { hops: [], urls: [], from: 'none' };
+    const hops = o.proxies.map((p, i) => parseProxyUrl(p, o.proxies && o.proxies.length > 1 ? `-x[${i + 1}]` : '-x'));
+    return { hops, urls: [...o.proxies], from: 'option' };
+  }
+  const e: ProxyEnv = o.noproxy === undefined ? env : { ...env, no_proxy: o.noproxy, NO_PROXY: o.noproxy };
+  const hops = proxyForUrl(target, e);
+  return { hops, urls: hops.map(hopUrl), from: hops.length > 0 ? 'environment' : 'none' };
+}
+
+/** Builds the request headers: defaults, then -H (which replace or, with `Name:`, remove them). */
+function buildHeaders(o: CliOptions, target: URL, version: string, body: PreparedBody | undefined): Array<[string, string]> {
+  const list: Array<[string, string]> = [
+    ['host', target.host],
+    ['user-agent', o.userAgent ?? `burrow/${version}`],
+    ['accept', '*/*'],
+  ];
+  if (body !== undefined) {
+    if (body.contentType !== undefined) list.push(['content-type', body.contentType]);
+    if (body.length !== undefined) list.push(['content-length', String(body.length)]);
+  }
+  const defaults = new Set(list.map(([k]) => k));
+  for (const h of o.headers) {
+    const { name, value } = parseHeaderArg(h);
+    const lower = name.toLowerCase();
+    if (defaults.has(lower)) {
+      defaults.delete(lower);
+      const i = list.findIndex(([k]) => k === lower);
+      if (value === undefined) list.splice(i, 1);
+      else list[i] = [lower, value];
+    } else if (value === undefined) {
+      for (let i = list.length - 1; i >= 0; i--) if ((list[i] as [string, string])[0] === lower) list.splice(i, 1);
+    } else {
+      list.push([lower, value]);
+    }
+  }
+  return list;
+}
+
+function sameOrigin(a: URL, b: URL): boolean {
+  return a.protocol === b.protocol && a.host === b.host;
+}
+
+/** Runs a request as the command line says. Returns the exit code. */
+export async function runRequest(o: CliOptions, io: RunIo): Promise<number> {
+  const err = (s: string): void => {
+    io.stderr.write(s);
+  };
+  let tracer: Tracer;
+  try {
+    tracer = new Tracer({ verbose: o.verbose, jsonFile: o.traceJson, err });
+  } catch (e) {
+    err(`burrow: cannot create the trace file ${o.traceJson ?? ''}: ${(e as Error).message}\n`);
+    return EXIT.WRITE;
+  }
+  const recorder = new RouteRecorder();
+  const warn = (message: string): void => {
+    tracer.emit({ event: 'warning', t: recorder.now(), message });
+    err(`burrow: warning: ${message}\n`);
+  };
+  let lastLayer: LayerEvent | undefined;
+  recorder.onLayers = (events) => {
+    for (const ev of events) tracer.emit(ev);
+    lastLayer = events[events.length - 1] ?? lastLayer;
+  };
+  let sink: Sink | undefined;
+  let current: URL | undefined;
+  try {
+    if (o.insecure) warn("-k/--insecure: the origin's certificate is NOT verified");
+    for (const n of o.proxyInsecure) warn(`--proxy-insecure ${n}: the certificate of proxy ${n} is NOT verified`);
+    const originTls: TlsOptions = recorder.tlsFor('origin', {
+      ...(o.cacert !== undefined ? { ca: readCa(o.cacert, '--cacert') } : {}),
+      ...(o.insecure ? { rejectUnauthorized: false } : {}),
+    });
+    const proxyCas = new Map<number, string>();
+    for (const c of o.proxyCacerts) proxyCas.set(c.hop, readCa(c.path, `--proxy-cacert ${c.hop}:`));
+    const body = o.data === undefined ? undefined : await prepareBody(o.data);
+    const stageTimeout = o.connectTimeout === undefined ? undefined : Math.round(o.connectTimeout * 1000);
+    const deadline = o.maxTime === undefined ? undefined : recorder.now() + o.maxTime * 1000;
+
+    let target = new URL(o.url);
+    const outputName = o.output ?? (o.remoteName ? remoteName(target) : undefined);
+    let method = o.method ?? (o.head ? 'HEAD' : body !== undefined ? 'POST' : 'GET');
+    let sendBody = body;
+    let headers = buildHeaders(o, target, io.version, body);
+    let redirects = 0;
+    const progressWanted = outputName !== undefined && outputName !== '-' && !o.silent && (io.stderr.isTTY === true || io.env['BURROW_FORCE_PROGRESS'] === '1');
+    const output = (): Sink => {
+      sink ??= outputName === undefined || outputName === '-' ? streamSink(io.stdout, 'stdout') : fileSink(outputName);
+      return sink;
+    };
+
+    for (;;) {
+      current = target;
+      const chain = chainFor(o, target, io.env);
+      for (const n of [...proxyCas.keys(), ...o.proxyInsecure]) {
+        if (n > chain.hops.length) throw new UsageError(`hop ${n} is not in the proxy chain (${chain.hops.length} ${chain.hops.length === 1 ? 'proxy' : 'proxies'})`);
+      }
+      const via: ViaEntry[] = chain.urls.map((url, i) => {
+        const ca = proxyCas.get(i + 1);
+        return {
+          url,
+          tls: recorder.tlsFor(i, { ...(ca !== undefined ? { ca } : {}), ...(o.proxyInsecure.includes(i + 1) ? { rejectUnauthorized: false } : {}) }),
+          ...(stageTimeout !== undefined ? { connectTimeout: stageTimeout, tlsHandshakeTimeout: stageTimeout, socksTimeout: stageTimeout } : {}),
+        };
+      });
+      const route = describeRoute(chain.hops, target);
+      recorder.route = route;
+      tracer.emit({ event: 'start', t: recorder.now(), method, url: target.href, route, proxiesFrom: chain.from });
+
+      const path = `${target.pathname}${target.search}` || '/';
+      const sentHeaders = headers;
+      recorder.onLease = (lease) => {
+        tracer.emit({ event: 'request', t: recorder.now(), method, path, protocol: lease.route.protocol === 'http2' ? 'HTTP/2' : 'HTTP/1.1', headers: sentHeaders });
+      };
+      // --connect-timeout also bounds the whole connection phase, every hop together.
+      const ac = new AbortController();
+      let connectDeadlineHit = false;
+      recorder.onOpening = () => {
+        if (stageTimeout === undefined) return () => {};
+        const timer = setTimeout(() => {
+          connectDeadlineHit = true;
+          ac.abort();
+        }, stageTimeout);
+        return () => clearTimeout(timer);
+      };
+      const total = deadline === undefined ? undefined : Math.max(1, Math.round(deadline - recorder.now()));
+
+      let res: Response;
+      try {
+        res = await request(target, {
+          method,
+          headers: sentHeaders,
+          body: sendBody === undefined ? null : sendBody.open(),
+          via,
+          tls: originTls,
+          ...(o.protocols !== undefined ? { protocols: o.protocols } : {}),
+          timeouts: {
+            ...(stageTimeout !== undefined ? { connect: stageTimeout, tlsHandshake: stageTimeout } : {}),
+            ...(total !== undefined ? { total } : {}),
+          },
+          pool: recorder.pool,
+          lookup: recorder.lookup,
+          signal: ac.signal,
+        });
+      } catch (e) {
+        recorder.flush();
+        if (connectDeadlineHit && e instanceof BurrowError && e.code === 'ERR_ABORTED') {
+          const last = lastLayer === undefined ? 'none' : `hop ${lastLayer.hop} ${lastLayer.event.toUpperCase()}`;
+          throw new BurrowError('ERR_CONNECT_TIMEOUT', `the route to ${target.host} (${route.length - 1} ${route.length === 2 ? 'proxy' : 'proxies'}) was not up within ${o.connectTimeout ?? 0} s (--connect-timeout); last layer up: ${last}`, {
+            stage: 'timeout',
+            details: { timeoutMs: stageTimeout ?? 0 },
+          });
+        }
+        throw e;
+      }
+      tracer.emit({ event: 'response', t: recorder.now(), status: res.status, version: res.version, headers: res.headers });
+
+      const location = res.header('location');
+      if (o.location && REDIRECTS.has(res.status) && location !== undefined) {
+        if (o.include || o.head) await output().write(headerBlock(res));
+        res.cancel();
+        if (++redirects > o.maxRedirs) throw new CliFailure(`more than ${o.maxRedirs} redirects (--max-redirs)`, EXIT.TOO_MANY_REDIRECTS);
+        let next: URL;
+        try {
+          next = new URL(location, target);
+        } catch {
+          throw new CliFailure(`the redirect location ${JSON.stringify(location)} is not a valid URL`, EXIT.OTHER);
+        }
+        if (next.protocol !== 'http:' && next.protocol !== 'https:') throw new CliFailure(`not following a redirect to ${next.protocol} (${next.href})`, EXIT.OTHER);
+        const toGet = res.status === 303 ? method !== 'HEAD' : (res.status === 301 || res.status === 302) && method === 'POST';
+        if (toGet) {
+          method = 'GET';
+          if (sendBody !== undefined) {
+            sendBody = undefined;
+            headers = headers.filter(([k]) => k !== 'content-length' && !(k === 'content-type' && !o.headers.some((h) => /^content-type:/i.test(h))));
+          }
+        } else if (sendBody !== undefined && !sendBody.replayable) {
+          throw new CliFailure(`cannot send the body from stdin again for the ${res.status} redirect to ${next.href}`, EXIT.OTHER);
+        }
+        const dropped: string[] = [];
+        if (!sameOrigin(target, next)) {
+          for (const name of CROSS_ORIGIN_DROPPED) {
+            if (name !== 'host' && headers.some(([k]) => k === name)) dropped.push(name);
+          }
+          headers = headers.filter(([k]) => !CROSS_ORIGIN_DROPPED.includes(k));
+          headers.unshift(['host', next.host]);
+        }
+        tracer.emit({ event: 'redirect', t: recorder.now(), status: res.status, to: next.href, method, dropped });
+        target = next;
+        continue;
+      }
+
+      if (o.fail && res.status >= 400) {
+        res.cancel();
+        throw new CliFailure(`${target.href} returned HTTP ${res.status} (--fail)`, EXIT.HTTP_ERROR);
+      }
+
+      const out = output();
+      if (o.include || o.head) await out.write(headerBlock(res));
+      let bytes = 0;
+      if (method === 'HEAD') {
+        res.cancel();
+      } else {
+        const length = res.header('content-length');
+        const bar = progressWanted ? new ProgressBar(err, length !== undefined && /^\d+$/.test(length) ? Number(length) : undefined) : undefined;
+        for await (const chunk of res.body) {
+          bytes += chunk.length;
+          bar?.add(chunk.length);
+          await out.write(chunk);
+        }
+        bar?.finish();
+      }
+      await out.close();
+      tracer.emit({ event: 'done', t: recorder.now(), status: res.status, bytes });
+      if (tracer.writeError !== undefined) throw new WriteError(`writing the trace to ${o.traceJson ?? ''} failed: ${tracer.writeError.message}`);
+      return EXIT.OK;
+    }
+  } catch (e) {
+    let exit: number;
+    let message: string;
+    const body = e instanceof BurrowError && e.code === 'ERR_INVALID_REQUEST' && e.cause instanceof ReadError ? e.cause : e;
+    if (body instanceof UsageError) {
+      exit = EXIT.USAGE;
+      message = `${body.message} (see burrow --help)`;
+    } else if (body instanceof WriteError) {
+      exit = EXIT.WRITE;
+      message = body.message;
+    } else if (body instanceof ReadError) {
+      exit = EXIT.READ;
+      message = body.message;
+    } else if (body instanceof CliFailure) {
+      exit = body.exit;
+      message = body.message;
+    } else {
+      exit = exitCodeFor(body);
+      message = describeError(body, current === undefined ? undefined : `request to ${current.href}`);
+    }
+    const be = body instanceof BurrowError ? body : undefined;
+    tracer.emit({
+      event: 'error',
+      t: recorder.now(),
+      message,
+      exit,
+      ...(be !== undefined ? { code: be.code, stage: be.stage, ...(be.hop !== undefined ? { hop: be.hop } : {}) } : {}),
+    });
+    err(`burrow: ${message}\n`);
+    return exit;
+  } finally {
+    await sink?.abort();
+    await recorder.pool.close();
+    tracer.close();
+  }
+}
