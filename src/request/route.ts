@@ -189,7 +189,6 @@ export async function openRoute(
       const proxy = (hops[e] as RouteHop).proxy;
       const nextIndex = e + 1;
       const next = target(nextIndex);
-      const nextHop = hops[nextIndex];
       const ref = conn.connect(
         {
           host: next.host,
