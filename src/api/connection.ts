@@ -180,6 +180,8 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   #retryTimer: NodeJS.Timeout | undefined;
   #lastError: BurrowError | undefined;
   #userClosing = false;
+  /** The current connection delivered a response: losing it resets the retry budget. */
+  #useful = false;
   readonly #upWaiters: UpWaiter[] = [];
   readonly #closed: Promise<void>;
   #resolveClosed!: () => void;
@@ -241,7 +243,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     this.#connNode = node;
     this.#socket = socket;
     this.#state = 'up';
-    this.#retriesLeft = o.retry;
+    this.#useful = false;
     const protocol = node.layer.protocol;
     this.emit('up', { protocol, intermediaries: [...node.intermediaries] });
     for (const w of this.#upWaiters.splice(0)) {
@@ -451,7 +453,12 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       this.#terminate(this.#userClosing ? null : reason);
       return;
     }
-    this.#retriesLeft = this.config.retry;
+    if (!this.#useful) {
+      // A connection that never answered anything (a server that accepts and closes, a TLS
+      // alert after the handshake) counts as a failed attempt: retries are paced and bounded.
+      this.#attemptFailed(reason);
+      return;
+    }
     void this.#connect();
   }
 
@@ -500,6 +507,10 @@ export class Connection extends EventEmitter<ConnectionEvents> {
 
   #deliver(msg: StreamMessage): void {
     const key = msg.ref.key;
+    if (msg.type === 'response' && !this.#useful) {
+      this.#useful = true;
+      this.#retriesLeft = this.config.retry;
+    }
     const pending = this.#pendingTunnels.get(key);
     if (pending !== undefined && msg.type === 'response') {
       if (pending.timer) clearTimeout(pending.timer);
@@ -812,7 +823,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   /** Gives a stream `increment` more data messages of flow budget (Gun's message-count flow control). */
   updateFlow(ref: StreamRef, increment: number): void {
     if (!Number.isInteger(increment) || increment < 1) {
-      throw new BurrowError('ERR_INVALID_OPTION', 'invalid flow increment: must be an integer >= 1', { stage: 'options', details: { option: 'increment' } });
+      throw new BurrowError('ERR_INVALID_OPTION', 'invalid option increment: must be an integer >= 1', { stage: 'options', details: { option: 'increment' } });
     }
     this.#nodeOfStream(ref)?.layer.updateFlow(ref, increment);
   }
@@ -847,7 +858,8 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     const root = this.#nodes.get('');
     if (this.#state === 'up' && root) return Promise.resolve(root.layer.protocol);
     if (this.#state === 'closed') {
-      return Promise.reject(this.#lastError ?? new BurrowError('ERR_CLOSED', 'the connection is closed', { stage: 'state', hop: this.#hop }));
+      const closed = new BurrowError('ERR_CLOSED', 'the connection is closed', { stage: 'state', hop: this.#hop, cause: this.#lastError });
+      return Promise.reject(this.#userClosing ? closed : (this.#lastError ?? closed));
     }
     return new Promise((resolve, reject) => {
       const w: UpWaiter = { resolve, reject, timer: undefined };

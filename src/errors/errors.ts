@@ -135,3 +135,16 @@ export function invalidOption(name: string, why: string): BurrowError {
 export function isBurrowError(e: unknown, code?: ErrorCode): e is BurrowError {
   return e instanceof BurrowError && (code === undefined || e.code === code);
 }
+
+/**
+ * The error for a failed socket: a TLS alert or TLS failure after the handshake
+ * (Node's `ERR_SSL_*` codes) is `ERR_TLS` at stage `tls`; anything else is
+ * `ERR_CONNECTION_CLOSED` at stage `tcp`.
+ */
+export function socketError(err: Error, hop: HopInfo, what: string): BurrowError {
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'string' && code.startsWith('ERR_SSL_')) {
+    return new BurrowError('ERR_TLS', `TLS failure: ${err.message}`, { stage: 'tls', hop, cause: err });
+  }
+  return new BurrowError('ERR_CONNECTION_CLOSED', `${what}: ${err.message}`, { stage: 'tcp', hop, cause: err });
+}

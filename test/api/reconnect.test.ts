@@ -550,3 +550,22 @@ describe('reconnect: losing an established connection', () => {
     await assertNoLeaks(baseline);
   });
 });
+
+describe('reconnect: regression guards', () => {
+  it('a server that accepts and closes at once cannot cause a hot reconnect loop (retries stay bounded)', async () => {
+    let accepted = 0;
+    const server = net.createServer((s) => {
+      accepted++;
+      s.destroy();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as { port: number }).port;
+    const conn = open({ host: '127.0.0.1', port, protocols: ['http'], retry: 2, retryTimeout: 5 });
+    const closed = new Promise<unknown>((resolve) => conn.once('close', resolve));
+    const reason = await closed;
+    assert.ok(isBurrowError(reason), String(reason));
+    // The first connection plus at most `retry` reconnections, however fast the server hangs up.
+    assert.ok(accepted <= 3, `accepted ${accepted} connections`);
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+});

@@ -5,7 +5,7 @@
  */
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { BurrowError } from '../../errors/errors.js';
+import { BurrowError, socketError } from '../../errors/errors.js';
 import type { StreamRef } from '../../api/stream-ref.js';
 import type { Http1Options } from '../../api/options.js';
 import { authority, getHeader, hasHeader, type Header } from '../headers.js';
@@ -377,7 +377,7 @@ export class Http1Layer implements HttpLayer {
   };
 
   #onError = (err: Error): void => {
-    this.#finish(new BurrowError('ERR_CONNECTION_CLOSED', `connection error: ${err.message}`, { stage: 'tcp', hop: this.#origin.hop, cause: err }));
+    this.#finish(socketError(err, this.#origin.hop, 'connection error'));
   };
 
   #onClose = (): void => {

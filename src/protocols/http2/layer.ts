@@ -12,7 +12,7 @@ import {
 } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { BurrowError } from '../../errors/errors.js';
+import { BurrowError, socketError } from '../../errors/errors.js';
 import { StreamRef, nextStreamId } from '../../api/stream-ref.js';
 import type { ResolvedOptions } from '../../api/options.js';
 import { authority, authorityHost } from '../headers.js';
@@ -509,7 +509,9 @@ export class Http2Layer implements HttpLayer {
     const open = this.activeStreams().length > 0;
     this.#finish(
       err
-        ? new BurrowError('ERR_HTTP2', `HTTP/2 connection error: ${err.message}`, { stage: 'http', hop: this.#origin.hop, cause: err })
+        ? String((err as { code?: unknown }).code ?? '').startsWith('ERR_SSL_')
+          ? socketError(err, this.#origin.hop, 'HTTP/2 connection error')
+          : new BurrowError('ERR_HTTP2', `HTTP/2 connection error: ${err.message}`, { stage: 'http', hop: this.#origin.hop, cause: err })
         : open || !this.#isReady
           ? new BurrowError('ERR_CONNECTION_CLOSED', 'the HTTP/2 connection closed', { stage: 'http', hop: this.#origin.hop })
           : null,

@@ -5,7 +5,7 @@
  */
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { BurrowError } from '../../errors/errors.js';
+import { BurrowError, socketError } from '../../errors/errors.js';
 import type { StreamRef } from '../../api/stream-ref.js';
 import type { HttpLayer, LayerOrigin, LayerSink, LayerStreamState, RequestSpec } from '../layer.js';
 
@@ -124,7 +124,7 @@ export class RawLayer implements HttpLayer {
   };
 
   #onError = (err: Error): void => {
-    this.#finish(new BurrowError('ERR_CONNECTION_CLOSED', `raw stream error: ${err.message}`, { stage: 'tcp', hop: this.#origin.hop, cause: err }), true);
+    this.#finish(socketError(err, this.#origin.hop, 'raw stream error'), true);
   };
 
   #onClose = (): void => {
