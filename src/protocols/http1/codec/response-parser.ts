@@ -403,47 +403,54 @@ export class ResponseParser {
     return -1;
   }
 
+  /**
+   * Gathers a complete header (or trailer) block starting at `p`: in place when
+   * the whole block is in this chunk, else in the pending buffer. Returns null
+   * when more bytes are needed (they were buffered); enforces the size limit as
+   * bytes arrive.
+   */
+  private gatherBlock(chunk: Buffer, p: number, trailers: boolean): { buf: Buffer; start: number; end: number; next: number } | null {
+    const max = trailers ? this.maxTrailerBlockSize : this.maxHeaderBlockSize;
+    const tooLarge = (): BurrowError => (trailers ? this.trailersTooLarge() : this.headTooLarge());
+    const invalid = trailers ? 'invalid trailer block' : 'invalid response header block';
+    const len = chunk.length;
+    if (this.pendLen === 0) {
+      // Common case: the whole block is in this chunk; scan it in place.
+      const end = this.scanBlock(chunk, p, len, trailers);
+      if (end === -1) {
+        if (len - p > max) throw this.fail(tooLarge());
+        this.scan = trailers ? 1 : 0;
+        if (this.findBlockEnd(chunk, p) !== -1) throw this.fail(parseError(invalid));
+        this.append(chunk, p, len);
+        return null;
+      }
+      if (end - p > max) throw this.fail(tooLarge());
+      return { buf: chunk, start: p, end, next: end };
+    }
+    const next = this.findBlockEnd(chunk, p);
+    if (next === -1) {
+      if (this.pendLen + (len - p) > max) throw this.fail(tooLarge());
+      this.append(chunk, p, len);
+      return null;
+    }
+    if (this.pendLen + (next - p) > max) throw this.fail(tooLarge());
+    this.append(chunk, p, next);
+    const buf = this.pend;
+    const end = this.scanBlock(buf, 0, this.pendLen, trailers);
+    if (end !== this.pendLen) throw this.fail(parseError(invalid));
+    this.pendLen = 0;
+    if (!trailers && buf.length > 16384) this.pend = EMPTY; // do not keep a large buffer around
+    return { buf, start: 0, end, next };
+  }
+
   /** Reads (part of) a header block; returns the new position. */
   private readHead(chunk: Buffer, p: number, events: ParseEvent[]): number {
     if (this.qHead >= this.queue.length) {
       throw this.fail(parseError('unexpected data: no request is pending on this connection'));
     }
-    const max = this.maxHeaderBlockSize;
-    const len = chunk.length;
-    let buf: Buffer;
-    let start: number;
-    let end: number;
-    let next: number;
-    if (this.pendLen === 0) {
-      // Common case: the whole block is in this chunk; scan it in place.
-      end = this.scanBlock(chunk, p, len, false);
-      if (end === -1) {
-        if (len - p > max) throw this.fail(this.headTooLarge());
-        this.scan = 0;
-        if (this.findBlockEnd(chunk, p) !== -1) throw this.fail(parseError('invalid response header block'));
-        this.append(chunk, p, len);
-        return len;
-      }
-      if (end - p > max) throw this.fail(this.headTooLarge());
-      buf = chunk;
-      start = p;
-      next = end;
-    } else {
-      next = this.findBlockEnd(chunk, p);
-      if (next === -1) {
-        if (this.pendLen + (len - p) > max) throw this.fail(this.headTooLarge());
-        this.append(chunk, p, len);
-        return len;
-      }
-      if (this.pendLen + (next - p) > max) throw this.fail(this.headTooLarge());
-      this.append(chunk, p, next);
-      buf = this.pend;
-      start = 0;
-      end = this.scanBlock(buf, 0, this.pendLen, false);
-      if (end !== this.pendLen) throw this.fail(parseError('invalid response header block'));
-      this.pendLen = 0;
-      if (buf.length > 16384) this.pend = EMPTY; // do not keep a large buffer around
-    }
+    const block = this.gatherBlock(chunk, p, false);
+    if (block === null) return chunk.length;
+    const { buf, start, end, next } = block;
     this.scan = 0;
     const s = buf.toString('latin1', start, end);
     const reason = this.stReasonEnd > this.stReasonStart ? s.slice(this.stReasonStart - start, this.stReasonEnd - start) : '';
@@ -829,40 +836,9 @@ export class ResponseParser {
 
   /** Reads (part of) the trailer block; returns the new position. */
   private readTrailers(chunk: Buffer, p: number, events: ParseEvent[]): number {
-    const max = this.maxTrailerBlockSize;
-    const len = chunk.length;
-    let buf: Buffer;
-    let start: number;
-    let end: number; // end of the block in buf
-    let next: number; // where the bytes after the block start in chunk
-    if (this.pendLen === 0) {
-      end = this.scanBlock(chunk, p, len, true);
-      if (end === -1) {
-        if (len - p > max) throw this.fail(this.trailersTooLarge());
-        this.scan = 1;
-        if (this.findBlockEnd(chunk, p) !== -1) throw this.fail(parseError('invalid trailer block'));
-        this.append(chunk, p, len);
-        return len;
-      }
-      if (end - p > max) throw this.fail(this.trailersTooLarge());
-      buf = chunk;
-      start = p;
-      next = end;
-    } else {
-      next = this.findBlockEnd(chunk, p);
-      if (next === -1) {
-        if (this.pendLen + (len - p) > max) throw this.fail(this.trailersTooLarge());
-        this.append(chunk, p, len);
-        return len;
-      }
-      if (this.pendLen + (next - p) > max) throw this.fail(this.trailersTooLarge());
-      this.append(chunk, p, next);
-      buf = this.pend;
-      start = 0;
-      end = this.scanBlock(buf, 0, this.pendLen, true);
-      if (end !== this.pendLen) throw this.fail(parseError('invalid trailer block'));
-      this.pendLen = 0;
-    }
+    const block = this.gatherBlock(chunk, p, true);
+    if (block === null) return chunk.length;
+    const { buf, start, end, next } = block;
     this.scan = 0;
     if (this.nFields > 0) {
       const s = buf.toString('latin1', start, end);
