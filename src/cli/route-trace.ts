@@ -125,6 +125,7 @@ export class RouteRecorder {
   readonly #t0 = process.hrtime.bigint();
   #pending: LayerEvent[] = [];
   #hops: HopDesc[] = [];
+  #expectedLookups: number[] = [];
   readonly #tls = new Map<string, TlsOptions>();
   /** Receives the events of a route, in stacking order, once it is open (or has failed: {@link flush}). */
   onLayers: (events: LayerEvent[]) => void = () => {};
@@ -159,6 +160,11 @@ export class RouteRecorder {
   /** The route the next request takes. */
   set route(hops: HopDesc[]) {
     this.#hops = hops;
+    this.#expectedLookups = [];
+    hops.forEach((h, i) => {
+      if (h.scheme === 'socks5' || h.scheme === 'socks5s') this.#expectedLookups.push(i + 1);
+    });
+    this.#expectedLookups.push(0);
   }
 
   get route(): HopDesc[] {
@@ -199,18 +205,21 @@ export class RouteRecorder {
   }
 
   /** DNS lookups (the first hop, and names a `socks5://` hop needs resolved by the client). */
-  readonly lookup: LookupFunction = (host) =>
-    new Promise((resolve, reject) => {
+  readonly lookup: LookupFunction = (host) => {
+    // Whose name is it: the route resolves the targets of socks5:// and socks5s:// hops first, then the first hop.
+    const i = this.#expectedLookups.findIndex((j) => this.#hops[j]?.host === host);
+    const hop = i < 0 ? 0 : (this.#expectedLookups.splice(i, 1)[0] as number);
+    return new Promise((resolve, reject) => {
       dnsLookup(host, { all: true }, (err, addrs) => {
         if (err) {
           reject(err);
           return;
         }
-        const i = this.#hops.findIndex((h) => h.host === host);
-        this.#pending.push({ event: 'dns', hop: i < 0 ? 0 : i, t: this.now(), host, addresses: addrs.map((a) => a.address) });
+        this.#pending.push({ event: 'dns', hop, t: this.now(), host, addresses: addrs.map((a) => a.address) });
         resolve(addrs.map((a) => ({ address: a.address, family: a.family === 6 ? 6 : 4 })));
       });
     });
+  };
 
   /** Hands over the events recorded so far (a failed route: the layers that came up). */
   flush(): void {
@@ -308,9 +317,16 @@ export class RouteRecorder {
  * the layers above it).
  */
 function order(events: readonly LayerEvent[], notUpperBound: Set<LayerEvent>): LayerEvent[] {
+  // Every lookup happens before the first hop is dialled (names for socks5:// hops included).
   const sorted = events
     .map((e, i) => ({ e, i }))
-    .sort((a, b) => a.e.hop - b.e.hop || ORDER[a.e.event] - ORDER[b.e.event] || a.i - b.i)
+    .sort((a, b) => {
+      const da = a.e.event === 'dns' ? 0 : 1;
+      const db = b.e.event === 'dns' ? 0 : 1;
+      if (da !== db) return da - db;
+      if (da === 0) return a.e.t - b.e.t;
+      return a.e.hop - b.e.hop || ORDER[a.e.event] - ORDER[b.e.event] || a.i - b.i;
+    })
     .map((x) => x.e);
   const out: LayerEvent[] = new Array<LayerEvent>(sorted.length);
   let depth = 0;

@@ -16,7 +16,7 @@ import { parseHeaderArg, UsageError, type CliOptions } from './args.js';
 import { prepareBody, ReadError, type PreparedBody } from './body.js';
 import { describeError, EXIT, exitCodeFor } from './exit-codes.js';
 import { fileSink, ProgressBar, streamSink, WriteError, type Sink } from './output.js';
-import { describeRoute, RouteRecorder, type LayerEvent } from './route-trace.js';
+import { describeRoute, RouteRecorder, type HopDesc, type LayerEvent } from './route-trace.js';
 import { Tracer } from './trace.js';
 
 /** What a run talks to. */
@@ -130,6 +130,29 @@ function buildHeaders(o: CliOptions, target: URL, version: string, body: Prepare
   return list;
 }
 
+/**
+ * The connection API labels its first hop `origin` for DNS, TCP and TLS
+ * failures even when it is a proxy: name it as the route does.
+ */
+export function relabelHop(e: unknown, route: readonly HopDesc[]): unknown {
+  if (!(e instanceof BurrowError) || e.hop === undefined) return e;
+  const h = route[e.hop.index];
+  if (h === undefined || h.kind === e.hop.kind || h.host !== e.hop.host || h.port !== e.hop.port) return e;
+  const oldPrefix = new BurrowError(e.code, '', { stage: e.stage, hop: e.hop }).message;
+  if (!e.message.startsWith(oldPrefix)) return e;
+  const hop = { ...e.hop, kind: h.kind };
+  const fixed = new BurrowError(e.code, e.message.slice(oldPrefix.length), { stage: e.stage, hop, cause: e.cause, details: e.details });
+  fixed.stack = e.stack;
+  return fixed;
+}
+
+/** The hop being set up after `last` came up (the next one once a hop's protocol is through). */
+function hopAfter(last: LayerEvent | undefined, route: readonly HopDesc[]): HopDesc | undefined {
+  if (last === undefined) return route[0];
+  const done = last.event === 'connect' || last.event === 'socks5' || last.event === 'http';
+  return route[Math.min(last.hop + (done ? 1 : 0), route.length - 1)];
+}
+
 function sameOrigin(a: URL, b: URL): boolean {
   return a.protocol === b.protocol && a.host === b.host;
 }
@@ -158,6 +181,7 @@ export async function runRequest(o: CliOptions, io: RunIo): Promise<number> {
   };
   let sink: Sink | undefined;
   let current: URL | undefined;
+  let currentRoute: HopDesc[] = [];
   try {
     if (o.insecure) warn("-k/--insecure: the origin's certificate is NOT verified");
     for (const n of o.proxyInsecure) warn(`--proxy-insecure ${n}: the certificate of proxy ${n} is NOT verified`);
@@ -198,6 +222,7 @@ export async function runRequest(o: CliOptions, io: RunIo): Promise<number> {
         };
       });
       const route = describeRoute(chain.hops, target);
+      currentRoute = route;
       recorder.route = route;
       tracer.emit({ event: 'start', t: recorder.now(), method, url: target.href, route, proxiesFrom: chain.from });
 
@@ -240,8 +265,10 @@ export async function runRequest(o: CliOptions, io: RunIo): Promise<number> {
         recorder.flush();
         if (connectDeadlineHit && e instanceof BurrowError && e.code === 'ERR_ABORTED') {
           const last = lastLayer === undefined ? 'none' : `hop ${lastLayer.hop} ${lastLayer.event.toUpperCase()}`;
-          throw new BurrowError('ERR_CONNECT_TIMEOUT', `the route to ${target.host} (${route.length - 1} ${route.length === 2 ? 'proxy' : 'proxies'}) was not up within ${o.connectTimeout ?? 0} s (--connect-timeout); last layer up: ${last}`, {
+          const h = hopAfter(lastLayer, route);
+          throw new BurrowError('ERR_CONNECT_TIMEOUT', `the route to ${target.host} was not up within ${o.connectTimeout ?? 0} s (--connect-timeout); last layer up: ${last}`, {
             stage: 'timeout',
+            ...(h !== undefined ? { hop: { index: h.index, kind: h.kind, host: h.host, port: h.port, transport: h.transport } } : {}),
             details: { timeoutMs: stageTimeout ?? 0 },
           });
         }
@@ -286,7 +313,7 @@ export async function runRequest(o: CliOptions, io: RunIo): Promise<number> {
 
       if (o.fail && res.status >= 400) {
         res.cancel();
-        throw new CliFailure(`${target.href} returned HTTP ${res.status} (--fail)`, EXIT.HTTP_ERROR);
+        throw new CliFailure(`origin ${target.protocol}//${target.host}: ${target.href} returned HTTP ${res.status} (--fail) [stage http]`, EXIT.HTTP_ERROR);
       }
 
       const out = output();
@@ -312,7 +339,7 @@ export async function runRequest(o: CliOptions, io: RunIo): Promise<number> {
   } catch (e) {
     let exit: number;
     let message: string;
-    const body = e instanceof BurrowError && e.code === 'ERR_INVALID_REQUEST' && e.cause instanceof ReadError ? e.cause : e;
+    const body = e instanceof BurrowError && e.code === 'ERR_INVALID_REQUEST' && e.cause instanceof ReadError ? e.cause : relabelHop(e, currentRoute);
     if (body instanceof UsageError) {
       exit = EXIT.USAGE;
       message = `${body.message} (see burrow --help)`;
@@ -328,6 +355,7 @@ export async function runRequest(o: CliOptions, io: RunIo): Promise<number> {
     } else {
       exit = exitCodeFor(body);
       message = describeError(body, current === undefined ? undefined : `request to ${current.href}`);
+      if (body instanceof BurrowError && body.code === 'ERR_REQUEST_TIMEOUT' && o.maxTime !== undefined) message += ` (-m ${o.maxTime})`;
     }
     const be = body instanceof BurrowError ? body : undefined;
     tracer.emit({

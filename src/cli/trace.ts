@@ -79,7 +79,7 @@ export function renderEvent(ev: TraceEvent): string[] {
       return [`* ${ms(ev.t)}  redirect ${ev.status} -> ${ev.method} ${ev.to}${ev.dropped.length > 0 ? ` (another origin: not sending ${ev.dropped.join(', ')})` : ''}`];
     case 'done': {
       const secs = ev.t / 1000;
-      return [`* ${ms(ev.t)}  done: ${ev.status}, ${ev.bytes} body bytes${secs > 0 && ev.bytes > 0 ? ` (${(ev.bytes / secs / 1e6).toFixed(1)} MB/s overall)` : ''}`];
+      return [`* ${ms(ev.t)}  done: ${ev.status}, ${ev.bytes} body bytes${secs > 0 && ev.bytes >= 1e6 ? ` (${(ev.bytes / secs / 1e6).toFixed(1)} MB/s overall)` : ''}`];
     }
     case 'warning':
     case 'error':
@@ -107,7 +107,8 @@ export class Tracer {
     return this.#verbose || this.#fd !== undefined;
   }
 
-  emit(ev: TraceEvent): void {
+  emit(event: TraceEvent): void {
+    const ev: TraceEvent = { ...event, t: Math.round(event.t * 100) / 100 };
     if (this.#verbose) {
       const lines = renderEvent(ev);
       if (lines.length > 0) this.#err(`${lines.join('\n')}\n`);
