@@ -107,6 +107,9 @@ export class BurrowError extends Error {
   /** Extra structured details. */
   readonly details: Readonly<Record<string, string | number | boolean>>;
 
+  /** The message without the hop prefix. */
+  readonly #bare: string;
+
   constructor(code: ErrorCode, message: string, opts: BurrowErrorOptions) {
     super(hopPrefix(opts.hop) + message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = 'BurrowError';
@@ -114,6 +117,14 @@ export class BurrowError extends Error {
     this.stage = opts.stage;
     this.hop = opts.hop;
     this.details = opts.details ?? {};
+    this.#bare = message;
+  }
+
+  /** The same error describing another hop (used where the layer above knows more about the hop). */
+  withHop(hop: HopInfo): BurrowError {
+    const e = new BurrowError(this.code, this.#bare, { stage: this.stage, hop, cause: this.cause, details: this.details });
+    e.stack = this.stack;
+    return e;
   }
 }
 

@@ -233,6 +233,11 @@ export async function openRoute(
   } catch (err) {
     await conn.close();
     if (opts.signal?.aborted) throw new BurrowError('ERR_ABORTED', 'the request was aborted', { stage: 'state', cause: opts.signal.reason });
+    // The connection API names a hop by what it can see; the route knows which hops are proxies.
+    if (err instanceof BurrowError && err.hop !== undefined && err.hop.index < n) {
+      const proxy = (hops[err.hop.index] as RouteHop).proxy;
+      if (err.hop.kind !== proxy.kind) throw err.withHop({ ...err.hop, kind: proxy.kind });
+    }
     throw err;
   } finally {
     opts.signal?.removeEventListener('abort', onAbort);

@@ -2,6 +2,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import * as net from 'node:net';
 import { request } from '../../src/request/request.js';
 import { Pool } from '../../src/request/pool.js';
 import { isBurrowError } from '../../src/errors/errors.js';
@@ -175,5 +176,17 @@ describe('request()', () => {
     await assert.rejects(request('ftp://x/'), (e: unknown) => isBurrowError(e, 'ERR_INVALID_OPTION'));
     await assert.rejects(request(`http://127.0.0.1:${http.port}/`, { via: ['gopher://x:1'] }), (e: unknown) => isBurrowError(e, 'ERR_INVALID_OPTION'));
     await assert.rejects(request(`http://127.0.0.1:${http.port}/`, { headers: { 'x-a': 'b\r\nc: d' } }), (e: unknown) => isBurrowError(e, 'ERR_INVALID_HEADER'));
+  });
+});
+
+describe('request(): hop labels', () => {
+  it('a first-hop proxy that cannot be reached is named as a proxy, not as the origin', async () => {
+    const s = net.createServer();
+    await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
+    const port = (s.address() as { port: number }).port;
+    await new Promise<void>((resolve) => s.close(() => resolve()));
+    await assert.rejects(request('http://127.0.0.1:1/', { via: [`http://127.0.0.1:${port}`], pool: false }), (e: unknown) => {
+      return isBurrowError(e, 'ERR_CONNECT') && e.hop?.index === 0 && e.hop.kind === 'connect' && e.message.startsWith(`hop 0 (connect tcp://127.0.0.1:${port})`);
+    });
   });
 });
