@@ -172,6 +172,8 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   readonly #postponed: Postponed[] = [];
   readonly #pendingTunnels = new Map<string, PendingTunnel>();
   readonly #notTunnels = new Set<string>();
+  /** Tunnels that were up and closed, with the error a request on them gets. */
+  readonly #closedTunnels = new Map<string, BurrowError>();
   readonly #entries = new Map<string, StreamEntry>();
   #retriesLeft: number;
   #attempt: AbortController | undefined;
@@ -399,8 +401,10 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       error ?? new BurrowError('ERR_TUNNEL_CLOSED', 'the tunnel closed', { stage: 'tcp', hop: node.hop });
     for (let n: LayerNode | undefined = node; n !== undefined; n = n.carrier) {
       this.#removeSubtree(n, err);
-      if (n.tunnelRef !== undefined && n.layer.protocol !== 'raw') {
-        this.#deliver({ type: 'error', ref: n.tunnelRef, error: new BurrowError('ERR_TUNNEL_CLOSED', `${n.tunnelRef} closed: ${err.message}`, { stage: err.stage, hop: n.hop, cause: error ?? undefined }) });
+      if (n.tunnelRef !== undefined) {
+        const closed = new BurrowError('ERR_TUNNEL_CLOSED', `${n.tunnelRef} closed: ${err.message}`, { stage: err.stage, hop: n.hop, cause: error ?? undefined });
+        this.#rememberClosedTunnel(n.key, closed);
+        if (n.layer.protocol !== 'raw') this.#deliver({ type: 'error', ref: n.tunnelRef, error: closed });
       }
     }
   }
@@ -434,6 +438,9 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     this.#session = undefined;
     for (const [key, n] of [...this.#nodes]) {
       this.#nodes.delete(key);
+      if (n.tunnelRef !== undefined) {
+        this.#rememberClosedTunnel(key, new BurrowError('ERR_TUNNEL_CLOSED', `${n.tunnelRef} closed with the connection: ${reason.message}`, { stage: reason.stage, hop: n.hop, cause: reason }));
+      }
       n.layer.destroy(reason);
     }
     for (const p of [...this.#pendingTunnels.values()]) {
@@ -539,6 +546,14 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     if (this.listenerCount('message') > 0) this.emit('message', msg);
   }
 
+  #rememberClosedTunnel(key: string, error: BurrowError): void {
+    this.#closedTunnels.set(key, error);
+    if (this.#closedTunnels.size > NOT_TUNNEL_MEMORY) {
+      const oldest = this.#closedTunnels.keys().next().value;
+      if (oldest !== undefined) this.#closedTunnels.delete(oldest);
+    }
+  }
+
   #rememberNotTunnel(key: string): void {
     this.#notTunnels.add(key);
     if (this.#notTunnels.size > NOT_TUNNEL_MEMORY) {
@@ -594,6 +609,16 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       return;
     }
     if (!opens) {
+      // Body data for a request still waiting for its tunnel (or the connection) waits behind it.
+      const waitingIn = ref === undefined ? undefined : this.#pendingTunnels.get(ref.parent?.key ?? '');
+      if (waitingIn !== undefined) {
+        waitingIn.waiting.push({ ref, run: () => this.#dispatch(ref, tunnel, run, fail, opens), fail });
+        return;
+      }
+      if (ref !== undefined && this.#postponed.some((p) => p.ref?.equals(ref))) {
+        postpone();
+        return;
+      }
       const node = ref === undefined ? undefined : this.#nodeOfStream(ref);
       if (node !== undefined) run(node.layer, node);
       else {
@@ -624,6 +649,11 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     const pending = this.#pendingTunnels.get(key);
     if (pending !== undefined) {
       pending.waiting.push({ ref, run: () => this.#dispatch(ref, tunnel, run, fail, opens), fail });
+      return;
+    }
+    const closed = this.#closedTunnels.get(key);
+    if (closed !== undefined) {
+      queueMicrotask(() => fail(closed));
       return;
     }
     const known = this.#notTunnels.has(key) || this.#entries.has(key) || (tunnel !== undefined && this.#nodeOfStream(tunnel)?.layer.streamState(tunnel) !== undefined);
