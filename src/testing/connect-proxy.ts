@@ -17,11 +17,11 @@
  *   is skipped; `transfer-encoding` is not supported and gets a 400 + close).
  * - A malformed request line gets `400 Bad Request` and the connection is ended.
  */
-import { once } from 'node:events';
 import * as http from 'node:http';
 import * as net from 'node:net';
-import * as tls from 'node:tls';
-import { createTestPki, type TestPki } from './pki.js';
+import { createStreamServer, Listener, serverUrl } from './listen.js';
+import type { TestPki } from './pki.js';
+import { connectTarget, relay } from './relay.js';
 
 /** What the proxy does with one CONNECT request. Everything is optional; the default tunnels. */
 export interface ConnectBehavior {
@@ -105,18 +105,8 @@ export interface TestConnectProxy {
 const REFUSAL_BODY = 'proxy says no';
 const STATUS_BODY = 'proxy ok';
 const MAX_HEAD_BYTES = 64 * 1024;
-/** How long the proxy waits for a target to accept before replying 502. */
-const TARGET_CONNECT_TIMEOUT_MS = 10_000;
 
 function noop(): void {}
-
-function waitClosed(s: net.Socket): Promise<void> {
-  return s.closed ? Promise.resolve() : once(s, 'close').then(noop);
-}
-
-function remoteKey(s: net.Socket): string {
-  return `${s.remoteAddress ?? ''}|${s.remotePort ?? 0}`;
-}
 
 function toBuffer(data: Buffer | string): Buffer {
   return typeof data === 'string' ? Buffer.from(data, 'latin1') : data;
@@ -131,11 +121,6 @@ function parseAuthority(target: string): { host: string; port: number } | undefi
   if (port < 1 || port > 65535) return undefined;
   if (target.startsWith('[') && net.isIPv6(host) === false) return undefined;
   return { host, port };
-}
-
-/** Where the proxy actually connects for a target host. */
-function dialHost(host: string): string {
-  return host.toLowerCase() === 'localhost' ? '127.0.0.1' : host;
 }
 
 function headerPairs(h: ConnectBehavior['headers']): Array<readonly [string, string]> {
@@ -183,46 +168,12 @@ function delay(ms: number, socket: net.Socket): Promise<boolean> {
   });
 }
 
-/** Relays bytes both ways; either side failing or closing destroys both. */
-function relay(a: net.Socket, b: net.Socket): void {
-  const kill = (): void => {
-    a.destroy();
-    b.destroy();
-  };
-  a.on('error', kill);
-  b.on('error', kill);
-  a.once('close', kill);
-  b.once('close', kill);
-  a.pipe(b);
-  b.pipe(a);
-}
-
-/** Connects to a target; resolves with the connected socket or the error. */
-function connectTarget(host: string, port: number, targets: Set<net.Socket>): Promise<net.Socket | Error> {
-  return new Promise((resolve) => {
-    const target = net.connect({ host: dialHost(host), port, allowHalfOpen: true });
-    targets.add(target);
-    target.once('close', () => targets.delete(target));
-    target.setNoDelay(true);
-    target.setTimeout(TARGET_CONNECT_TIMEOUT_MS, () => target.destroy(new Error('target connect timed out')));
-    const onError = (e: Error): void => {
-      target.destroy();
-      resolve(e);
-    };
-    target.once('error', onError);
-    target.once('connect', () => {
-      target.setTimeout(0);
-      target.off('error', onError);
-      resolve(target);
-    });
-  });
-}
-
 interface ProxyContext {
   readonly auth: StartConnectProxyOptions['auth'];
   readonly behavior: StartConnectProxyOptions['behavior'];
   readonly requests: ProxyConnectRequest[];
-  readonly targets: Set<net.Socket>;
+  /** Tracks the tunnels' targets. */
+  readonly listener: Listener;
 }
 
 type Outcome = 'keep' | 'silent' | 'tunnel' | 'gone';
@@ -324,7 +275,7 @@ function serveConnection(socket: net.Socket, connectionId: number, ctx: ProxyCon
       await writeOut(socket, textResponse(version, status, reason, REFUSAL_BODY, extra), slowly);
       return 'keep';
     }
-    const conn = await connectTarget(target.host, target.port, ctx.targets);
+    const conn = await connectTarget(target.host, target.port, ctx.listener);
     if (conn instanceof Error) {
       await writeOut(socket, textResponse(version, 502, 'Bad Gateway', REFUSAL_BODY), slowly);
       return 'keep';
@@ -410,72 +361,20 @@ export async function startConnectProxy(opts: StartConnectProxyOptions = {}): Pr
   const transport = opts.transport ?? 'tcp';
   const host = opts.host ?? '127.0.0.1';
   const requests: ProxyConnectRequest[] = [];
-  const sockets = new Set<net.Socket>();
-  const targets = new Set<net.Socket>();
-  const connectionIds = new Map<string, number>();
-  const ctx: ProxyContext = { auth: opts.auth, behavior: opts.behavior, requests, targets };
-  let connections = 0;
-  let pki: TestPki | undefined;
-
-  let server: net.Server;
-  if (transport === 'tls') {
-    pki = opts.pki ?? createTestPki();
-    server = tls.createServer({ key: pki.server.key, cert: pki.server.cert, allowHalfOpen: true }, (socket: tls.TLSSocket) => {
-      sockets.add(socket);
-      socket.once('close', () => sockets.delete(socket));
-      serveConnection(socket, connectionIds.get(remoteKey(socket)) ?? 0, ctx);
-    });
-    server.on('tlsClientError', noop);
-  } else if (transport === 'tcp') {
-    server = net.createServer({ allowHalfOpen: true });
-  } else {
-    throw new TypeError(`invalid transport ${String(transport)}`);
-  }
-  // A TLS socket shares its remote address and port with the TCP socket it wraps.
-  server.on('connection', (socket: net.Socket) => {
-    connections++;
-    const key = remoteKey(socket);
-    connectionIds.set(key, connections);
-    sockets.add(socket);
-    socket.on('error', noop);
-    socket.once('close', () => {
-      sockets.delete(socket);
-      connectionIds.delete(key);
-    });
-    if (transport === 'tcp') serveConnection(socket, connections, ctx);
-  });
-
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const address = server.address();
-  if (address === null || typeof address === 'string') throw new Error('connect proxy: unexpected listen address');
-  const port = address.port;
-  const urlHost = host.includes(':') ? `[${host}]` : host;
-
-  let closing: Promise<void> | undefined;
+  const listener = new Listener('connect proxy');
+  const ctx: ProxyContext = { auth: opts.auth, behavior: opts.behavior, requests, listener };
+  const { server, pki } = createStreamServer(transport, opts.pki);
+  const port = await listener.listen(server, host, (socket) => serveConnection(socket, listener.connectionId(socket), ctx));
   return {
     host,
     port,
     transport,
-    url: `${transport === 'tls' ? 'https' : 'http'}://${urlHost}:${port}`,
+    url: serverUrl(transport === 'tls' ? 'https' : 'http', host, port),
     pki,
     requests,
     get connections() {
-      return connections;
+      return listener.connections;
     },
-    close() {
-      closing ??= (async () => {
-        const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
-        const all = [...sockets, ...targets];
-        for (const s of all) s.destroy();
-        await Promise.all([serverClosed, ...all.map(waitClosed)]);
-      })();
-      return closing;
-    },
+    close: () => listener.close(),
   };
 }

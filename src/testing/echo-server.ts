@@ -10,10 +10,9 @@
  *   echo (half-close is supported: the echo of everything sent before the
  *   client's FIN still arrives).
  */
-import { once } from 'node:events';
-import * as net from 'node:net';
-import * as tls from 'node:tls';
-import { createTestPki, type TestPki } from './pki.js';
+import type * as net from 'node:net';
+import { createStreamServer, Listener } from './listen.js';
+import type { TestPki } from './pki.js';
 
 /** Options of {@link startEchoServer}. */
 export interface StartEchoServerOptions {
@@ -44,10 +43,6 @@ const CLOSE_WORD = Buffer.from('close', 'latin1');
 
 function noop(): void {}
 
-function waitClosed(s: net.Socket): Promise<void> {
-  return s.closed ? Promise.resolve() : once(s, 'close').then(noop);
-}
-
 function serve(socket: net.Socket, greeting: Buffer | undefined): void {
   socket.on('error', noop);
   socket.setNoDelay(true);
@@ -71,58 +66,17 @@ export async function startEchoServer(opts: StartEchoServerOptions = {}): Promis
   const transport = opts.transport ?? 'tcp';
   const host = opts.host ?? '127.0.0.1';
   const greeting = typeof opts.greeting === 'string' ? Buffer.from(opts.greeting, 'utf8') : opts.greeting;
-  const sockets = new Set<net.Socket>();
-  let connections = 0;
-  let pki: TestPki | undefined;
-
-  let server: net.Server;
-  if (transport === 'tls') {
-    pki = opts.pki ?? createTestPki();
-    server = tls.createServer({ key: pki.server.key, cert: pki.server.cert, allowHalfOpen: true }, (socket) => {
-      sockets.add(socket);
-      socket.once('close', () => sockets.delete(socket));
-      serve(socket, greeting);
-    });
-    server.on('tlsClientError', noop);
-  } else if (transport === 'tcp') {
-    server = net.createServer({ allowHalfOpen: true }, (socket) => serve(socket, greeting));
-  } else {
-    throw new TypeError(`invalid transport ${String(transport)}`);
-  }
-  server.on('connection', (socket: net.Socket) => {
-    connections++;
-    sockets.add(socket);
-    socket.on('error', noop);
-    socket.once('close', () => sockets.delete(socket));
-  });
-
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const address = server.address();
-  if (address === null || typeof address === 'string') throw new Error('echo: unexpected listen address');
-
-  let closing: Promise<void> | undefined;
+  const listener = new Listener('echo');
+  const { server, pki } = createStreamServer(transport, opts.pki);
+  const port = await listener.listen(server, host, (socket) => serve(socket, greeting));
   return {
     host,
-    port: address.port,
+    port,
     transport,
     pki,
     get connections() {
-      return connections;
+      return listener.connections;
     },
-    close() {
-      closing ??= (async () => {
-        const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
-        const all = [...sockets];
-        for (const s of all) s.destroy();
-        await Promise.all([serverClosed, ...all.map(waitClosed)]);
-      })();
-      return closing;
-    },
+    close: () => listener.close(),
   };
 }

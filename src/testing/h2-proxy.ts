@@ -24,9 +24,10 @@
  */
 import * as http2 from 'node:http2';
 import * as net from 'node:net';
-import type * as tls from 'node:tls';
 import type { ConnectBehavior } from './connect-proxy.js';
+import { Listener, serverUrl, tlsServerOptions } from './listen.js';
 import { createTestPki, type TestPki } from './pki.js';
+import { connectTarget } from './relay.js';
 
 /** What the proxy does with one CONNECT stream. Everything is optional; the default tunnels. */
 export interface H2ConnectBehavior extends Pick<ConnectBehavior, 'status' | 'headers' | 'delayMs' | 'neverAnswer' | 'refuseTarget' | 'extraBytes'> {
@@ -89,16 +90,9 @@ const REFUSAL_BODY = 'proxy says no';
 const STATUS_BODY = 'proxy ok';
 const INITIAL_WINDOW_SIZE = 16 * 1024 * 1024;
 const CONNECTION_WINDOW_SIZE = 64 * 1024 * 1024;
-/** How long the proxy waits for a target to accept before replying 502. */
-const TARGET_CONNECT_TIMEOUT_MS = 10_000;
 const { NGHTTP2_CONNECT_ERROR, NGHTTP2_INTERNAL_ERROR } = http2.constants;
 
 function noop(): void {}
-
-/** Resolves on the next 'close' of a socket or session not closed yet. */
-function nextClose(s: net.Socket | http2.Http2Session): Promise<void> {
-  return new Promise((resolve) => s.once('close', () => resolve()));
-}
 
 /** Splits an authority (`host:port`, `[v6]:port`) or returns undefined. */
 function parseAuthority(authority: string): { host: string; port: number } | undefined {
@@ -152,27 +146,6 @@ function delay(ms: number, stream: http2.ServerHttp2Stream): Promise<boolean> {
   });
 }
 
-/** Connects to a target; resolves with the connected socket or the error. */
-function connectTarget(host: string, port: number, targets: Set<net.Socket>): Promise<net.Socket | Error> {
-  return new Promise((resolve) => {
-    const target = net.connect({ host: host.toLowerCase() === 'localhost' ? '127.0.0.1' : host, port, allowHalfOpen: true });
-    targets.add(target);
-    target.once('close', () => targets.delete(target));
-    target.setNoDelay(true);
-    target.setTimeout(TARGET_CONNECT_TIMEOUT_MS, () => target.destroy(new Error('target connect timed out')));
-    const onError = (e: Error): void => {
-      target.destroy();
-      resolve(e);
-    };
-    target.once('error', onError);
-    target.once('connect', () => {
-      target.setTimeout(0);
-      target.off('error', onError);
-      resolve(target);
-    });
-  });
-}
-
 /** Relays DATA both ways; a target failure resets the stream, a closed stream destroys the target. */
 function relay(stream: http2.ServerHttp2Stream, target: net.Socket): void {
   const fail = (): void => {
@@ -191,7 +164,8 @@ function relay(stream: http2.ServerHttp2Stream, target: net.Socket): void {
 interface ProxyContext {
   readonly auth: StartH2ConnectProxyOptions['auth'];
   readonly behavior: StartH2ConnectProxyOptions['behavior'];
-  readonly targets: Set<net.Socket>;
+  /** Tracks the tunnels' targets. */
+  readonly listener: Listener;
 }
 
 async function answerConnect(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, req: H2ProxyConnectRequest, ctx: ProxyContext): Promise<void> {
@@ -209,7 +183,7 @@ async function answerConnect(stream: http2.ServerHttp2Stream, headers: http2.Inc
   if (b.refuseTarget === true) return refuse(stream, 502);
   const status = b.status ?? 200;
   if (status < 200 || status > 299) return refuse(stream, status, b.headers);
-  const target = await connectTarget(req.host, req.port, ctx.targets);
+  const target = await connectTarget(req.host, req.port, ctx.listener);
   if (target instanceof Error) return refuse(stream, 502);
   if (stream.closed || stream.destroyed) {
     target.destroy();
@@ -231,11 +205,10 @@ export async function startH2ConnectProxy(opts: StartH2ConnectProxyOptions = {})
   const transport = opts.transport ?? 'tcp';
   const host = opts.host ?? '127.0.0.1';
   const requests: H2ProxyConnectRequest[] = [];
-  const sockets = new Set<net.Socket>();
-  const targets = new Set<net.Socket>();
-  const liveSessions = new Set<http2.ServerHttp2Session>();
   const sessionIds = new WeakMap<http2.Http2Session, number>();
-  const ctx: ProxyContext = { auth: opts.auth, behavior: opts.behavior, targets };
+  // settle: close() waits a turn before destroying sessions, for a node:http2 bug (see ListenerOptions.settle).
+  const listener = new Listener('h2 proxy', { settle: true });
+  const ctx: ProxyContext = { auth: opts.auth, behavior: opts.behavior, listener };
   let sessions = 0;
   let streams = 0;
   let pki: TestPki | undefined;
@@ -245,29 +218,15 @@ export async function startH2ConnectProxy(opts: StartH2ConnectProxyOptions = {})
   let server: http2.Http2Server | http2.Http2SecureServer;
   if (transport === 'tls') {
     pki = opts.pki ?? createTestPki();
-    const secure = http2.createSecureServer({ key: pki.server.key, cert: pki.server.cert, settings });
-    secure.on('secureConnection', (socket: tls.TLSSocket) => {
-      sockets.add(socket);
-      socket.on('error', noop);
-      socket.once('close', () => sockets.delete(socket));
-    });
-    secure.on('tlsClientError', noop);
-    server = secure;
+    server = http2.createSecureServer({ ...tlsServerOptions(pki), settings });
   } else if (transport === 'tcp') {
     server = http2.createServer({ settings });
   } else {
     throw new TypeError(`invalid transport ${String(transport)}`);
   }
-  server.on('connection', (socket: net.Socket) => {
-    sockets.add(socket);
-    socket.on('error', noop);
-    socket.once('close', () => sockets.delete(socket));
-  });
   server.on('session', (session: http2.ServerHttp2Session) => {
     sessionIds.set(session, ++sessions);
-    liveSessions.add(session);
-    session.on('error', noop);
-    session.once('close', () => liveSessions.delete(session));
+    listener.trackSession(session);
     session.setLocalWindowSize(CONNECTION_WINDOW_SIZE);
   });
   server.on('stream', (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, _flags: number, rawHeaders: readonly string[]) => {
@@ -295,24 +254,12 @@ export async function startH2ConnectProxy(opts: StartH2ConnectProxyOptions = {})
     });
   });
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const address = server.address();
-  if (address === null || typeof address === 'string') throw new Error('h2 proxy: unexpected listen address');
-  const port = address.port;
-  const urlHost = host.includes(':') ? `[${host}]` : host;
-
-  let closing: Promise<void> | undefined;
+  const port = await listener.listen(server, host);
   return {
     host,
     port,
     transport,
-    url: `${transport === 'tls' ? 'https' : 'http'}://${urlHost}:${port}`,
+    url: serverUrl(transport === 'tls' ? 'https' : 'http', host, port),
     pki,
     requests,
     get sessions() {
@@ -321,19 +268,6 @@ export async function startH2ConnectProxy(opts: StartH2ConnectProxyOptions = {})
     get streams() {
       return streams;
     },
-    close() {
-      closing ??= (async () => {
-        const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
-        // node:http2 (seen on 20.20) spins forever in submitRstStream when a session is destroyed in
-        // the same turn as the 'close' of a stream the peer reset while another stream is open.
-        await new Promise<void>((resolve) => setImmediate(resolve));
-        // Everything in these sets has not emitted 'close' yet (each is removed on its 'close').
-        const all: Array<net.Socket | http2.Http2Session> = [...liveSessions, ...sockets, ...targets];
-        const closed = all.map(nextClose);
-        for (const s of all) s.destroy();
-        await Promise.all([serverClosed, ...closed]);
-      })();
-      return closing;
-    },
+    close: () => listener.close(),
   };
 }

@@ -37,12 +37,12 @@
  * Text bodies are `text/plain; charset=utf-8` with a content-length. HEAD
  * requests get the same head without a body.
  */
-import { once } from 'node:events';
 import * as http from 'node:http';
 import * as http2 from 'node:http2';
 import * as https from 'node:https';
 import type * as net from 'node:net';
 import * as tls from 'node:tls';
+import { Listener, serverUrl, tlsServerOptions } from './listen.js';
 import { createTestPki, type TestPki } from './pki.js';
 
 /** HTTP version an origin speaks. */
@@ -463,14 +463,6 @@ function handle(ex: Exchange): void {
   });
 }
 
-function remoteKey(s: net.Socket): string {
-  return `${s.remoteAddress ?? ''}|${s.remotePort ?? 0}`;
-}
-
-function waitClosed(s: net.Socket): Promise<void> {
-  return s.closed ? Promise.resolve() : once(s, 'close').then(noop);
-}
-
 /** Starts a test origin; see the module documentation for its routes. */
 export async function startOrigin(opts: StartOriginOptions): Promise<TestOrigin> {
   const { protocol, transport } = opts;
@@ -481,11 +473,7 @@ export async function startOrigin(opts: StartOriginOptions): Promise<TestOrigin>
   const alpn = [...(opts.alpn ?? (protocol === 'http2' ? ['h2', 'http/1.1'] : ['http/1.1']))];
 
   const requests: OriginRequest[] = [];
-  const rawSockets = new Set<net.Socket>();
-  const tlsSockets = new Set<tls.TLSSocket>();
-  const sessions = new Set<http2.ServerHttp2Session>();
-  const connectionIds = new Map<string, number>();
-  let connections = 0;
+  const listener = new Listener('origin');
 
   const record = (ex: Exchange, socket: net.Socket, authority: string | undefined): void => {
     const alpnProtocol = socket instanceof tls.TLSSocket && typeof socket.alpnProtocol === 'string' ? socket.alpnProtocol : undefined;
@@ -496,7 +484,7 @@ export async function startOrigin(opts: StartOriginOptions): Promise<TestOrigin>
       httpVersion: ex.httpVersion,
       ...(alpnProtocol !== undefined ? { alpn: alpnProtocol } : {}),
       ...(authority !== undefined ? { authority } : {}),
-      connectionId: connectionIds.get(remoteKey(socket)) ?? 0,
+      connectionId: listener.connectionId(socket),
       remotePort: socket.remotePort ?? 0,
     });
   };
@@ -511,11 +499,7 @@ export async function startOrigin(opts: StartOriginOptions): Promise<TestOrigin>
   if (opts.maxConcurrentStreams !== undefined) h2Options.settings = { maxConcurrentStreams: opts.maxConcurrentStreams };
   const makeH2 = (): http2.Http2Server => {
     const h2 = http2.createServer(h2Options);
-    h2.on('session', (session: http2.ServerHttp2Session) => {
-      sessions.add(session);
-      session.on('error', noop);
-      session.once('close', () => sessions.delete(session));
-    });
+    h2.on('session', (session: http2.ServerHttp2Session) => listener.trackSession(session));
     h2.on('stream', (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, _flags: number, rawHeaders: readonly string[]) => {
       stream.on('error', noop);
       const ex = new H2Exchange(stream, headers, rawHeaders);
@@ -526,11 +510,7 @@ export async function startOrigin(opts: StartOriginOptions): Promise<TestOrigin>
     return h2;
   };
 
-  const tlsOptions: tls.TlsOptions = {};
-  if (pki !== undefined && transport === 'tls') {
-    Object.assign(tlsOptions, { key: pki.server.key, cert: pki.server.cert, ALPNProtocols: alpn });
-    if (opts.requestCert === true) Object.assign(tlsOptions, { requestCert: true, rejectUnauthorized: true, ca: pki.ca });
-  }
+  const tlsOptions: tls.TlsOptions = pki === undefined ? {} : tlsServerOptions(pki, { alpn, requestCert: opts.requestCert });
 
   let server: net.Server;
   if (protocol === 'http' && transport === 'tcp') {
@@ -549,62 +529,18 @@ export async function startOrigin(opts: StartOriginOptions): Promise<TestOrigin>
     });
   }
 
-  server.on('connection', (socket: net.Socket) => {
-    connections++;
-    const key = remoteKey(socket);
-    connectionIds.set(key, connections);
-    rawSockets.add(socket);
-    socket.on('error', noop);
-    socket.once('close', () => {
-      rawSockets.delete(socket);
-      connectionIds.delete(key);
-    });
-  });
-  if (transport === 'tls') {
-    server.on('secureConnection', (socket: tls.TLSSocket) => {
-      tlsSockets.add(socket);
-      socket.on('error', noop);
-      socket.once('close', () => tlsSockets.delete(socket));
-    });
-    server.on('tlsClientError', noop);
-  }
-
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const address = server.address();
-  if (address === null || typeof address === 'string') throw new Error('origin: unexpected listen address');
-  const port = address.port;
-  const urlHost = host.includes(':') ? `[${host}]` : host;
-  const url = `${transport === 'tls' ? 'https' : 'http'}://${urlHost}:${port}`;
-
-  let closing: Promise<void> | undefined;
-  const close = (): Promise<void> => {
-    closing ??= (async () => {
-      const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
-      const all: net.Socket[] = [...rawSockets, ...tlsSockets];
-      for (const s of sessions) s.destroy();
-      for (const s of all) s.destroy();
-      await Promise.all([serverClosed, ...all.map(waitClosed)]);
-    })();
-    return closing;
-  };
-
+  const port = await listener.listen(server, host);
   return {
     host,
     port,
     transport,
     protocol,
-    url,
+    url: serverUrl(transport === 'tls' ? 'https' : 'http', host, port),
     pki,
     requests,
     get connections() {
-      return connections;
+      return listener.connections;
     },
-    close,
+    close: () => listener.close(),
   };
 }

@@ -7,10 +7,10 @@
  * the client ends its side the script may still write, and nothing is ended
  * for it; {@link ScriptedServer.close} destroys whatever is left.
  */
-import { once } from 'node:events';
-import * as net from 'node:net';
+import type * as net from 'node:net';
 import * as tls from 'node:tls';
-import { createTestPki, type TestPki } from './pki.js';
+import { createStreamServer, Listener } from './listen.js';
+import type { TestPki } from './pki.js';
 
 /** Options of {@link startScriptedServer}. */
 export interface StartScriptedServerOptions {
@@ -222,7 +222,6 @@ export async function startScriptedServer(opts: StartScriptedServerOptions): Pro
   const host = opts.host ?? '127.0.0.1';
   const connections: ScriptedConnection[] = [];
   const errors: unknown[] = [];
-  const rawSockets = new Set<net.Socket>();
 
   const accept = (socket: net.Socket): void => {
     const conn = new ScriptedConnection(socket);
@@ -243,49 +242,14 @@ export async function startScriptedServer(opts: StartScriptedServerOptions): Pro
     }
   };
 
-  let server: net.Server;
-  if (transport === 'tls') {
-    const pki = opts.pki ?? createTestPki();
-    const tlsOptions: tls.TlsOptions = { key: pki.server.key, cert: pki.server.cert, allowHalfOpen: true };
-    if (opts.alpn !== undefined) tlsOptions.ALPNProtocols = [...opts.alpn];
-    if (opts.requestCert === true) Object.assign(tlsOptions, { requestCert: true, rejectUnauthorized: true, ca: pki.ca });
-    server = tls.createServer(tlsOptions, accept);
-    server.on('tlsClientError', () => {});
-  } else if (transport === 'tcp') {
-    server = net.createServer({ allowHalfOpen: true }, accept);
-  } else {
-    throw new TypeError(`invalid transport ${String(transport)}`);
-  }
-  server.on('connection', (socket: net.Socket) => {
-    rawSockets.add(socket);
-    socket.on('error', () => {});
-    socket.once('close', () => rawSockets.delete(socket));
-  });
-
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const address = server.address();
-  if (address === null || typeof address === 'string') throw new Error('scripted: unexpected listen address');
-
-  let closing: Promise<void> | undefined;
+  const listener = new Listener('scripted');
+  const { server } = createStreamServer(transport, opts.pki, { alpn: opts.alpn, requestCert: opts.requestCert });
+  const port = await listener.listen(server, host, accept);
   return {
     host,
-    port: address.port,
+    port,
     connections,
     errors,
-    close() {
-      closing ??= (async () => {
-        const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
-        const sockets = [...rawSockets, ...connections.map((c) => c.socket)];
-        for (const s of sockets) s.destroy();
-        await Promise.all([serverClosed, ...sockets.map((s) => (s.closed ? Promise.resolve() : once(s, 'close').then(() => {})))]);
-      })();
-      return closing;
-    },
+    close: () => listener.close(),
   };
 }

@@ -16,10 +16,10 @@
  * version than 5 is disconnected without a reply. Half-close is relayed, as
  * for the CONNECT proxy.
  */
-import { once } from 'node:events';
 import * as net from 'node:net';
-import * as tls from 'node:tls';
-import { createTestPki, type TestPki } from './pki.js';
+import { createStreamServer, Listener, serverUrl } from './listen.js';
+import type { TestPki } from './pki.js';
+import { connectTarget, relay } from './relay.js';
 
 /** A step of the SOCKS5 handshake, named by what the client sends. */
 export type Socks5Stage = 'greeting' | 'auth' | 'connect';
@@ -111,14 +111,8 @@ const REP_HOST_UNREACHABLE = 0x04;
 const REP_CONNECTION_REFUSED = 0x05;
 const REP_COMMAND_NOT_SUPPORTED = 0x07;
 const REP_ATYP_NOT_SUPPORTED = 0x08;
-/** How long the server waits for a target to accept before replying 04. */
-const TARGET_CONNECT_TIMEOUT_MS = 10_000;
 
 function noop(): void {}
-
-function waitClosed(s: net.Socket): Promise<void> {
-  return s.closed ? Promise.resolve() : once(s, 'close').then(noop);
-}
 
 /** Consumes a socket's bytes on demand, until it is handed over to a relay. */
 class Reader {
@@ -230,46 +224,12 @@ function replyForError(e: Error): number {
   return REP_GENERAL_FAILURE;
 }
 
-/** Connects to a target; resolves with the connected socket or the error. */
-function connectTarget(host: string, port: number, targets: Set<net.Socket>): Promise<net.Socket | Error> {
-  return new Promise((resolve) => {
-    const target = net.connect({ host: host.toLowerCase() === 'localhost' ? '127.0.0.1' : host, port, allowHalfOpen: true });
-    targets.add(target);
-    target.once('close', () => targets.delete(target));
-    target.setNoDelay(true);
-    target.setTimeout(TARGET_CONNECT_TIMEOUT_MS, () => target.destroy(Object.assign(new Error('target connect timed out'), { code: 'ETIMEDOUT' })));
-    const onError = (e: Error): void => {
-      target.destroy();
-      resolve(e);
-    };
-    target.once('error', onError);
-    target.once('connect', () => {
-      target.setTimeout(0);
-      target.off('error', onError);
-      resolve(target);
-    });
-  });
-}
-
-/** Relays bytes both ways; either side failing or closing destroys both. */
-function relay(a: net.Socket, b: net.Socket): void {
-  const kill = (): void => {
-    a.destroy();
-    b.destroy();
-  };
-  a.on('error', kill);
-  b.on('error', kill);
-  a.once('close', kill);
-  b.once('close', kill);
-  a.pipe(b);
-  b.pipe(a);
-}
-
 interface ServerContext {
   readonly auth: { username: string; password: string } | undefined;
   readonly behavior: Socks5Behavior;
   readonly events: Socks5Event[];
-  readonly targets: Set<net.Socket>;
+  /** Tracks the tunnels' targets. */
+  readonly listener: Listener;
 }
 
 /** Runs one connection's handshake; resolves when it is relaying or finished. */
@@ -370,7 +330,7 @@ async function serveConnection(socket: net.Socket, ctx: ServerContext): Promise<
   const reply = requestReply(rep, boundHost, boundPort);
   if (await misbehave('connect', reply)) return;
   if (rep !== 0x00) return fail(reply);
-  const target = await connectTarget(host, port, ctx.targets);
+  const target = await connectTarget(host, port, ctx.listener);
   if (target instanceof Error) return fail(requestReply(replyForError(target), boundHost, boundPort));
   const extra = b.extraBytes === undefined ? undefined : typeof b.extraBytes === 'string' ? Buffer.from(b.extraBytes, 'latin1') : b.extraBytes;
   await writeOut(socket, extra === undefined ? reply : Buffer.concat([reply, extra]), slowly);
@@ -388,68 +348,23 @@ export async function startSocks5Server(opts: StartSocks5ServerOptions = {}): Pr
   const transport = opts.transport ?? 'tcp';
   const host = opts.host ?? '127.0.0.1';
   const events: Socks5Event[] = [];
-  const sockets = new Set<net.Socket>();
-  const targets = new Set<net.Socket>();
   const auth = opts.auth === undefined || opts.auth === 'none' ? undefined : opts.auth;
-  const ctx: ServerContext = { auth, behavior: opts.behavior ?? {}, events, targets };
-  let connections = 0;
-  let pki: TestPki | undefined;
-
-  const serve = (socket: net.Socket): void => {
+  const listener = new Listener('socks5');
+  const ctx: ServerContext = { auth, behavior: opts.behavior ?? {}, events, listener };
+  const { server, pki } = createStreamServer(transport, opts.pki);
+  const port = await listener.listen(server, host, (socket) => {
     serveConnection(socket, ctx).catch(() => socket.destroy());
-  };
-  let server: net.Server;
-  if (transport === 'tls') {
-    pki = opts.pki ?? createTestPki();
-    server = tls.createServer({ key: pki.server.key, cert: pki.server.cert, allowHalfOpen: true }, (socket) => {
-      sockets.add(socket);
-      socket.once('close', () => sockets.delete(socket));
-      serve(socket);
-    });
-    server.on('tlsClientError', noop);
-  } else if (transport === 'tcp') {
-    server = net.createServer({ allowHalfOpen: true }, serve);
-  } else {
-    throw new TypeError(`invalid transport ${String(transport)}`);
-  }
-  server.on('connection', (socket: net.Socket) => {
-    connections++;
-    sockets.add(socket);
-    socket.on('error', noop);
-    socket.once('close', () => sockets.delete(socket));
   });
-
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const address = server.address();
-  if (address === null || typeof address === 'string') throw new Error('socks5: unexpected listen address');
-  const port = address.port;
-  const urlHost = host.includes(':') ? `[${host}]` : host;
-
-  let closing: Promise<void> | undefined;
   return {
     host,
     port,
     transport,
-    url: `socks5://${urlHost}:${port}`,
+    url: serverUrl('socks5', host, port),
     pki,
     events,
     get connections() {
-      return connections;
+      return listener.connections;
     },
-    close() {
-      closing ??= (async () => {
-        const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
-        const all = [...sockets, ...targets];
-        for (const s of all) s.destroy();
-        await Promise.all([serverClosed, ...all.map(waitClosed)]);
-      })();
-      return closing;
-    },
+    close: () => listener.close(),
   };
 }

@@ -55,6 +55,12 @@ export class Http1Layer implements HttpLayer {
   readonly #inflight: Exchange[] = [];
   /** Requests that wait until the body being streamed is finished. */
   readonly #blocked: RequestSpec[] = [];
+  /** Body data given for requests still in #blocked, sent right after their heads. */
+  readonly #queuedData = new Map<string, Array<{ fin: boolean; chunk: Buffer; resolve: () => void }>>();
+  /** A response ended while its request body was still being sent: no further request may use this connection. */
+  #poisoned = false;
+  /** A response said `connection: close`: no further request may use this connection. */
+  #serverClosingSoon = false;
   /** The exchange whose request body is being streamed, if any. */
   #writer: Exchange | undefined;
   /** A CONNECT waiting for its response: nothing else may be written meanwhile. */
@@ -93,7 +99,7 @@ export class Http1Layer implements HttpLayer {
   }
 
   get accepting(): boolean {
-    return !this.#closing && !this.#closed && this.#upgraded === undefined;
+    return !this.#closing && !this.#closed && !this.#poisoned && !this.#serverClosingSoon && this.#upgraded === undefined;
   }
 
   request(spec: RequestSpec): void {
@@ -157,6 +163,19 @@ export class Http1Layer implements HttpLayer {
       this.#socket.write(head);
     }
     if (ex.sending) this.#writer = ex;
+    const queued = this.#queuedData.get(spec.ref.key);
+    if (queued !== undefined) {
+      this.#queuedData.delete(spec.ref.key);
+      for (const q of queued) void this.data(spec.ref, q.fin, q.chunk).then(q.resolve);
+    }
+  }
+
+  /** Settles the data() promises of a request that will never be written. */
+  #dropQueued(ref: StreamRef): void {
+    const queued = this.#queuedData.get(ref.key);
+    if (queued === undefined) return;
+    this.#queuedData.delete(ref.key);
+    for (const q of queued) q.resolve();
   }
 
   /**
@@ -178,6 +197,14 @@ export class Http1Layer implements HttpLayer {
   data(ref: StreamRef, fin: boolean, chunk: Buffer): Promise<void> {
     if (this.#upgraded && this.#upgraded.ref.equals(ref)) {
       return this.#raw(chunk, fin);
+    }
+    if (this.#blocked.some((b) => b.ref.equals(ref))) {
+      // Its head is not written yet (another body is being sent): the data is kept and goes
+      // right after the head. Resolving now lets the caller finish the other body first.
+      const q = this.#queuedData.get(ref.key) ?? [];
+      q.push({ fin, chunk, resolve: () => undefined });
+      this.#queuedData.set(ref.key, q);
+      return Promise.resolve();
     }
     const ex = this.#writer;
     if (!ex || !ex.ref.equals(ref)) {
@@ -250,6 +277,7 @@ export class Http1Layer implements HttpLayer {
     const blocked = this.#blocked.findIndex((s) => s.ref.equals(ref));
     if (blocked >= 0) {
       this.#blocked.splice(blocked, 1);
+      this.#dropQueued(ref);
       return true;
     }
     const ex = this.#inflight.find((e) => e.ref.equals(ref)) ?? (this.#upgraded?.ref.equals(ref) ? this.#upgraded : undefined);
@@ -292,6 +320,7 @@ export class Http1Layer implements HttpLayer {
     this.#closing = true;
     // Requests not yet written will never be: fail them now.
     for (const spec of this.#blocked.splice(0)) {
+      this.#dropQueued(spec.ref);
       this.#sink.deliver({ type: 'error', ref: spec.ref, error: this.#closingError() });
     }
     if (this.#inflight.length === 0 && !this.#upgraded) {
@@ -409,6 +438,8 @@ export class Http1Layer implements HttpLayer {
           if (ex.alive) this.#sink.deliver({ type: 'inform', ref: ex.ref, status: ev.status, headers: ev.headers });
           break;
         case 'head': {
+          // The server will close after this response: later requests go to the next connection.
+          if (!ev.keepAlive) this.#serverClosingSoon = true;
           const fin = ev.body === 'none' || (ev.body === 'length' && ev.contentLength === 0);
           ex.bodyOpen = !fin;
           if (ex.alive) this.#sink.deliver({ type: 'response', ref: ex.ref, fin, status: ev.status, headers: ev.headers, version: ev.version });
@@ -437,16 +468,25 @@ export class Http1Layer implements HttpLayer {
             this.#unblock();
           }
           if (ex === this.#writer) {
-            // The server answered before the body was complete; stop streaming it.
+            // The server answered before the body was complete. The rest of that body can
+            // never be framed correctly for the next request: this connection takes no more.
             this.#writer = undefined;
-            this.#unblock();
+            this.#poisoned = true;
+            const err = new BurrowError('ERR_CONNECTION_CLOSED', 'the server answered before the previous request body was complete; this request was not sent', {
+              stage: 'http',
+              hop: this.#origin.hop,
+            });
+            for (const spec of this.#blocked.splice(0)) {
+              this.#dropQueued(spec.ref);
+              this.#sink.deliver({ type: 'error', ref: spec.ref, error: err });
+            }
           }
           if (!ev.keepAlive) {
             this.#serverClosing();
             return;
           }
           if (this.#pausedByFlow) this.#maybeResume();
-          if (this.#closing && this.#inflight.length === 0) {
+          if ((this.#closing || this.#poisoned) && this.#inflight.length === 0) {
             this.#finish(null);
             return;
           }
@@ -517,7 +557,10 @@ export class Http1Layer implements HttpLayer {
       stage: 'state',
       hop: this.#origin.hop,
     });
-    for (const spec of this.#blocked.splice(0)) this.#sink.deliver({ type: 'error', ref: spec.ref, error: err });
+    for (const spec of this.#blocked.splice(0)) {
+      this.#dropQueued(spec.ref);
+      this.#sink.deliver({ type: 'error', ref: spec.ref, error: err });
+    }
     this.#sink.tunnel(ex.ref, socket);
   }
 
@@ -548,7 +591,10 @@ export class Http1Layer implements HttpLayer {
       this.#sink.deliver({ type: 'error', ref, error: streamError });
     };
     for (const ex of this.#inflight.splice(0)) if (ex.alive) kill(ex.ref);
-    for (const spec of this.#blocked.splice(0)) kill(spec.ref);
+    for (const spec of this.#blocked.splice(0)) {
+      this.#dropQueued(spec.ref);
+      kill(spec.ref);
+    }
     if (this.#upgraded?.alive) kill(this.#upgraded.ref);
     this.#upgraded = undefined;
     this.#writer = undefined;

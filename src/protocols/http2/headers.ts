@@ -14,7 +14,9 @@ export function requestHeaders(method: string, path: string, scheme: 'http' | 'h
   const out: OutgoingHttpHeaders = {};
   for (const [name, value] of headers) {
     if (name === 'host') {
-      auth = value; // A user-given host header becomes :authority.
+      // A user-given host header becomes :authority, except for CONNECT, whose
+      // :authority is the tunnel's target and nothing else.
+      if (method !== 'CONNECT') auth = value;
       continue;
     }
     if (FORBIDDEN.has(name)) continue;

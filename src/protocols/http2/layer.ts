@@ -15,7 +15,7 @@ import type { Duplex } from 'node:stream';
 import { BurrowError, socketError } from '../../errors/errors.js';
 import { StreamRef, nextStreamId } from '../../api/stream-ref.js';
 import type { ResolvedOptions } from '../../api/options.js';
-import { authority, authorityHost } from '../headers.js';
+import { authority, authorityHost, type HeaderList } from '../headers.js';
 import type { HttpLayer, LayerOrigin, LayerSink, LayerStreamState, RequestSpec } from '../layer.js';
 import { requestHeaders, toHeaderList } from './headers.js';
 
@@ -55,6 +55,8 @@ interface H2Stream {
   early: Buffer[] | undefined;
   /** The stream ended before the response was delivered. */
   endPending: boolean;
+  /** Trailers received, delivered once the data before them is. */
+  trailers: HeaderList | undefined;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -178,7 +180,7 @@ export class Http2Layer implements HttpLayer {
       });
       return;
     }
-    const headers = requestHeaders(spec.method, spec.path, this.#scheme, this.#authority, spec.headers);
+    const headers = requestHeaders(spec.method, spec.path, this.#scheme, spec.method === 'CONNECT' ? spec.path : this.#authority, spec.headers);
     let stream: ClientHttp2Stream;
     try {
       stream = this.#session.request(headers, { endStream: spec.body !== null && spec.body.length === 0 });
@@ -204,7 +206,7 @@ export class Http2Layer implements HttpLayer {
   #track(ref: StreamRef, stream: ClientHttp2Stream, auth: string, flow: number, pushed: boolean, connect = false): H2Stream {
     const st: H2Stream = {
       ref, stream, authority: auth, flow, alive: true, done: false, bodyOpen: false, pushed, error: undefined,
-      responded: false, early: undefined, endPending: false,
+      responded: false, early: undefined, endPending: false, trailers: undefined,
     };
     this.#streams.set(ref.key, st);
     stream.on('headers', (h: IncomingHttpHeaders & IncomingHttpStatusHeader) => {
@@ -215,8 +217,25 @@ export class Http2Layer implements HttpLayer {
       st.pushed = false;
       const fin = (flags & constants.NGHTTP2_FLAG_END_STREAM) !== 0;
       const status = Number(h[':status']);
-      if (connect && !fin && status >= 200 && status < 300) {
-        this.#handOver(st, status, h);
+      if (connect && status >= 200 && status < 300) {
+        if (!fin) {
+          this.#handOver(st, status, h);
+          return;
+        }
+        // A 2xx that ends the stream opens no tunnel: RFC 9113 §8.5 needs the stream to stay open.
+        st.done = true;
+        if (st.alive) {
+          this.#sink.deliver({ type: 'response', ref, fin: true, status, headers: toHeaderList(h), version: '2' });
+          this.#sink.deliver({
+            type: 'error',
+            ref,
+            error: new BurrowError('ERR_TUNNEL_CLOSED', `the proxy answered CONNECT with ${status} and ended the stream: no tunnel`, {
+              stage: 'connect-response',
+              hop: { ...this.#origin.hop, kind: 'connect' },
+              details: { status },
+            }),
+          });
+        }
         return;
       }
       st.bodyOpen = !fin;
@@ -240,9 +259,9 @@ export class Http2Layer implements HttpLayer {
       this.#deliverData(st, chunk);
     });
     stream.on('trailers', (h: IncomingHttpHeaders) => {
-      st.bodyOpen = false;
-      st.done = true;
-      if (st.alive) this.#sink.deliver({ type: 'trailers', ref, headers: toHeaderList(h) });
+      // 'trailers' fires when the HEADERS frame arrives, possibly before buffered DATA
+      // has been read (flow control): they are delivered at 'end', after the data.
+      st.trailers = toHeaderList(h);
     });
     stream.on('end', () => {
       if (!st.responded) st.endPending = true;
@@ -265,7 +284,9 @@ export class Http2Layer implements HttpLayer {
     if (st.bodyOpen && !st.done) {
       st.bodyOpen = false;
       st.done = true;
-      if (st.alive) this.#sink.deliver({ type: 'data', ref: st.ref, fin: true, data: EMPTY });
+      if (!st.alive) return;
+      if (st.trailers !== undefined) this.#sink.deliver({ type: 'trailers', ref: st.ref, headers: st.trailers });
+      else this.#sink.deliver({ type: 'data', ref: st.ref, fin: true, data: EMPTY });
     }
   }
 
