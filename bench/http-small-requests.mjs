@@ -74,8 +74,16 @@ const { values: args } = parseArgs({
     top: { type: 'string', default: '25' },
     'max-rest': { type: 'string', default: '0.25' },
     help: { type: 'boolean', short: 'h', default: false },
+    // --quick: a smoke run (1 run of 500 ms after 200 ms, short quiet wait, docs untouched); run-all.mjs passes it on.
+    quick: { type: 'boolean', default: false },
   },
 });
+if (args.quick) {
+  args.runs = '1';
+  args.duration = '500';
+  args.warmup = '200';
+  args['no-docs'] = true;
+}
 
 if (args.help) {
   console.log(readFileSync(new URL(import.meta.url), 'utf8').split('\n').filter((l) => l.startsWith('//')).map((l) => l.slice(3)).join('\n'));
@@ -91,7 +99,7 @@ const MAX_REST = Number(args['max-rest']);
 const MAX_ATTEMPTS = 3;
 // Before each run, wait (at most QUIET_WAIT_MS) until the machine is below QUIET_CORES busy.
 const QUIET_CORES = 0.15;
-const QUIET_WAIT_MS = 60_000;
+const QUIET_WAIT_MS = args.quick ? 300 : 60_000;
 const scenarioNames = args.scenarios.split(',').map((s) => s.trim()).filter(Boolean);
 for (const s of scenarioNames) {
   if (!SCENARIOS[s]) {

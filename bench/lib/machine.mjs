@@ -29,7 +29,12 @@ export function packageVersion(name) {
   try {
     return require(`${name}/package.json`).version;
   } catch {
-    return 'not installed';
+    // ESM-only packages (https-proxy-agent, socks-proxy-agent) do not export their package.json.
+    try {
+      return JSON.parse(readFileSync(new URL(`../node_modules/${name}/package.json`, import.meta.url), 'utf8')).version;
+    } catch {
+      return 'not installed';
+    }
   }
 }
 

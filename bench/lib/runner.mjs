@@ -14,6 +14,11 @@ function track(child) {
   return child;
 }
 
+/** Registers a child process so that it is killed (by pid) when the benchmark exits. */
+export function trackChild(child) {
+  return track(child);
+}
+
 function killAll() {
   for (const c of children) {
     if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');

@@ -327,8 +327,16 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   async #tunnelUp(parent: LayerNode, ref: StreamRef, duplex: Socket | Duplex): Promise<void> {
     const pending = this.#pendingTunnels.get(ref.key);
     const session = this.#session;
-    if (pending === undefined || session === undefined) {
+    if (pending === undefined || session === undefined || this.#userClosing) {
+      // Cancelled, timed out or shutting down: no tunnel. A conn-wide one took the parent's socket with it.
       duplex.destroy();
+      if (pending !== undefined) {
+        this.#pendingTunnels.delete(ref.key);
+        const err = new BurrowError('ERR_CLOSING', 'the connection is shutting down; the tunnel was not set up', { stage: 'state', hop: parent.hop });
+        for (const w of pending.waiting.splice(0)) w.fail(err);
+        this.#deliver({ type: 'error', ref, error: err });
+      }
+      if (parent.layer.protocol !== 'http2') this.#nodeClosed(parent, null, []);
       return;
     }
     if (pending.timer) clearTimeout(pending.timer);
@@ -357,23 +365,31 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       node = this.#makeNode(ref.key, ref, est, scope, scope === 'conn' ? parent : undefined, pending.flow, parent.intermediaries);
       await node.layer.ready;
       if (session.signal.aborted) throw new BurrowError('ERR_CLOSED', 'the connection was closed', { stage: 'state', hop: est.hop });
+      if (this.#pendingTunnels.get(ref.key) !== pending) {
+        throw new BurrowError('ERR_STREAM_CANCELED', `${ref} was cancelled while its tunnel was set up`, { stage: 'state', hop: est.hop });
+      }
     } catch (e) {
+      const stillPending = this.#pendingTunnels.get(ref.key) === pending;
       this.#pendingTunnels.delete(ref.key);
       const err = e instanceof BurrowError ? e : new BurrowError('ERR_TUNNEL_CLOSED', `tunnel setup failed: ${(e as Error).message}`, { stage: 'tcp', cause: e });
       node?.layer.destroy(err);
       duplex.destroy();
-      for (const w of pending.waiting) w.fail(err);
-      this.#deliver({ type: 'error', ref, error: err });
+      for (const w of pending.waiting.splice(0)) w.fail(err);
+      if (stillPending) this.#deliver({ type: 'error', ref, error: err });
       if (session.signal.aborted) return;
-      // A conn-wide tunnel that failed leaves the connection without a socket.
-      if (scope === 'conn' && this.#rootOf(parent).key === '') this.#connectionLost(err, [ref]);
+      // A conn-wide tunnel that failed leaves its parent without a socket: the connection
+      // (at connection level) or the stream-wide tunnel carrying it is gone too.
+      if (scope === 'conn') {
+        if (this.#rootOf(parent).key === '') this.#connectionLost(err, [ref]);
+        else this.#nodeClosed(parent, err, []);
+      }
       return;
     }
     this.#pendingTunnels.delete(ref.key);
     this.#nodes.set(node.key, node);
     if (scope === 'conn' && this.#connNode === parent) this.#connNode = node;
     this.#deliver({ type: 'up', ref, protocol: node.layer.protocol });
-    for (const w of pending.waiting) w.run();
+    for (const w of pending.waiting.splice(0)) w.run();
   }
 
   /** The first node of a conn-wide chain (the one whose transport the others took over). */
@@ -402,7 +418,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     for (let n: LayerNode | undefined = node; n !== undefined; n = n.carrier) {
       this.#removeSubtree(n, err);
       if (n.tunnelRef !== undefined) {
-        const closed = new BurrowError('ERR_TUNNEL_CLOSED', `${n.tunnelRef} closed: ${err.message}`, { stage: err.stage, hop: n.hop, cause: error ?? undefined });
+        const closed = new BurrowError('ERR_TUNNEL_CLOSED', `${n.tunnelRef} closed`, { stage: err.stage, hop: n.hop, cause: error ?? undefined });
         this.#rememberClosedTunnel(n.key, closed);
         if (n.layer.protocol !== 'raw') this.#deliver({ type: 'error', ref: n.tunnelRef, error: closed });
       }
@@ -436,13 +452,18 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     for (const n of this.#nodes.values()) killed.push(...n.layer.activeStreams());
     this.#session?.abort();
     this.#session = undefined;
+    const closedTunnels: Array<[StreamRef, BurrowError]> = [];
     for (const [key, n] of [...this.#nodes]) {
       this.#nodes.delete(key);
       if (n.tunnelRef !== undefined) {
-        this.#rememberClosedTunnel(key, new BurrowError('ERR_TUNNEL_CLOSED', `${n.tunnelRef} closed with the connection: ${reason.message}`, { stage: reason.stage, hop: n.hop, cause: reason }));
+        const closed = new BurrowError('ERR_TUNNEL_CLOSED', `${n.tunnelRef} closed with the connection`, { stage: reason.stage, hop: n.hop, cause: reason });
+        this.#rememberClosedTunnel(key, closed);
+        closedTunnels.push([n.tunnelRef, closed]);
+        killed.push(n.tunnelRef);
       }
       n.layer.destroy(reason);
     }
+    for (const [ref, closed] of closedTunnels) this.#deliver({ type: 'error', ref, error: closed });
     for (const p of [...this.#pendingTunnels.values()]) {
       if (p.timer) clearTimeout(p.timer);
       for (const w of p.waiting) w.fail(reason);
@@ -452,7 +473,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     this.#socket = undefined;
     if (this.#state === 'closed') return;
     this.#lastError = reason;
-    const willRetry = this.config.retry > 0 && !this.#userClosing;
+    const willRetry = this.config.retry > 0 && !this.#userClosing && (this.#useful || this.#retriesLeft > 0);
     this.emit('down', { protocol, reason, killedStreams: killed, willRetry });
     // A `down` listener may have closed the connection.
     if ((this.#state as ConnectionState) === 'closed') return;
@@ -508,7 +529,6 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   /** True when `msg` ends its stream (a 2xx to a CONNECT does not: the tunnel goes on). */
   #isFinal(msg: StreamMessage): boolean {
     if (msg.type === 'response' && msg.status >= 200 && msg.status < 300 && this.#pendingTunnels.has(msg.ref.key)) return false;
-    if (msg.type === 'data' && this.#nodes.get(msg.ref.key)?.layer.protocol === 'raw') return msg.fin;
     return isFinal(msg);
   }
 
@@ -828,11 +848,17 @@ export class Connection extends EventEmitter<ConnectionEvents> {
    */
   cancel(ref: StreamRef): void {
     let known = false;
-    const i = this.#postponed.findIndex((p) => p.ref?.equals(ref));
-    if (i >= 0) {
-      this.#postponed.splice(i, 1);
-      known = true;
-    }
+    // Nothing for this stream may run later: not its request, not its body data.
+    const drop = (list: Postponed[]): void => {
+      for (let i = list.length - 1; i >= 0; i--) {
+        if (list[i]?.ref?.equals(ref)) {
+          list.splice(i, 1);
+          known = true;
+        }
+      }
+    };
+    drop(this.#postponed);
+    for (const p of this.#pendingTunnels.values()) drop(p.waiting);
     const err = new BurrowError('ERR_STREAM_CANCELED', `${ref} was cancelled`, { stage: 'state', hop: this.#hop });
     const tunnelNode = this.#nodes.get(ref.key);
     if (tunnelNode !== undefined && !ref.equals(this.ref)) {
@@ -844,10 +870,18 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     if (pending !== undefined) {
       if (pending.timer) clearTimeout(pending.timer);
       this.#pendingTunnels.delete(ref.key);
-      for (const w of pending.waiting) w.fail(err);
+      for (const w of pending.waiting.splice(0)) w.fail(err);
     }
     if (this.#nodeOfStream(ref)?.layer.cancel(ref)) known = true;
-    if (known || this.#entries.has(ref.key)) this.#deliver({ type: 'error', ref, error: err });
+    if (known || this.#entries.has(ref.key)) {
+      this.#deliver({ type: 'error', ref, error: err });
+      // Messages queued for a cancelled stream are of no use: it keeps only the cancel error.
+      const e = this.#entries.get(ref.key);
+      if (e?.mailbox !== undefined) {
+        e.done = true;
+        e.mailbox.replaceWith({ type: 'error', ref, error: err });
+      }
+    }
   }
 
   /** Gives a stream `increment` more data messages of flow budget (Gun's message-count flow control). */

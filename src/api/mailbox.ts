@@ -79,6 +79,14 @@ export class Mailbox {
     });
   }
 
+  /** Drops every queued message and ends the mailbox with `m` (a cancelled stream keeps only its error). */
+  replaceWith(m: StreamMessage): void {
+    this.#queue.length = 0;
+    this.#head = 0;
+    this.#ended = false;
+    this.push(m, true);
+  }
+
   /** Rejects every waiter (the mailbox is going away). */
   abort(e: BurrowError): void {
     for (const w of this.#waiters.splice(0)) {

@@ -539,6 +539,14 @@ export class Http1Layer implements HttpLayer {
    * response (they belong to the tunnel), and hands the socket on.
    */
   #handOver(ex: Exchange, status: number, headers: readonly Header[], version: '1.0' | '1.1', rest: Buffer): void {
+    if (!ex.alive || this.#closing) {
+      // Cancelled, or the connection is shutting down: the tunnel is not wanted, and the
+      // socket now belongs to it, so the connection ends here.
+      this.#inflight.shift();
+      this.#connecting = undefined;
+      this.#finish(ex.alive ? this.#closingError() : null);
+      return;
+    }
     this.#inflight.shift();
     this.#connecting = undefined;
     this.#closed = true;

@@ -1,0 +1,112 @@
+#!/usr/bin/env node
+// B6: small requests through ONE established tunnel (HTTPS proxy, HTTP/1.1
+// CONNECT over TLS -> HTTPS origin), requests/s, burrow vs undici ProxyAgent.
+//
+//   h1-seq   HTTP/1.1 keep-alive inside the tunnel, one request at a time
+//   h2-100   HTTP/2 inside the tunnel (ALPN h2 with the origin), 100 concurrent streams
+//
+// Each client run is a fresh process: open the tunnel, warm up for --warmup ms,
+// count the requests completed in a --duration ms window (GET /, 5-byte body,
+// checked). --runs rounds, clients interleaved. Client CPU = process.cpuUsage()
+// over the window, per request.
+//
+// Usage: node tunnel-requests.mjs [--quick] [--runs 5] [--duration 2000] [--warmup 1000] [--no-docs] [--profile]
+import { readFileSync } from 'node:fs';
+import { writeSection } from './lib/docs.mjs';
+import { Noise, metaHeader, parseCommon, profileClient, runNodeClient, startTunnelServer } from './lib/tunnel-bench.mjs';
+import { fmtFixed, fmtInt, max, median, min } from './lib/stats.mjs';
+
+const NAME = 'tunnel-requests';
+const usage = readFileSync(new URL(import.meta.url), 'utf8').split('\n').filter((l) => l.startsWith('//')).map((l) => l.slice(3)).join('\n');
+const args = parseCommon({ duration: { type: 'string' }, warmup: { type: 'string' } }, usage);
+const QUICK = args.quick;
+const RUNS = Math.max(1, Math.min(20, Number(args.runs ?? (QUICK ? 1 : 5))));
+const DURATION = Math.max(200, Math.min(30_000, Number(args.duration ?? (QUICK ? 500 : 2000))));
+const WARMUP = Math.max(0, Math.min(30_000, Number(args.warmup ?? (QUICK ? 300 : 1000))));
+
+const LABELS = {
+  burrow: 'burrow low-level (`get` with `replyTo` on the tunnel ref)',
+  'burrow-request': 'burrow `request()` (a `Pool`, `for await` body)',
+  undici: 'undici `ProxyAgent` + `request()`',
+};
+const SCEN = {
+  'h1-seq': { inflight: 1, originProtocol: 'http', undici: '`connections: 1, pipelining: 1`', title: 'HTTP/1.1 keep-alive in the tunnel, sequential' },
+  'h2-100': { inflight: 100, originProtocol: 'http2', undici: '`allowH2: true, connections: 1, pipelining: 100`', title: 'HTTP/2 in the tunnel, 100 concurrent streams' },
+};
+const CLIENTS = ['burrow', 'burrow-request', 'undici'];
+
+const server = await startTunnelServer();
+const cfgOf = (s, client) => ({
+  mode: 'rps',
+  path: 'B1',
+  client,
+  inflight: SCEN[s].inflight,
+  originProtocol: SCEN[s].originProtocol,
+  originPort: SCEN[s].originProtocol === 'http2' ? server.ports.originH2 : server.ports.originH1,
+  warmupMs: WARMUP,
+  durationMs: DURATION,
+});
+const noise = new Noise({ quick: QUICK, maxRest: Number(args['max-rest']) });
+const started = new Date();
+const res = {};
+try {
+  if (args.profile) {
+    for (const s of Object.keys(SCEN)) for (const c of ['burrow', 'undici']) await profileClient(server, cfgOf(s, c), `B6-${s}-${c}`, 20);
+    process.exit(0);
+  }
+  for (const s of Object.keys(SCEN)) {
+    res[s] = Object.fromEntries(CLIENTS.map((c) => [c, []]));
+    process.stderr.write(`${s}: ${RUNS} rounds of ${CLIENTS.join(', ')} (${WARMUP} ms warm-up + ${DURATION} ms)\n`);
+    for (let round = 0; round < RUNS; round++) {
+      for (const c of CLIENTS) {
+        const r = await runNodeClient(server, cfgOf(s, c), noise, { timeoutMs: WARMUP + DURATION + 60_000 });
+        const run = r.fatal ? { failed: true, fatal: r.fatal } : { rate: (r.requests / r.ms) * 1000, cpuUs: r.cpuUs / r.requests, farUs: r.serverCpuUs / r.requests, errors: r.errors, firstError: r.firstError };
+        res[s][c].push(run);
+        process.stderr.write(`  ${c.padEnd(15)} round ${round + 1}: ${run.failed ? `FAILED ${run.fatal.split('\n')[0]}` : `${fmtInt(run.rate)} req/s  ${fmtFixed(run.cpuUs)} µs/req${run.errors ? ` ${run.errors} errors (${run.firstError})` : ''}`}\n`);
+      }
+    }
+  }
+} finally {
+  await server.close();
+}
+const finished = new Date();
+const lines = ['| scenario | client | req/s median (min–max) | × undici | client CPU µs/request median (min–max) | far side CPU µs/request |', '|---|---|---:|---:|---:|---:|'];
+const tgt = ['| target: req/s ≥ 1.5× undici | value | |', '|---|---:|---|'];
+let bad = false;
+for (const s of Object.keys(res)) {
+  const ok = (c) => res[s][c].filter((r) => !r.failed);
+  const und = median(ok('undici').map((r) => r.rate));
+  for (const c of CLIENTS) {
+    const rs = ok(c);
+    const errors = rs.reduce((a, r) => a + (r.errors ?? 0), 0);
+    if (rs.length < res[s][c].length || errors) bad = true;
+    const rate = median(rs.map((r) => r.rate));
+    const b = c.startsWith('burrow') ? '**' : '';
+    lines.push(
+      `| ${SCEN[s].title} | ${b}${LABELS[c]}${b}${c === 'undici' ? ` (${SCEN[s].undici})` : ''} | ${rs.length ? `${b}${fmtInt(rate)}${b} (${fmtInt(min(rs.map((r) => r.rate)))}–${fmtInt(max(rs.map((r) => r.rate)))})` : `failed: ${res[s][c][0]?.fatal?.split('\n')[0]}`}${errors ? ` (${errors} errors)` : ''} | ` +
+        `${fmtFixed(rate / und, 2)} | ${fmtFixed(median(rs.map((r) => r.cpuUs)))} (${fmtFixed(min(rs.map((r) => r.cpuUs)))}–${fmtFixed(max(rs.map((r) => r.cpuUs)))}) | ${fmtFixed(median(rs.map((r) => r.farUs)))} |`,
+    );
+    if (c.startsWith('burrow') && rs.length) tgt.push(`| ${s} ${c} | ${fmtFixed(rate / und, 2)}× | ${rate / und >= 1.5 ? 'met' : '**missed**'} |`);
+  }
+}
+const table = lines.join('\n');
+console.log(`\n${table}\n\n${tgt.join('\n')}\n\n${noise.describe()}`);
+if (args.writeDocs) {
+  writeSection(
+    NAME,
+    `## Tunnels: small requests through one established tunnel (B6)
+
+${metaHeader(`${NAME}.mjs`, started, finished, noise, ` ${RUNS} counted runs per client (${WARMUP} ms warm-up + ${DURATION} ms window each), interleaved.`)}
+${table}
+
+${tgt.join('\n')}
+
+- Route: HTTPS proxy (burrow's \`startConnectProxy\` over TLS) → HTTPS origin (\`startOrigin\`, \`GET /\` answers \`hello\`),
+  far side in one other Node process. One tunnel per client process, opened before the warm-up.
+- h2-100: the origin offers ALPN h2; burrow asks for \`protocols: ['http2']\` inside the tunnel, undici gets \`allowH2: true\`.
+- Every response body is checked (5 bytes); a run with errors is reported.
+`,
+  );
+  console.log(`docs/benchmarks.md: section ${NAME} rewritten`);
+}
+process.exitCode = bad ? 1 : 0;
