@@ -3,6 +3,7 @@
  * the whole route. HTTP/2 routes multiplex; an HTTP/1.1 route carries one
  * request at a time per connection. Idle connections close after `idleTimeout`.
  */
+import { BurrowError } from '../errors/errors.js';
 import type { OpenRoute } from './route.js';
 
 /** Pool options. */
@@ -17,6 +18,8 @@ interface Entry {
   readonly key: string;
   readonly route: OpenRoute;
   active: number;
+  /** The server's SETTINGS_MAX_CONCURRENT_STREAMS for the route's HTTP/2 layer, once known. */
+  serverLimit: number;
   idleTimer: NodeJS.Timeout | undefined;
   dead: boolean;
 }
@@ -47,15 +50,26 @@ export class Pool {
     const list = this.#entries.get(key) ?? [];
     for (const e of list) {
       if (e.dead || e.route.conn.state !== 'up') continue;
-      const limit = e.route.protocol === 'http2' ? this.#maxStreams : 1;
+      // An HTTP/2 tunnel can close while its proxy connection stays up.
+      if (e.route.tunnel !== undefined && e.route.conn.streamInfo(e.route.tunnel) === undefined) {
+        e.dead = true;
+        if (e.active === 0) void e.route.conn.close();
+        continue;
+      }
+      const limit = e.route.protocol === 'http2' ? Math.min(this.#maxStreams, e.serverLimit) : 1;
       if (e.active < limit) return this.#lease(e, true);
     }
+    if (this.#closed) throw new BurrowError('ERR_CLOSED', 'the pool is closed', { stage: 'state' });
     const route = await openRoute();
     if (this.#closed) {
       await route.conn.close();
-      throw new Error('the pool is closed');
+      throw new BurrowError('ERR_CLOSED', 'the pool is closed', { stage: 'state' });
     }
-    const e: Entry = { key, route, active: 0, idleTimer: undefined, dead: false };
+    const e: Entry = { key, route, active: 0, serverLimit: Infinity, idleTimer: undefined, dead: false };
+    route.conn.on('notify', (n) => {
+      const sameLayer = n.tunnel === undefined ? route.tunnel === undefined : route.tunnel !== undefined && n.tunnel.equals(route.tunnel);
+      if (n.type === 'settings' && sameLayer && n.settings.maxConcurrentStreams !== undefined) e.serverLimit = n.settings.maxConcurrentStreams;
+    });
     const remove = (): void => {
       e.dead = true;
       if (e.idleTimer) clearTimeout(e.idleTimer);
@@ -87,8 +101,9 @@ export class Pool {
         released = true;
         e.active--;
         if (!reusable || e.dead || this.#closed) {
-          if (!reusable) e.dead = true;
-          if (e.active === 0 || !reusable) void e.route.conn.close();
+          // No new lease; requests still running on it finish first.
+          e.dead = true;
+          if (e.active === 0) void e.route.conn.close();
           return;
         }
         if (e.active === 0) {

@@ -175,7 +175,9 @@ export async function request(url: string | URL, init: RequestInit = {}): Promis
         failure ??= e;
         wake?.();
       }
-      finish(false);
+      // One failed stream on a multiplexed HTTP/2 connection leaves it usable for the others
+      // (the pool checks the connection is still up); an HTTP/1.1 connection is not reused.
+      finish(lease.route.protocol === 'http2' && conn.state === 'up');
     };
     const onAbort = (): void => {
       fail(abortError ?? new BurrowError('ERR_ABORTED', 'the request was aborted', { stage: 'state' }));

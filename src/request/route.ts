@@ -87,6 +87,26 @@ function hopInfo(index: number, hop: ProxyHop): HopInfo {
   return { index, kind: hop.kind, host: hop.host, port: hop.port, transport: hop.transport };
 }
 
+/** Settles like `p`, or rejects as soon as `signal` aborts. */
+function abortable<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return p;
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
+}
+
 /** Opens a connection along `hops` to `origin`. Rejects with a BurrowError naming the hop and the stage. */
 export async function openRoute(
   hops: readonly RouteHop[],
@@ -106,14 +126,22 @@ export async function openRoute(
   const resolved = new Map<number, string>();
   for (let i = 0; i < n; i++) {
     const h = (hops[i] as RouteHop).proxy;
+    if (h.kind === 'socks5' && h.username !== undefined && (h.password === undefined || h.password.length === 0)) {
+      throw new BurrowError('ERR_INVALID_OPTION', `invalid option via[${i}]: SOCKS5 username/password authentication needs a password of 1 to 255 bytes`, {
+        stage: 'options',
+        details: { option: `via[${i}]` },
+      });
+    }
     const next = target(i + 1);
     if (h.kind === 'socks5' && !h.remoteDns && isIP(next.host) === 0) {
       try {
-        const addrs = opts.lookup ? await opts.lookup(next.host) : [await dnsLookup(next.host)];
+        const lookup: Promise<ReadonlyArray<{ address: string }>> = opts.lookup ? opts.lookup(next.host) : dnsLookup(next.host).then((a) => [a]);
+        const addrs = await abortable(lookup, opts.signal);
         const a = addrs[0];
         if (a === undefined) throw new Error('no address');
         resolved.set(i + 1, a.address);
       } catch (e) {
+        if (opts.signal?.aborted) throw new BurrowError('ERR_ABORTED', 'the request was aborted', { stage: 'state', cause: opts.signal.reason });
         throw new BurrowError('ERR_DNS', `DNS lookup of ${next.host} (for ${h.url}, which does not resolve names) failed: ${(e as Error).message}`, {
           stage: 'dns',
           hop: hopInfo(i, h),
