@@ -54,7 +54,8 @@ export async function resolveHost(ctx: StepContext, opts: DialOptions): Promise<
 
 function connectOne(address: string, port: number, onSocket: (s: Socket) => void): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const socket = netConnect({ host: address, port, noDelay: true });
+    // Half-open allowed: a raw tunnel may keep sending after the peer's FIN; the HTTP layers close on 'end'.
+    const socket = netConnect({ host: address, port, noDelay: true, allowHalfOpen: true });
     onSocket(socket);
     const onError = (err: Error): void => {
       socket.removeListener('connect', onConnect);

@@ -22,7 +22,10 @@ export class RawLayer implements HttpLayer {
   #flow: number;
   #paused = false;
   #closed = false;
+  /** The peer ended its side. */
   #ended = false;
+  /** We ended our side. */
+  #writeEnded = false;
 
   constructor(socket: Socket | Duplex, ref: StreamRef, origin: LayerOrigin, flow: number, sink: LayerSink) {
     this.#socket = socket;
@@ -59,7 +62,12 @@ export class RawLayer implements HttpLayer {
       return Promise.resolve();
     }
     const ok = chunk.length > 0 ? this.#socket.write(chunk) : true;
-    if (fin) this.#socket.end();
+    if (fin && !this.#writeEnded) {
+      this.#writeEnded = true;
+      // Both directions ended: close once what was written has been flushed.
+      this.#socket.end();
+      if (this.#ended) this.#afterFlush(() => this.#finish(null, false));
+    }
     if (ok) return Promise.resolve();
     return new Promise((resolve) => {
       const done = (): void => {
@@ -100,7 +108,7 @@ export class RawLayer implements HttpLayer {
   }
 
   activeStreams(): StreamRef[] {
-    return this.#closed || this.#ended ? [] : [this.#ref];
+    return this.#closed || (this.#ended && this.#writeEnded) ? [] : [this.#ref];
   }
 
   streamState(ref: StreamRef): LayerStreamState | undefined {
@@ -120,15 +128,23 @@ export class RawLayer implements HttpLayer {
     if (this.#closed || this.#ended) return;
     this.#ended = true;
     this.#sink.deliver({ type: 'data', ref: this.#ref, fin: true, data: EMPTY });
-    this.#finish(null, false);
+    // The peer stopped sending; we may still send (half-close), until data(ref, true, …).
+    // Once both sides ended, close after what was written has been flushed.
+    if (this.#writeEnded) this.#afterFlush(() => this.#finish(null, false));
   };
+
+  #afterFlush(then: () => void): void {
+    const socket = this.#socket;
+    if (socket.writableFinished) then();
+    else socket.once('finish', then);
+  }
 
   #onError = (err: Error): void => {
     this.#finish(socketError(err, this.#origin.hop, 'raw stream error'), true);
   };
 
   #onClose = (): void => {
-    this.#finish(this.#ended ? null : new BurrowError('ERR_CONNECTION_CLOSED', 'the raw stream closed', { stage: 'tcp', hop: this.#origin.hop }), true);
+    this.#finish(this.#ended && this.#writeEnded ? null : new BurrowError('ERR_CONNECTION_CLOSED', 'the raw stream closed', { stage: 'tcp', hop: this.#origin.hop }), true);
   };
 
   #finish(error: BurrowError | null, report: boolean): void {
