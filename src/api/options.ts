@@ -180,6 +180,13 @@ export function checkTimeout(name: string, v: unknown, dflt: number): number {
   return v;
 }
 
+/** Checks a keepalive interval: a number of ms > 0, or Infinity (off). */
+function checkInterval(name: string, v: unknown): number {
+  const ms = checkTimeout(name, v, Infinity);
+  if (ms === 0) throw invalidOption(name, 'must be more than 0 ms (or Infinity for none)');
+  return ms;
+}
+
 function checkInt(name: string, v: unknown, dflt: number, min: number, max: number): number {
   if (v === undefined) return dflt;
   if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
@@ -258,7 +265,7 @@ function checkHttp1(v: unknown): Required<Http1Options> {
   if (!isObject(v)) throw invalidOption('http', 'must be an object');
   checkKeys('http', v, new Set(['keepalive', 'closingTimeout', 'maxHeaderBlockSize', 'maxTrailerBlockSize', 'maxHeaderCount', 'flow']));
   return {
-    keepalive: checkTimeout('http.keepalive', v['keepalive'], Infinity),
+    keepalive: checkInterval('http.keepalive', v['keepalive']),
     closingTimeout: checkTimeout('http.closingTimeout', v['closingTimeout'], 15000),
     maxHeaderBlockSize: checkInt('http.maxHeaderBlockSize', v['maxHeaderBlockSize'], 100000, 16, 2 ** 31 - 1),
     maxTrailerBlockSize: checkInt('http.maxTrailerBlockSize', v['maxTrailerBlockSize'], 10000, 2, 2 ** 31 - 1),
@@ -276,7 +283,7 @@ function checkHttp2(v: unknown): ResolvedOptions['http2'] {
   ]));
   if (v['enablePush'] !== undefined && typeof v['enablePush'] !== 'boolean') throw invalidOption('http2.enablePush', 'must be a boolean');
   return {
-    keepalive: checkTimeout('http2.keepalive', v['keepalive'], Infinity),
+    keepalive: checkInterval('http2.keepalive', v['keepalive']),
     keepaliveTolerance: v['keepaliveTolerance'] === undefined ? Infinity : checkInt('http2.keepaliveTolerance', v['keepaliveTolerance'], 0, 0, 2 ** 31 - 1),
     closingTimeout: checkTimeout('http2.closingTimeout', v['closingTimeout'], 15000),
     initialStreamWindowSize: checkInt('http2.initialStreamWindowSize', v['initialStreamWindowSize'], 16 * 1024 * 1024, 0, 2 ** 31 - 1),
