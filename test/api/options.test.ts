@@ -406,3 +406,14 @@ describe('request options', () => {
     assert.deepEqual(failed, [before.key]);
   });
 });
+
+describe('open(): keepalive intervals', () => {
+  it('a keepalive of 0 ms is refused (it would mean a ping every millisecond)', () => {
+    for (const [name, opts] of [['http.keepalive', { http: { keepalive: 0 } }], ['http2.keepalive', { http2: { keepalive: 0 } }]] as const) {
+      assert.throws(
+        () => open({ host: '127.0.0.1', port: 1, ...opts }),
+        (e: unknown) => isBurrowError(e, 'ERR_INVALID_OPTION') && e.details['option'] === name,
+      );
+    }
+  });
+});
