@@ -26,7 +26,7 @@ import { resolveDestination, type ConnectDestination, type ResolvedDestination, 
 import type { ConnectionInfo, ConnectionState, IntermediaryInfo, StreamInfo } from './info.js';
 import { Mailbox } from './mailbox.js';
 import { isFinal, type DownEvent, type Notification, type StreamMessage, type UpEvent } from './messages.js';
-import type { ResolvedOptions } from './options.js';
+import { checkFlow, type ResolvedOptions } from './options.js';
 import { StreamRef, nextStreamId } from './stream-ref.js';
 
 export type { ConnectionInfo, ConnectionState, IntermediaryInfo, StreamInfo } from './info.js';
@@ -134,12 +134,6 @@ function toBuffer(body: Body): Buffer {
   throw new BurrowError('ERR_INVALID_REQUEST', 'a body must be a string, Buffer or Uint8Array', { stage: 'http' });
 }
 
-function checkFlow(flow: unknown): void {
-  if (flow === undefined || flow === Infinity) return;
-  if (typeof flow !== 'number' || !Number.isInteger(flow) || flow < 1) {
-    throw new BurrowError('ERR_INVALID_OPTION', 'invalid option flow: must be an integer >= 1 or Infinity', { stage: 'options', details: { option: 'flow' } });
-  }
-}
 
 function schemeOf(e: EndpointInfo): 'http' | 'https' | undefined {
   if (e.protocol !== 'http' && e.protocol !== 'http2') return undefined;
@@ -714,7 +708,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   }
 
   #checkRequestOptions(opts: RequestOptions | undefined): void {
-    checkFlow(opts?.flow);
+    checkFlow('flow', opts?.flow);
     if (opts?.replyTo !== undefined && typeof opts.replyTo !== 'function') {
       throw new BurrowError('ERR_INVALID_OPTION', 'invalid option replyTo: must be a function', { stage: 'options', details: { option: 'replyTo' } });
     }

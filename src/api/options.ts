@@ -168,7 +168,8 @@ const OPEN_KEYS: ReadonlySet<string> = new Set([
   'retry', 'retryTimeout', 'retryFn', 'lookup', 'http', 'http2', 'mailbox',
 ]);
 
-function isObject(v: unknown): v is Record<string, unknown> {
+/** True for a plain object (not null, not an array). */
+export function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
@@ -195,15 +196,18 @@ function checkInt(name: string, v: unknown, dflt: number, min: number, max: numb
   return v;
 }
 
-function checkFlow(name: string, v: unknown): number {
+/** Checks a flow budget: an integer >= 1, or Infinity (no flow control). */
+export function checkFlow(name: string, v: unknown): number {
   if (v === undefined || v === Infinity) return Infinity;
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw invalidOption(name, 'must be an integer >= 1 or Infinity');
   return v;
 }
 
-function checkKeys(name: string, obj: Record<string, unknown>, allowed: ReadonlySet<string>): void {
+/** Throws naming the first key of `obj` not in `allowed` (`name.key`). */
+export function checkKeys(name: string, obj: Record<string, unknown>, allowed: ReadonlySet<string> | readonly string[]): void {
+  const has = (k: string): boolean => (Array.isArray(allowed) ? allowed.includes(k) : (allowed as ReadonlySet<string>).has(k));
   for (const k of Object.keys(obj)) {
-    if (!allowed.has(k)) throw invalidOption(`${name}${name ? '.' : ''}${k}`, 'unknown option');
+    if (!has(k)) throw invalidOption(`${name}${name ? '.' : ''}${k}`, 'unknown option');
   }
 }
 

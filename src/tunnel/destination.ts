@@ -4,7 +4,7 @@
  * validation. A hop's options (TLS, timeouts, credentials) belong to it alone.
  */
 import { invalidOption } from '../errors/errors.js';
-import { checkHost, checkPort, checkProtocolsList, checkTimeout, checkTlsOptions, type TlsOptions } from '../api/options.js';
+import { checkHost, checkKeys, checkPort, checkProtocolsList, checkTimeout, checkTlsOptions, isObject, type TlsOptions } from '../api/options.js';
 
 /** The protocols a layer can run. */
 export type ProtocolName = 'http' | 'http2' | 'raw' | 'socks';
@@ -85,14 +85,6 @@ export interface ResolvedDestination extends ResolvedHop {
   readonly username: string | undefined;
   readonly password: string | undefined;
   readonly connectTimeout: number;
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function checkKeys(name: string, obj: Record<string, unknown>, allowed: readonly string[]): void {
-  for (const k of Object.keys(obj)) if (!allowed.includes(k)) throw invalidOption(`${name}.${k}`, 'unknown option');
 }
 
 function checkTransport(name: string, v: unknown): 'tcp' | 'tls' {

@@ -9,6 +9,7 @@ import { BurrowError, socketError } from '../../errors/errors.js';
 import type { StreamRef } from '../../api/stream-ref.js';
 import type { Http1Options } from '../../api/options.js';
 import { authority, getHeader, hasHeader, type Header } from '../headers.js';
+import { whenWritable } from '../../transport/drain.js';
 import type { HttpLayer, LayerOrigin, LayerSink, LayerStreamState, RequestSpec } from '../layer.js';
 import {
   ResponseParser,
@@ -245,26 +246,15 @@ export class Http1Layer implements HttpLayer {
       this.#writer = undefined;
       this.#unblock();
     }
-    return ok ? Promise.resolve() : this.#drained();
+    return whenWritable(this.#socket, ok);
   }
 
   #raw(chunk: Buffer, fin: boolean): Promise<void> {
     const ok = chunk.length > 0 ? this.#socket.write(chunk) : true;
     if (fin) this.#socket.end();
-    return ok ? Promise.resolve() : this.#drained();
+    return whenWritable(this.#socket, ok);
   }
 
-  #drained(): Promise<void> {
-    return new Promise((resolve) => {
-      const done = (): void => {
-        this.#socket.removeListener('drain', done);
-        this.#socket.removeListener('close', done);
-        resolve();
-      };
-      this.#socket.once('drain', done);
-      this.#socket.once('close', done);
-    });
-  }
 
   #unblock(): void {
     while (!this.#writer && !this.#connecting && this.#blocked.length > 0) {

@@ -16,6 +16,7 @@ import { BurrowError, socketError } from '../../errors/errors.js';
 import { StreamRef, nextStreamId } from '../../api/stream-ref.js';
 import type { ResolvedOptions } from '../../api/options.js';
 import { authority, authorityHost, type HeaderList } from '../headers.js';
+import { whenWritable } from '../../transport/drain.js';
 import type { HttpLayer, LayerOrigin, LayerSink, LayerStreamState, RequestSpec } from '../layer.js';
 import { requestHeaders, toHeaderList } from './headers.js';
 
@@ -412,16 +413,7 @@ export class Http2Layer implements HttpLayer {
     let ok = true;
     if (fin) s.end(chunk);
     else if (chunk.length > 0) ok = s.write(chunk);
-    if (ok) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = (): void => {
-        s.removeListener('drain', done);
-        s.removeListener('close', done);
-        resolve();
-      };
-      s.once('drain', done);
-      s.once('close', done);
-    });
+    return whenWritable(s, ok);
   }
 
   cancel(ref: StreamRef): boolean {

@@ -7,6 +7,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { BurrowError, socketError } from '../../errors/errors.js';
 import type { StreamRef } from '../../api/stream-ref.js';
+import { whenWritable } from '../../transport/drain.js';
 import type { HttpLayer, LayerOrigin, LayerSink, LayerStreamState, RequestSpec } from '../layer.js';
 
 const EMPTY = Buffer.alloc(0);
@@ -68,16 +69,7 @@ export class RawLayer implements HttpLayer {
       this.#socket.end();
       if (this.#ended) this.#afterFlush(() => this.#finish(null, false));
     }
-    if (ok) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = (): void => {
-        this.#socket.removeListener('drain', done);
-        this.#socket.removeListener('close', done);
-        resolve();
-      };
-      this.#socket.once('drain', done);
-      this.#socket.once('close', done);
-    });
+    return whenWritable(this.#socket, ok);
   }
 
   cancel(ref: StreamRef): boolean {
