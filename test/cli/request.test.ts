@@ -326,7 +326,9 @@ describe('burrow URL: redirects', () => {
     const r = await runCli(['-L', '-v', ...secrets, '--data-binary', `@${file}`, `${helper.url}/redirect/307?to=/sha256`]);
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stderr, /redirect 307 -> POST http:\/\/127\.0\.0\.1:\d+\/sha256\n/);
-    assert.match(r.stderr, /re-using a pooled connection \(HTTP\/1\.1\)/);
+    // The origin answered the 307 before reading the whole body, so that HTTP/1.1 connection cannot carry
+    // another request (the rest of the body would be read as one): the redirect goes on a new connection.
+    assert.equal(r.stderr.match(/TCP {5}connected/g)?.length, 2, r.stderr);
     const j = json(r.stdout);
     assert.equal(j['method'], 'POST');
     assert.equal(j['sha256'], createHash('sha256').update(data).digest('hex'));
