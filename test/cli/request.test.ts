@@ -326,9 +326,11 @@ describe('burrow URL: redirects', () => {
     const r = await runCli(['-L', '-v', ...secrets, '--data-binary', `@${file}`, `${helper.url}/redirect/307?to=/sha256`]);
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stderr, /redirect 307 -> POST http:\/\/127\.0\.0\.1:\d+\/sha256\n/);
-    // The origin answered the 307 before reading the whole body, so that HTTP/1.1 connection cannot carry
-    // another request (the rest of the body would be read as one): the redirect goes on a new connection.
-    assert.equal(r.stderr.match(/TCP {5}connected/g)?.length, 2, r.stderr);
+    // If the origin answered the 307 before the whole body was sent, that HTTP/1.1 connection cannot carry
+    // another request (the rest of the body would be read as one) and the redirect goes on a new connection;
+    // if the body was all sent first, the connection is reused. Which one depends on timing.
+    const connects = r.stderr.match(/TCP {5}connected/g)?.length ?? 0;
+    assert.ok(connects === 2 || (connects === 1 && /re-using a pooled connection \(HTTP\/1\.1\)/.test(r.stderr)), r.stderr);
     const j = json(r.stdout);
     assert.equal(j['method'], 'POST');
     assert.equal(j['sha256'], createHash('sha256').update(data).digest('hex'));
