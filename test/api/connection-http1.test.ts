@@ -223,6 +223,40 @@ describe('HTTP/1.1 connection: wire format', () => {
     await srv.close();
   });
 
+  it('an upgraded stream half-closes: after the peer ends its side, what the client sends still arrives', async () => {
+    let received = '';
+    let resolveGot: () => void = () => undefined;
+    const got = new Promise<void>((resolve) => {
+      resolveGot = resolve;
+    });
+    const srv = await scripted(async (c) => {
+      await c.readRequestHead();
+      await c.write('HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: echo\r\n\r\nbye');
+      c.socket.end();
+      try {
+        received = (await c.readUntil('last-words', 2000)).toString();
+      } finally {
+        resolveGot();
+      }
+    });
+    const conn = conn1(srv.port);
+    const ref = conn.get('/', { connection: 'upgrade', upgrade: 'echo' });
+    assert.equal((await conn.await(ref)).type, 'upgrade');
+    let text = '';
+    for (;;) {
+      const m = await conn.await(ref);
+      assert.equal(m.type, 'data');
+      if (m.type === 'data') text += m.data.toString();
+      if (m.type === 'data' && m.fin) break;
+    }
+    assert.equal(text, 'bye');
+    await conn.data(ref, true, 'last-words');
+    await got;
+    assert.match(received, /last-words$/);
+    await conn.close();
+    await srv.close();
+  });
+
   it('reports an unexpected 101 as a typed error naming the hop', async () => {
     const srv = await scripted(async (c) => {
       await c.readRequestHead();

@@ -72,6 +72,9 @@ export class Http1Layer implements HttpLayer {
   #closed = false;
   #pausedByFlow = false;
   #corked = false;
+  /** Upgraded stream: the peer ended its side / we ended ours. */
+  #upPeerEnded = false;
+  #upWriteEnded = false;
   #keepaliveTimer: NodeJS.Timeout | undefined;
   #closingTimer: NodeJS.Timeout | undefined;
   readonly #host: string;
@@ -251,8 +254,22 @@ export class Http1Layer implements HttpLayer {
 
   #raw(chunk: Buffer, fin: boolean): Promise<void> {
     const ok = chunk.length > 0 ? this.#socket.write(chunk) : true;
-    if (fin) this.#socket.end();
+    if (fin && !this.#upWriteEnded) {
+      this.#upWriteEnded = true;
+      this.#socket.end();
+      if (this.#upPeerEnded) this.#closeUpgradedAfterFlush();
+    }
     return whenWritable(this.#socket, ok);
+  }
+
+  /** Both directions of an upgraded stream ended: close once what was written is flushed. */
+  #closeUpgradedAfterFlush(): void {
+    const done = (): void => {
+      this.#upgraded = undefined;
+      this.#finish(null);
+    };
+    if (this.#socket.writableFinished) done();
+    else this.#socket.once('finish', done);
   }
 
 
@@ -372,10 +389,11 @@ export class Http1Layer implements HttpLayer {
   #onEnd = (): void => {
     if (this.#closed) return;
     if (this.#upgraded) {
+      // The peer stopped sending; the upgraded stream may still send (half-close) until data(ref, true, …).
       const ex = this.#upgraded;
       if (ex.alive) this.#sink.deliver({ type: 'data', ref: ex.ref, fin: true, data: EMPTY });
-      this.#upgraded = undefined;
-      this.#finish(null);
+      this.#upPeerEnded = true;
+      if (this.#upWriteEnded || !ex.alive) this.#closeUpgradedAfterFlush();
       return;
     }
     try {
