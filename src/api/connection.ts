@@ -543,7 +543,8 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       if (pending.timer) clearTimeout(pending.timer);
       pending.timer = undefined;
       this.#pendingTunnels.delete(key);
-      for (const w of pending.waiting) w.fail(this.#notATunnel(msg.ref));
+      const err = msg.type === 'error' ? msg.error : this.#notATunnel(msg.ref);
+      for (const w of pending.waiting.splice(0)) w.fail(err);
       this.#rememberNotTunnel(key);
     }
     const e = this.#entries.get(key);

@@ -1,0 +1,207 @@
+// Regressions of tunnels: cancel() of a request waiting for its tunnel or of a
+// tunnel being set up, a lost connection's tunnel refs, and a conn-wide tunnel
+// failing inside an HTTP/2 tunnel.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { open, type DownEvent, type StreamMessage, type StreamRef, type Connection } from '../../src/index.js';
+import { startScriptedServer, type ScriptedConnection, type ScriptedServer } from '../../src/testing/scripted.js';
+import { startH2ConnectProxy } from '../../src/testing/h2-proxy.js';
+import { startConnectProxy } from '../../src/testing/connect-proxy.js';
+import { assertNoLeaks, resourceSnapshot } from '../helpers/leaks.js';
+import { deferred, within } from './util.js';
+
+async function scripted(script: (c: ScriptedConnection, index: number) => Promise<void>): Promise<ScriptedServer> {
+  let accepted = 0;
+  return startScriptedServer({ onConnection: (c) => script(c, accepted++) });
+}
+
+function ok(body: string): string {
+  return `HTTP/1.1 200 OK\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+}
+
+/** Every message of `ref` up to and including the first error (or the end of its mailbox). */
+async function untilError(conn: Connection, ref: StreamRef, ms: number): Promise<StreamMessage[]> {
+  const out: StreamMessage[] = [];
+  for (;;) {
+    const m = await conn.await(ref, ms);
+    out.push(m);
+    if (m.type === 'error') return out;
+  }
+}
+
+function describeMessages(ms: readonly StreamMessage[]): string[] {
+  return ms.map((m) => (m.type === 'error' ? `error:${m.error.code}` : m.type));
+}
+
+describe('regressions: cancel() and tunnels being set up', () => {
+  it('a request cancelled while it waits for its HTTP/1.1 tunnel is never sent', async (t) => {
+    const baseline = resourceSnapshot();
+    const connectSeen = deferred();
+    const answer = deferred();
+    const firstInside = deferred<string>();
+    // One scripted server is both the CONNECT proxy and the origin behind it.
+    const srv = await scripted(async (c) => {
+      await c.readRequestHead();
+      connectSeen.resolve();
+      await answer.promise;
+      await c.write('HTTP/1.1 200 Connection established\r\n\r\n');
+      firstInside.resolve(await c.readRequestHead());
+      await c.write(ok('after'));
+    });
+    const conn = open({ host: '127.0.0.1', port: srv.port, protocols: ['http'], retry: 0 });
+    t.after(async () => {
+      await conn.close();
+      await srv.close();
+    });
+    await conn.awaitUp();
+    const tunnel = conn.connect({ host: 'origin.test', port: 80 });
+    const del = conn.delete('/account', {}, { tunnel });
+    await connectSeen.promise;
+    conn.cancel(del);
+    const md = await conn.await(del, 1000);
+    assert.ok(md.type === 'error' && md.error.code === 'ERR_STREAM_CANCELED');
+    answer.resolve();
+    assert.deepEqual(describeMessages([await conn.await(tunnel, 2000), await conn.await(tunnel, 2000)]), ['response', 'up']);
+    const after = conn.get('/after', {}, { tunnel });
+    assert.equal((await conn.awaitBody(after, 2000)).body.toString(), 'after');
+    assert.match(await firstInside.promise, /^GET \/after HTTP\/1\.1\r\n/, 'the cancelled DELETE never reached the origin');
+    await conn.close();
+    await srv.close();
+    await assertNoLeaks(baseline);
+  });
+
+  it('cancel() of an HTTP/2 tunnel while its SOCKS5 handshake runs: no tunnel comes up and the request waiting for it is never sent', async (t) => {
+    const baseline = resourceSnapshot();
+    const greetingSeen = deferred();
+    const answer = deferred();
+    const afterHandshake = deferred<string>();
+    // A SOCKS5 server (reached through the HTTP/2 proxy) that holds its greeting reply until told.
+    const socks = await scripted(async (c) => {
+      await c.readExactly(3); // 05 01 00
+      greetingSeen.resolve();
+      await answer.promise;
+      await c.write(Buffer.from([5, 0]));
+      // If the client goes on, answer its request so that nothing waits on this server.
+      const req = await c.readExactly(5).catch(() => undefined);
+      if (req !== undefined) {
+        const rest = req[3] === 3 ? (req[4] ?? 0) + 2 : req[3] === 4 ? 17 : 5;
+        await c.readExactly(rest);
+        await c.write(Buffer.from([5, 0, 0, 1, 127, 0, 0, 1, 0, 80]));
+      }
+      afterHandshake.resolve((await c.readToEnd()).toString('latin1'));
+    });
+    const proxy = await startH2ConnectProxy({ transport: 'tcp' });
+    const conn = open({ host: '127.0.0.1', port: proxy.port, protocols: ['http2'], retry: 0 });
+    t.after(async () => {
+      await conn.close();
+      await proxy.close();
+      await socks.close();
+    });
+    const tunnel = conn.connect({ host: '127.0.0.1', port: socks.port, protocols: [{ socks: { host: 'origin.test', port: 80 } }] });
+    const inside = conn.get('/secret', {}, { tunnel });
+    const seen: StreamMessage[] = [];
+    const first = await conn.await(tunnel, 2000);
+    seen.push(first);
+    assert.ok(first.type === 'response' && first.status === 200);
+    await greetingSeen.promise;
+    conn.cancel(tunnel);
+    answer.resolve();
+    seen.push(...(await untilError(conn, tunnel, 2000)));
+    assert.deepEqual(describeMessages(seen), ['response', 'error:ERR_STREAM_CANCELED']);
+    const mi = await conn.await(inside, 2000);
+    assert.equal(mi.type, 'error');
+    // The tunnel's stream goes away: the SOCKS server sees the end, and no request came through.
+    const rest = await within(afterHandshake.promise, 3000, 'the end of the SOCKS connection');
+    assert.ok(!rest.includes('/secret'), `the origin got ${JSON.stringify(rest)}`);
+    assert.equal(conn.streamInfo(tunnel), undefined);
+    assert.equal(conn.state, 'up');
+    await conn.close();
+    await proxy.close();
+    await socks.close();
+    await assertNoLeaks(baseline);
+  });
+});
+
+describe('regressions: a lost connection and its tunnel refs', () => {
+  for (const retry of [2, 0]) {
+    it(`retry: ${retry}: an HTTP/1.1 tunnel ref gets a final ERR_TUNNEL_CLOSED and is in down.killedStreams`, async (t) => {
+      const baseline = resourceSnapshot();
+      const kill = deferred();
+      // Proxy and origin in one: CONNECT, one request through the tunnel, then the connection is dropped.
+      const srv = await scripted(async (c, index) => {
+        if (index > 0) return;
+        await c.readRequestHead();
+        await c.write('HTTP/1.1 200 Connection established\r\n\r\n');
+        await c.readRequestHead();
+        await c.write(ok('ok'));
+        await kill.promise;
+        c.destroy();
+      });
+      const conn = open({ host: '127.0.0.1', port: srv.port, protocols: ['http'], retry, retryTimeout: 0 });
+      t.after(async () => {
+        await conn.close();
+        await srv.close();
+      });
+      const tunnel = conn.connect({ host: 'origin.test', port: 80 });
+      const r0 = conn.get('/', {}, { tunnel });
+      assert.equal((await conn.awaitBody(r0, 2000)).body.toString(), 'ok');
+      const seen: StreamMessage[] = [];
+      const iterated = (async () => {
+        for await (const m of conn.messages(tunnel)) seen.push(m);
+      })();
+      const down = new Promise<DownEvent>((resolve) => conn.once('down', resolve));
+      const upAgain = retry > 0 ? new Promise<void>((resolve) => conn.once('up', () => resolve())) : undefined;
+      kill.resolve();
+      const d = await within(down, 2000, 'the down event');
+      assert.equal(d.willRetry, retry > 0);
+      assert.ok(d.killedStreams.some((r) => r.equals(tunnel)), `killedStreams: ${d.killedStreams.map(String).join(', ')}`);
+      await within(iterated, 2000, 'the end of the tunnel ref messages');
+      assert.deepEqual(describeMessages(seen), ['response', 'up', 'error:ERR_TUNNEL_CLOSED']);
+      if (upAgain !== undefined) {
+        await within(upAgain, 2000, 'the reconnection');
+        assert.equal(conn.state, 'up');
+        assert.equal(srv.connections.length, 2);
+      } else {
+        assert.equal(conn.state, 'closed');
+      }
+      assert.equal(conn.streamInfo(tunnel), undefined);
+      await conn.close();
+      await srv.close();
+      await assertNoLeaks(baseline);
+    });
+  }
+});
+
+describe('regressions: nested tunnels', () => {
+  it('a conn-wide tunnel failing inside an HTTP/2 tunnel closes the outer tunnel ref with an error', async (t) => {
+    const baseline = resourceSnapshot();
+    // The innermost target closes every connection at once: the TLS handshake through the tunnels fails.
+    const notTls = await scripted(async (c) => c.destroy());
+    const h1 = await startConnectProxy({ transport: 'tcp' });
+    const h2 = await startH2ConnectProxy({ transport: 'tcp' });
+    const conn = open({ host: '127.0.0.1', port: h2.port, protocols: ['http2'], retry: 0 });
+    t.after(async () => {
+      await conn.close();
+      await h2.close();
+      await h1.close();
+      await notTls.close();
+    });
+    const outer = conn.connect({ host: '127.0.0.1', port: h1.port });
+    const inner = conn.connect({ host: '127.0.0.1', port: notTls.port, transport: 'tls' }, {}, { tunnel: outer });
+    const mInner = await untilError(conn, inner, 2000);
+    assert.equal(mInner.at(-1)?.type, 'error');
+    const mOuter = await untilError(conn, outer, 2000);
+    assert.deepEqual(describeMessages(mOuter), ['response', 'up', 'error:ERR_TUNNEL_CLOSED']);
+    assert.equal(conn.streamInfo(outer), undefined, 'no stale running tunnel');
+    const g = conn.get('/', {}, { tunnel: outer });
+    const mg = await conn.await(g, 2000);
+    assert.ok(mg.type === 'error' && mg.error.code === 'ERR_TUNNEL_CLOSED', `a request in the closed tunnel: ${describeMessages([mg]).join()}`);
+    // The HTTP/2 connection itself is fine.
+    assert.equal(conn.state, 'up');
+    await conn.close();
+    await h2.close();
+    await h1.close();
+    await notTls.close();
+    await assertNoLeaks(baseline);
+  });
+});
