@@ -598,7 +598,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     // A raw tunnel's bytes travel on the tunnel ref itself.
     const own = this.#nodes.get(ref.key);
     if (own !== undefined && own.layer.protocol === 'raw') return own;
-    const n = this.#nodes.get(ref.parent?.key ?? '');
+    const n = this.#nodes.get(ref.parentKey);
     return n;
   }
 
@@ -625,7 +625,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     }
     if (!opens) {
       // Body data for a request still waiting for its tunnel (or the connection) waits behind it.
-      const waitingIn = ref === undefined ? undefined : this.#pendingTunnels.get(ref.parent?.key ?? '');
+      const waitingIn = ref === undefined ? undefined : this.#pendingTunnels.get(ref.parentKey);
       if (waitingIn !== undefined) {
         waitingIn.waiting.push({ ref, run: () => this.#dispatch(ref, tunnel, run, fail, opens), fail });
         return;

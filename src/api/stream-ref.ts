@@ -17,6 +17,8 @@ export class StreamRef {
   readonly path: readonly number[];
   /** A string that is equal for equal refs: use it as a Map key. */
   readonly key: string;
+  /** The key of the tunnel ref this stream was opened in ('' at top level), without allocating a ref. */
+  readonly parentKey: string;
 
   /** @internal Use the connection's methods to obtain refs. */
   constructor(path: readonly number[]) {
@@ -24,6 +26,7 @@ export class StreamRef {
     const copy = path.length === 1 ? [path[0] as number] : [...path];
     this.path = Object.freeze(copy);
     this.key = copy.length === 1 ? String(copy[0]) : copy.join('/');
+    this.parentKey = copy.length === 1 ? '' : this.key.slice(0, this.key.lastIndexOf('/'));
     Object.freeze(this);
   }
 

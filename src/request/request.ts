@@ -160,6 +160,7 @@ export async function request(url: string | URL, init: RequestInit = {}): Promis
     let trailers: HeaderList | undefined;
     let wake: (() => void) | undefined;
     let ref: StreamRef | undefined;
+    let consumed = 0;
     const finish = (reusable: boolean): void => {
       if (finished) return;
       finished = true;
@@ -196,7 +197,11 @@ export async function request(url: string | URL, init: RequestInit = {}): Promis
         for (;;) {
           const chunk = queue.shift();
           if (chunk !== undefined) {
-            if (!ended && ref !== undefined) conn.updateFlow(ref, 1);
+            // Flow credit goes back in batches of half the window, not one call per chunk.
+            if (!ended && ref !== undefined && ++consumed >= BODY_WINDOW / 2) {
+              conn.updateFlow(ref, consumed);
+              consumed = 0;
+            }
             return chunk;
           }
           if (failure) throw failure;

@@ -190,3 +190,13 @@ describe('StreamRef from a connection', () => {
     });
   });
 });
+
+describe('StreamRef.parentKey', () => {
+  it('is the key of the tunnel ref, or empty at top level', () => {
+    const top = new StreamRef([7]);
+    const inner = new StreamRef([7, 12, 30]);
+    assert.equal(top.parentKey, '');
+    assert.equal(inner.parentKey, '7/12');
+    assert.equal(inner.parentKey, inner.parent?.key);
+  });
+});
