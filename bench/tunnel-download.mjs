@@ -18,6 +18,7 @@
 //   node tunnel-download.mjs                  5 runs of 256 MiB, rewrites docs/benchmarks.md
 //   node tunnel-download.mjs --quick          smoke: 1 run of 16 MiB, no warm-up, docs untouched
 //   node tunnel-download.mjs --size 1024 --runs 7 --paths B1,B4 [--no-docs]
+//   node tunnel-download.mjs --paths B1 --clients raw,burrow-request --no-docs   a subset of the clients
 //   node tunnel-download.mjs --profile [--paths B1]   one --cpu-prof run per burrow client and raw,
 //       summarised (profiles in bench/.build/profiles/); writes section tunnel-download-profile
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -27,7 +28,7 @@ import { fmtFixed, max, median, min } from './lib/stats.mjs';
 
 const NAME = 'tunnel-download';
 const usage = readFileSync(new URL(import.meta.url), 'utf8').split('\n').filter((l) => l.startsWith('//')).map((l) => l.slice(3)).join('\n');
-const args = parseCommon({ size: { type: 'string' }, paths: { type: 'string' } }, usage);
+const args = parseCommon({ size: { type: 'string' }, paths: { type: 'string' }, clients: { type: 'string' } }, usage);
 const QUICK = args.quick;
 const RUNS = Math.max(1, Math.min(20, Number(args.runs ?? (QUICK ? 1 : 5))));
 const WARMUP_ROUNDS = QUICK ? 0 : 1;
@@ -56,6 +57,7 @@ const PATHS = {
   B4: { title: 'B4: HTTPS proxy → HTTPS proxy → HTTPS origin (TLS nested three deep)', clients: ['raw', 'burrow', 'burrow-request'] },
 };
 const pathNames = (args.paths ?? Object.keys(PATHS).join(',')).split(',').map((s) => s.trim()).filter(Boolean);
+const onlyClients = args.clients?.split(',').map((s) => s.trim()).filter(Boolean);
 for (const p of pathNames) if (!PATHS[p]) throw new Error(`unknown path ${p}; known: ${Object.keys(PATHS).join(', ')}`);
 
 function nodeConfig(path, client) {
@@ -90,7 +92,7 @@ async function runOne(server, path, client, noise) {
 async function bench(server, noise) {
   const results = {};
   for (const path of pathNames) {
-    const clients = PATHS[path].clients;
+    const clients = PATHS[path].clients.filter((c) => onlyClients === undefined || onlyClients.includes(c));
     results[path] = Object.fromEntries(clients.map((c) => [c, []]));
     process.stderr.write(`${path}: ${WARMUP_ROUNDS} warm-up + ${RUNS} rounds of ${clients.join(', ')}, ${SIZE_MIB} MiB each\n`);
     for (let round = 0; round < WARMUP_ROUNDS + RUNS; round++) {
@@ -202,7 +204,7 @@ try {
   if (args.profile) {
     const texts = [];
     for (const path of pathNames) {
-      for (const client of ['raw', 'burrow', 'burrow-request', ...(path === 'B2' ? ['burrow-x8'] : [])]) {
+      for (const client of ['raw', 'burrow', 'burrow-request', ...(path === 'B2' ? ['burrow-x8'] : [])].filter((c) => onlyClients === undefined || onlyClients.includes(c))) {
         const t = await profileClient(server, nodeConfig(path, client), `${path}-${client}`, 18);
         texts.push(`#### ${path} / ${client}\n\n\`\`\`\n${t}\n\`\`\``);
       }

@@ -528,6 +528,17 @@ export class Connection extends EventEmitter<ConnectionEvents> {
 
   #deliver(msg: StreamMessage): void {
     const key = msg.ref.key;
+    if (msg.type === 'data' && !msg.fin) {
+      // The hot path (body bytes): a data message that does not end its stream changes no
+      // tunnel or stream state, so it goes straight to its receiver.
+      const e = this.#entries.get(key);
+      if (e !== undefined && !e.done) {
+        if (e.replyTo) e.replyTo(msg);
+        else e.mailbox?.push(msg, false);
+      }
+      if (this.listenerCount('message') > 0) this.emit('message', msg);
+      return;
+    }
     if (msg.type === 'response' && !this.#useful) {
       this.#useful = true;
       this.#retriesLeft = this.config.retry;

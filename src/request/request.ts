@@ -193,25 +193,26 @@ export async function request(url: string | URL, init: RequestInit = {}): Promis
       }, headersTimeout);
     }
     const source: BodySource = {
-      next: async () => {
-        for (;;) {
-          const chunk = queue.shift();
-          if (chunk !== undefined) {
-            // Flow credit goes back in batches of half the window, not one call per chunk.
-            if (!ended && ref !== undefined && ++consumed >= BODY_WINDOW / 2) {
-              conn.updateFlow(ref, consumed);
-              consumed = 0;
-            }
-            return chunk;
+      read: () => {
+        const chunk = queue.shift();
+        if (chunk !== undefined) {
+          // Flow credit goes back in batches of half the window, not one call per chunk.
+          if (!ended && ref !== undefined && ++consumed >= BODY_WINDOW / 2) {
+            conn.updateFlow(ref, consumed);
+            consumed = 0;
           }
-          if (failure) throw failure;
-          if (ended) return null;
-          await new Promise<void>((r) => {
-            wake = r;
-          });
-          wake = undefined;
+          return chunk;
         }
+        if (failure) throw failure;
+        return ended ? null : undefined;
       },
+      wait: () =>
+        new Promise<void>((r) => {
+          wake = () => {
+            wake = undefined;
+            r();
+          };
+        }),
       cancel: () => {
         if (finished) return;
         if (ref !== undefined && !ended) conn.cancel(ref);

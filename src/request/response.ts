@@ -20,12 +20,64 @@ export interface ResponseInfo {
 
 /** @internal How the body is fed. */
 export interface BodySource {
-  /** Next chunk, or null at the end. Rejects with the stream's error. */
-  next(): Promise<Buffer | null>;
+  /** The next chunk if one is buffered, null at the end, undefined when nothing has arrived yet. Throws the stream's error. */
+  read(): Buffer | null | undefined;
+  /** Resolves when `read()` has something new to say (a chunk, the end or an error). */
+  wait(): Promise<void>;
   /** Stop: the rest of the body is not wanted. */
   cancel(): void;
   /** Trailers, once the body has ended. */
   trailers(): HeaderList | undefined;
+}
+
+const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });
+
+/**
+ * The body iterator: a chunk already buffered is handed out at once (one
+ * resolved promise, no generator resume); only an empty buffer waits.
+ */
+class BodyIterator implements AsyncIterableIterator<Buffer> {
+  readonly #source: BodySource;
+  readonly #used: boolean;
+  #done = false;
+
+  constructor(source: BodySource, used: boolean) {
+    this.#source = source;
+    this.#used = used;
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  next(): Promise<IteratorResult<Buffer, undefined>> {
+    if (this.#used) {
+      return Promise.reject(new BurrowError('ERR_BAD_STATE', 'the response body was already read', { stage: 'state' }));
+    }
+    if (this.#done) return Promise.resolve(DONE);
+    let chunk: Buffer | null | undefined;
+    try {
+      chunk = this.#source.read();
+    } catch (e) {
+      this.#done = true;
+      return Promise.reject(e as Error);
+    }
+    if (chunk === undefined) return this.#source.wait().then(() => this.next());
+    if (chunk === null) {
+      this.#done = true;
+      return Promise.resolve(DONE);
+    }
+    return Promise.resolve({ done: false, value: chunk });
+  }
+
+  /** Called when a `for await` loop stops early: the rest of the body is not wanted. */
+  return(): Promise<IteratorResult<Buffer, undefined>> {
+    if (!this.#done && !this.#used) {
+      this.#done = true;
+      this.#source.cancel();
+    }
+    return Promise.resolve(DONE);
+  }
 }
 
 /** An HTTP response. */
@@ -70,25 +122,13 @@ export class Response {
 
   /** The body, chunk by chunk, as it arrives. It can be read once. */
   get body(): AsyncIterable<Buffer> {
-    return { [Symbol.asyncIterator]: () => this.#iterate() };
+    return { [Symbol.asyncIterator]: () => this.#iterator() };
   }
 
-  async *#iterate(): AsyncGenerator<Buffer, void, undefined> {
-    if (this.#used) throw new BurrowError('ERR_BAD_STATE', 'the response body was already read', { stage: 'state' });
+  #iterator(): BodyIterator {
+    const used = this.#used;
     this.#used = true;
-    let done = false;
-    try {
-      for (;;) {
-        const chunk = await this.#source.next();
-        if (chunk === null) {
-          done = true;
-          return;
-        }
-        yield chunk;
-      }
-    } finally {
-      if (!done) this.#source.cancel();
-    }
+    return new BodyIterator(this.#source, used);
   }
 
   /** The whole body as bytes. */
@@ -99,9 +139,21 @@ export class Response {
 
   /** The whole body as a Buffer. */
   async buffer(): Promise<Buffer> {
+    const it = this.#iterator();
     const chunks: Buffer[] = [];
-    for await (const c of this.body) chunks.push(c);
-    return Buffer.concat(chunks);
+    let size = 0;
+    try {
+      for (;;) {
+        const r = await it.next();
+        if (r.done) break;
+        chunks.push(r.value);
+        size += r.value.length;
+      }
+    } catch (e) {
+      await it.return();
+      throw e;
+    }
+    return chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size);
   }
 
   /** The whole body as UTF-8 text. */
