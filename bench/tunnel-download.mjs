@@ -25,6 +25,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { writeSection } from './lib/docs.mjs';
 import { GiB, MiB, BUILD_DIR, Noise, detectCurl, metaHeader, parseCommon, profileClient, runCurl, runNodeClient, startTunnelServer } from './lib/tunnel-bench.mjs';
 import { fmtFixed, max, median, min } from './lib/stats.mjs';
+import { PEER_NODE_VERSION, clientVariant } from './lib/node-versions.mjs';
 
 const NAME = 'tunnel-download';
 const usage = readFileSync(new URL(import.meta.url), 'utf8').split('\n').filter((l) => l.startsWith('//')).map((l) => l.slice(3)).join('\n');
@@ -48,10 +49,19 @@ const LABELS = {
   'raw-x8': 'raw primitive, 8 tunnels on one proxy connection (aggregate)',
   'burrow-x8': 'burrow low-level, 8 tunnels on one proxy connection (aggregate)',
   'h2w-x8': 'http2-wrapper, 8 concurrent requests = 8 tunnels on its one proxy session (aggregate)',
+  'raw@node24': `raw primitive, Node ${PEER_NODE_VERSION}`,
+  'burrow@node24': `burrow low-level, Node ${PEER_NODE_VERSION}`,
+  'burrow-request@node24': `burrow \`request()\`, Node ${PEER_NODE_VERSION}`,
+  'undici8@node24': `undici 8 \`ProxyAgent\` + \`request()\`, Node ${PEER_NODE_VERSION}`,
+  'burrow@base': 'burrow low-level, baseline build (BENCH_BASELINE_DIST)',
+  'burrow-request@base': 'burrow `request()`, baseline build (BENCH_BASELINE_DIST)',
 };
 
 const PATHS = {
-  B1: { title: 'B1: HTTPS proxy (HTTP/1.1 CONNECT over TLS) → HTTPS origin (TLS in TLS)', clients: ['raw', 'burrow', 'burrow-request', 'undici', 'hpa', 'curl'] },
+  B1: {
+    title: 'B1: HTTPS proxy (HTTP/1.1 CONNECT over TLS) → HTTPS origin (TLS in TLS)',
+    clients: ['raw', 'burrow', 'burrow-request', 'undici', 'hpa', 'curl', 'raw@node24', 'burrow@node24', 'burrow-request@node24', 'undici8@node24'],
+  },
   B2: { title: 'B2: HTTP/2 CONNECT proxy over TLS → HTTPS origin (TLS inside an HTTP/2 stream)', clients: ['raw', 'burrow', 'burrow-request', 'h2w', 'raw-x8', 'burrow-x8', 'h2w-x8'] },
   B3: { title: 'B3: SOCKS5 (TCP) → HTTPS origin', clients: ['raw', 'burrow', 'burrow-request', 'spa', 'undici-socks', 'curl'] },
   B4: { title: 'B4: HTTPS proxy → HTTPS proxy → HTTPS origin (TLS nested three deep)', clients: ['raw', 'burrow', 'burrow-request'] },
@@ -60,10 +70,11 @@ const pathNames = (args.paths ?? Object.keys(PATHS).join(',')).split(',').map((s
 const onlyClients = args.clients?.split(',').map((s) => s.trim()).filter(Boolean);
 for (const p of pathNames) if (!PATHS[p]) throw new Error(`unknown path ${p}; known: ${Object.keys(PATHS).join(', ')}`);
 
-function nodeConfig(path, client) {
-  const x8 = client.endsWith('-x8');
-  const base = x8 ? client.slice(0, -3) : client;
-  return { mode: 'download', path, client: base === 'undici-socks' ? 'undici' : base, bytes: BYTES, tunnels: x8 ? 8 : 1 };
+function nodeConfig(path, name) {
+  const v = clientVariant(name);
+  const x8 = v.client.endsWith('-x8');
+  const base = x8 ? v.client.slice(0, -3) : v.client;
+  return { mode: 'download', path, client: base === 'undici-socks' ? 'undici' : base, bytes: BYTES, tunnels: x8 ? 8 : 1, undici: v.undici, fork: v.fork };
 }
 
 function curlArgs(server, path) {
@@ -138,8 +149,9 @@ function summarise(results) {
 }
 
 function table(path, rows) {
-  const raw = rows.find((r) => r.client === (r.client.endsWith('-x8') ? 'raw-x8' : 'raw'));
-  const rawOf = (r) => rows.find((x) => x.client === (r.client.endsWith('-x8') ? 'raw-x8' : 'raw')) ?? raw;
+  const refName = (c) => (c.endsWith('-x8') ? 'raw-x8' : c.endsWith('@node24') ? 'raw@node24' : 'raw');
+  const raw = rows.find((r) => r.client === 'raw');
+  const rawOf = (r) => rows.find((x) => x.client === refName(r.client)) ?? raw;
   const out = [
     '| client | MB/s median (min–max) | MB/s × raw | client CPU s/GiB median (min–max) | CPU × raw | client CPU s/GiB whole process | far side CPU s/GiB |',
     '|---|---:|---:|---:|---:|---:|---:|',
@@ -170,9 +182,9 @@ function targets(rows) {
     out.push(`| ${label} | ${fmt(value)} | ${fmt(limit)} | ${value <= limit ? 'met' : '**missed**'} |`);
   };
   for (const [p, lim] of [['B1', 1.05], ['B4', 1.05], ['B2', 1.1]]) {
-    for (const c of ['burrow', 'burrow-request']) {
+    for (const c of ['burrow', 'burrow-request', 'burrow@node24', 'burrow-request@node24']) {
       const a = get(p, c);
-      const raw = get(p, 'raw');
+      const raw = get(p, c.endsWith('@node24') ? 'raw@node24' : 'raw');
       if (a && raw) check(`${p} ${c}: client CPU/GiB ÷ raw primitive`, a.cpu / raw.cpu, lim);
     }
   }
@@ -181,8 +193,12 @@ function targets(rows) {
     const curl = get('B1', 'curl');
     if (a && curl) check(`B1 ${c}: client CPU/GiB (in-process) ÷ curl's (whole process)`, a.cpu / curl.whole, 1.0);
   }
-  for (const [p, peer] of [['B1', 'undici'], ['B2', 'h2w']]) {
-    for (const c of ['burrow', 'burrow-request']) {
+  for (const [p, peer, clients] of [
+    ['B1', 'undici', ['burrow', 'burrow-request']],
+    ['B1', 'undici8@node24', ['burrow@node24', 'burrow-request@node24']],
+    ['B2', 'h2w', ['burrow', 'burrow-request']],
+  ]) {
+    for (const c of clients) {
       const a = get(p, c);
       const b = get(p, peer);
       if (a && b) {

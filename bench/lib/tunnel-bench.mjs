@@ -140,7 +140,8 @@ export async function runNodeClient(server, config, noise, { execArgv = [], time
     const s0 = await server.stats();
     const m0 = cpuTimes();
     const t0 = process.hrtime.bigint();
-    const r = await forkClient({ ...config, ports: server.ports, ca: server.ca, watchdogMs: timeoutMs - 5000 }, execArgv, timeoutMs);
+    const { fork: forkOpts = {}, ...cfg } = config;
+    const r = await forkClient({ ...cfg, ports: server.ports, ca: server.ca, watchdogMs: timeoutMs - 5000 }, execArgv, timeoutMs, forkOpts);
     const wallS = Number(process.hrtime.bigint() - t0) / 1e9;
     const m1 = cpuTimes();
     const s1 = await server.stats();
@@ -158,10 +159,11 @@ export async function runNodeClient(server, config, noise, { execArgv = [], time
   }
 }
 
-function forkClient(config, execArgv, timeoutMs) {
+/** `forkOpts`: `execPath` (another Node binary) and `env` for the client process. */
+function forkClient(config, execArgv, timeoutMs, forkOpts = {}) {
   return new Promise((resolve) => {
     const child = trackChild(
-      fork(new URL('./tunnel-client.mjs', import.meta.url), [JSON.stringify(config)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv }),
+      fork(new URL('./tunnel-client.mjs', import.meta.url), [JSON.stringify(config)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv, ...forkOpts }),
     );
     let result;
     const timer = setTimeout(() => {

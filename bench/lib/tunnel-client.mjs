@@ -34,6 +34,8 @@ watchdog.unref();
 process.on('disconnect', () => process.exit(5));
 
 const require = createRequire(import.meta.url);
+// cfg.undici: which undici package to load ('undici' = undici 7; 'undici8' = undici 8, an npm alias).
+const UNDICI = cfg.undici ?? 'undici';
 const distUrl = process.env.BENCH_BURROW_DIST ? pathToFileURL(`${process.env.BENCH_BURROW_DIST.replace(/\/$/, '')}/index.js`).href : '../../dist/index.js';
 const TLS = { ca }; // one options object: burrow reuses one SecureContext per options object
 const ORIGIN_PORT = cfg.originPort ?? ports.originH1;
@@ -276,7 +278,7 @@ function httpsGet(agent, path, onHead) {
 }
 
 async function undiciGet(dispatcher, path, onHead) {
-  const { request } = require('undici');
+  const { request } = require(UNDICI);
   const { statusCode, body } = await request(url(path), { dispatcher });
   onHead?.();
   if (statusCode !== 200) throw new Error(`status ${statusCode}`);
@@ -286,7 +288,7 @@ async function undiciGet(dispatcher, path, onHead) {
 }
 
 async function undiciAgent(extra = {}) {
-  const undici = require('undici');
+  const undici = require(UNDICI);
   if (P === 'B3') return new undici.Socks5ProxyAgent(`socks5://${HOST}:${ports.socks}`, { requestTls: { ca }, ...extra });
   if (P !== 'B1') throw new Error(`undici has no agent for ${P}`);
   return new undici.ProxyAgent({ uri: `https://${HOST}:${ports.https1}`, proxyTls: { ca }, requestTls: { ca }, ...extra });
@@ -543,7 +545,7 @@ try {
     const k = cfg.tunnels ?? 1;
     // Warm the module graph (imports, no connection) so that the counted part is the transfer.
     if (client.startsWith('burrow')) await burrowMod();
-    if (client === 'undici') require('undici');
+    if (client === 'undici') require(UNDICI);
     if (client === 'h2w') require('http2-wrapper');
     if (client === 'hpa') await import('https-proxy-agent');
     if (client === 'spa') await import('socks-proxy-agent');
