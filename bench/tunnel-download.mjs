@@ -18,7 +18,8 @@
 //   node tunnel-download.mjs                  5 runs of 256 MiB, rewrites docs/benchmarks.md
 //   node tunnel-download.mjs --quick          smoke: 1 run of 16 MiB, no warm-up, docs untouched
 //   node tunnel-download.mjs --size 1024 --runs 7 --paths B1,B4 [--no-docs]
-//   node tunnel-download.mjs --paths B1 --clients raw,burrow-request --no-docs   a subset of the clients
+//   node tunnel-download.mjs --paths B1 --clients raw,burrow-request --no-docs   these clients only (also variants:
+//       burrow@base with BENCH_BASELINE_DIST=/other/dist for a before/after, undici8@node24, burrow@node24)
 //   node tunnel-download.mjs --profile [--paths B1]   one --cpu-prof run per burrow client and raw,
 //       summarised (profiles in bench/.build/profiles/); writes section tunnel-download-profile
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -103,7 +104,7 @@ async function runOne(server, path, client, noise) {
 async function bench(server, noise) {
   const results = {};
   for (const path of pathNames) {
-    const clients = PATHS[path].clients.filter((c) => onlyClients === undefined || onlyClients.includes(c));
+    const clients = onlyClients ?? PATHS[path].clients;
     results[path] = Object.fromEntries(clients.map((c) => [c, []]));
     process.stderr.write(`${path}: ${WARMUP_ROUNDS} warm-up + ${RUNS} rounds of ${clients.join(', ')}, ${SIZE_MIB} MiB each\n`);
     for (let round = 0; round < WARMUP_ROUNDS + RUNS; round++) {

@@ -2,8 +2,9 @@
 // its own process, run one client in its own process, and make sure no child
 // outlives the benchmark (every child is killed by pid on exit, on a signal,
 // and when it overruns its time limit).
-import { fork } from 'node:child_process';
+import { execFileSync, fork } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { cpuTimes } from './machine.mjs';
 
 const children = new Set();
@@ -18,6 +19,27 @@ function track(child) {
 export function trackChild(child) {
   return track(child);
 }
+
+const PIN = process.env.BENCH_PIN !== '0' && process.platform === 'linux' && availableParallelism() >= 2 && existsSync('/usr/bin/taskset');
+
+/**
+ * Pins every thread of a child process to one CPU (`taskset -a`), so the client and the far
+ * side each own a core instead of migrating between the two (on a 2-core machine that
+ * migration, not the code, was most of the run-to-run spread). BENCH_PIN=0 turns it off.
+ * Returns true when pinned.
+ */
+export function pinChild(child, cpu) {
+  if (!PIN || child.pid === undefined) return false;
+  try {
+    execFileSync('taskset', ['-a', '-cp', String(cpu), String(child.pid)], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** True when scenario processes are pinned (for the docs). */
+export const pinning = PIN;
 
 function killAll() {
   for (const c of children) {

@@ -7,7 +7,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { formatSummary, summarize } from './cpuprofile.mjs';
 import { cpuTimes, machineInfo, packageVersion } from './machine.mjs';
-import { requireBuild, trackChild, waitQuiet } from './runner.mjs';
+import { pinChild, requireBuild, trackChild, waitQuiet } from './runner.mjs';
 import { fmtFixed, max, median } from './stats.mjs';
 
 export const BUILD_DIR = new URL('../.build/', import.meta.url);
@@ -50,6 +50,7 @@ export async function startTunnelServer(role = 'main') {
   mkdirSync(BUILD_DIR, { recursive: true });
   const caFile = new URL(`./ca-${role}-${process.pid}.pem`, BUILD_DIR).pathname;
   const child = trackChild(fork(new URL('./tunnel-server.mjs', import.meta.url), [role, caFile], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
+  pinChild(child, 1);
   let seq = 0;
   const pending = new Map();
   const ready = await new Promise((resolve, reject) => {
@@ -165,6 +166,7 @@ function forkClient(config, execArgv, timeoutMs, forkOpts = {}) {
     const child = trackChild(
       fork(new URL('./tunnel-client.mjs', import.meta.url), [JSON.stringify(config)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv, ...forkOpts }),
     );
+    pinChild(child, 0);
     let result;
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
