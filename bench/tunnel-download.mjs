@@ -39,6 +39,7 @@ const BYTES = SIZE_MIB * MiB;
 
 const LABELS = {
   raw: 'raw primitive (hand-written CONNECT/SOCKS + `tls.connect({socket})` + hand-read HTTP/1.1)',
+  'raw-await': 'raw primitive, body read with `for await` (one promise per chunk)',
   burrow: 'burrow low-level (`open` + `connect` + `get` with `replyTo`)',
   'burrow-request': 'burrow `request()` (`for await` body, `pool: false`)',
   undici: 'undici `ProxyAgent` + `request()` (`for await` body)',
@@ -97,6 +98,7 @@ async function runOne(server, path, client, noise) {
     cpuPerGiB: r.cpuUs / 1e6 / (bytes / GiB),
     wholePerGiB: (r.wholeCpuUs ?? r.cpuUs) / 1e6 / (bytes / GiB),
     farPerGiB: r.serverCpuUs / 1e6 / (bytes / GiB),
+    sysShare: r.sysUs !== undefined ? r.sysUs / r.cpuUs : undefined,
     rest: r.restCores,
   };
 }
@@ -114,7 +116,7 @@ async function bench(server, noise) {
         process.stderr.write(
           run.failed
             ? `  ${client.padEnd(15)} ${tag}: FAILED ${run.fatal}\n`
-            : `  ${client.padEnd(15)} ${tag}: ${fmtFixed(run.mbps, 0).padStart(5)} MB/s  ${fmtFixed(run.cpuPerGiB, 2)} s/GiB client  ${fmtFixed(run.farPerGiB, 2)} s/GiB far  rest ${fmtFixed(run.rest, 2)}\n`,
+            : `  ${client.padEnd(15)} ${tag}: ${fmtFixed(run.mbps, 0).padStart(5)} MB/s  ${fmtFixed(run.cpuPerGiB, 2)} s/GiB client  ${fmtFixed(run.farPerGiB, 2)} s/GiB far  rest ${fmtFixed(run.rest, 2)}${run.sysShare !== undefined ? `  sys ${fmtFixed(run.sysShare * 100, 0)}%` : ''}\n`,
         );
         if (round >= WARMUP_ROUNDS) results[path][client].push(run);
       }

@@ -259,6 +259,71 @@ function rawGet(s, path, onHead) {
   });
 }
 
+/**
+ * The raw primitive with its body read by `for await` through a minimal one-promise-per-chunk
+ * queue (no HTTP code besides the head): what async iteration alone costs on top of 'data' events.
+ */
+async function rawGetAwait(s, path, onHead) {
+  const chunks = [];
+  let waiter;
+  let ended = false;
+  let failed;
+  const push = (d) => {
+    if (waiter) {
+      const w = waiter;
+      waiter = undefined;
+      w.resolve({ done: false, value: d });
+    } else chunks.push(d);
+  };
+  const finish = () => {
+    ended = true;
+    if (waiter) waiter.resolve({ done: true, value: undefined });
+  };
+  const body = {
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+    next() {
+      const c = chunks.shift();
+      if (c) return Promise.resolve({ done: false, value: c });
+      if (failed) return Promise.reject(failed);
+      if (ended) return Promise.resolve({ done: true, value: undefined });
+      return new Promise((resolve, reject) => (waiter = { resolve, reject }));
+    },
+  };
+  let head = true;
+  let buf = Buffer.alloc(0);
+  let left = 0;
+  const onData = (d) => {
+    if (head) {
+      onHead?.();
+      buf = buf.length ? Buffer.concat([buf, d]) : d;
+      const end = buf.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      const m = /\r\ncontent-length:\s*(\d+)/i.exec(buf.subarray(0, end).toString('latin1'));
+      left = Number(m?.[1] ?? 0);
+      head = false;
+      d = buf.subarray(end + 4);
+    }
+    left -= d.length;
+    if (d.length) push(d);
+    if (left <= 0) {
+      s.removeListener('data', onData);
+      finish();
+    }
+  };
+  s.on('data', onData);
+  s.once('error', (e) => {
+    failed = e;
+    waiter?.reject(e);
+  });
+  s.resume();
+  s.write(`GET ${path} HTTP/1.1\r\nhost: ${HOST}:${ORIGIN_PORT}\r\n\r\n`);
+  let n = 0;
+  for await (const c of body) n += c.length;
+  return n;
+}
+
 // ------------------------------------------------------------------ peers
 
 function httpsGet(agent, path, onHead) {
@@ -332,10 +397,11 @@ async function fetchNew(path, onHead) {
       for await (const c of res.body) n += c.length;
       return n;
     }
-    case 'raw': {
+    case 'raw':
+    case 'raw-await': {
       const { inner, close } = await rawRoute();
       try {
-        return await rawGet(inner, path, onHead);
+        return await (client === 'raw' ? rawGet : rawGetAwait)(inner, path, onHead);
       } finally {
         inner.destroy();
         close();
@@ -556,7 +622,7 @@ try {
     const cpu = process.cpuUsage(cpu0);
     const expected = k > 1 ? Math.floor(cfg.bytes / k) * k : cfg.bytes;
     if (bytes !== expected) throw new Error(`got ${bytes} bytes, expected ${expected}`);
-    send({ type: 'result', bytes, ms, cpuUs: cpu.user + cpu.system, wholeCpuUs: process.cpuUsage().user + process.cpuUsage().system });
+    send({ type: 'result', bytes, ms, cpuUs: cpu.user + cpu.system, userUs: cpu.user, sysUs: cpu.system, wholeCpuUs: process.cpuUsage().user + process.cpuUsage().system });
   } else if (mode === 'ttfb') {
     const samples = [];
     const cpus = [];

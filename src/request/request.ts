@@ -11,7 +11,7 @@ import { authority, hasHeader, normalizeHeaders, type HeaderList, type HeadersIn
 import { proxyForUrl, type ProxyEnv } from './env.js';
 import { defaultPool, type Lease, type Pool } from './pool.js';
 import { parseProxyChain, parseProxyUrl } from './proxy-url.js';
-import { Response, type BodySource } from './response.js';
+import { BodyQueue, Response } from './response.js';
 import { openRoute, routeKey, type RouteHop, type RouteOrigin, type ViaHopOptions } from './route.js';
 
 /** A request body: whole (string, bytes) or streamed (a Readable or any async iterable of chunks). */
@@ -154,11 +154,8 @@ export async function request(url: string | URL, init: RequestInit = {}): Promis
   return new Promise<Response>((resolve, reject) => {
     let headDone = false;
     let finished = false;
-    const queue: Buffer[] = [];
     let ended = false;
-    let failure: BurrowError | undefined;
     let trailers: HeaderList | undefined;
-    let wake: (() => void) | undefined;
     let ref: StreamRef | undefined;
     let consumed = 0;
     const finish = (reusable: boolean): void => {
@@ -168,13 +165,27 @@ export async function request(url: string | URL, init: RequestInit = {}): Promis
       ac.signal.removeEventListener('abort', onAbort);
       lease.release(reusable);
     };
+    const bodyQueue = new BodyQueue({
+      consumed: () => {
+        // Flow credit goes back in batches of half the window, not one call per chunk.
+        if (!ended && ref !== undefined && ++consumed >= BODY_WINDOW / 2) {
+          conn.updateFlow(ref, consumed);
+          consumed = 0;
+        }
+      },
+      cancel: () => {
+        if (finished) return;
+        if (ref !== undefined && !ended) conn.cancel(ref);
+        finish(ended || lease.route.protocol === 'http2');
+      },
+      trailers: () => trailers,
+    });
     const fail = (e: BurrowError): void => {
       if (!headDone) {
         headDone = true;
         reject(e);
       } else {
-        failure ??= e;
-        wake?.();
+        bodyQueue.fail(e);
       }
       // One failed stream on a multiplexed HTTP/2 connection leaves it usable for the others
       // (the pool checks the connection is still up); an HTTP/1.1 connection is not reused.
@@ -192,34 +203,6 @@ export async function request(url: string | URL, init: RequestInit = {}): Promis
         if (ref !== undefined) conn.cancel(ref);
       }, headersTimeout);
     }
-    const source: BodySource = {
-      read: () => {
-        const chunk = queue.shift();
-        if (chunk !== undefined) {
-          // Flow credit goes back in batches of half the window, not one call per chunk.
-          if (!ended && ref !== undefined && ++consumed >= BODY_WINDOW / 2) {
-            conn.updateFlow(ref, consumed);
-            consumed = 0;
-          }
-          return chunk;
-        }
-        if (failure) throw failure;
-        return ended ? null : undefined;
-      },
-      wait: () =>
-        new Promise<void>((r) => {
-          wake = () => {
-            wake = undefined;
-            r();
-          };
-        }),
-      cancel: () => {
-        if (finished) return;
-        if (ref !== undefined && !ended) conn.cancel(ref);
-        finish(ended || lease.route.protocol === 'http2');
-      },
-      trailers: () => trailers,
-    };
     const replyTo = (m: StreamMessage): void => {
       switch (m.type) {
         case 'response': {
@@ -228,25 +211,26 @@ export async function request(url: string | URL, init: RequestInit = {}): Promis
           if (headersTimer) clearTimeout(headersTimer);
           if (m.fin) {
             ended = true;
+            bodyQueue.end();
             finish(true);
           }
           const headersMs = Number(process.hrtime.bigint() - started) / 1e6;
-          resolve(new Response({ status: m.status, headers: m.headers, version: m.version, url: target.href, info: { layers: lease.route.layers, reused: lease.reused, headersMs } }, source));
+          resolve(new Response({ status: m.status, headers: m.headers, version: m.version, url: target.href, info: { layers: lease.route.layers, reused: lease.reused, headersMs } }, bodyQueue));
           return;
         }
         case 'data':
-          if (m.data.length > 0) queue.push(m.data);
+          if (m.fin) ended = true;
+          if (m.data.length > 0) bodyQueue.push(m.data);
           if (m.fin) {
-            ended = true;
+            bodyQueue.end();
             finish(true);
           }
-          wake?.();
           return;
         case 'trailers':
           trailers = m.headers;
           ended = true;
+          bodyQueue.end();
           finish(true);
-          wake?.();
           return;
         case 'error':
           fail(m.error);

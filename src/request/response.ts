@@ -18,13 +18,11 @@ export interface ResponseInfo {
   readonly headersMs: number;
 }
 
-/** @internal How the body is fed. */
-export interface BodySource {
-  /** The next chunk if one is buffered, null at the end, undefined when nothing has arrived yet. Throws the stream's error. */
-  read(): Buffer | null | undefined;
-  /** Resolves when `read()` has something new to say (a chunk, the end or an error). */
-  wait(): Promise<void>;
-  /** Stop: the rest of the body is not wanted. */
+/** @internal What the body queue asks of the request behind it. */
+export interface BodyHooks {
+  /** A chunk was handed to the reader (flow credit can go back). */
+  consumed(): void;
+  /** The reader stopped before the end: the rest of the body is not wanted. */
   cancel(): void;
   /** Trailers, once the body has ended. */
   trailers(): HeaderList | undefined;
@@ -32,17 +30,111 @@ export interface BodySource {
 
 const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });
 
-/**
- * The body iterator: a chunk already buffered is handed out at once (one
- * resolved promise, no generator resume); only an empty buffer waits.
- */
-class BodyIterator implements AsyncIterableIterator<Buffer> {
-  readonly #source: BodySource;
-  readonly #used: boolean;
-  #done = false;
+interface Waiter {
+  resolve(r: IteratorResult<Buffer, undefined>): void;
+  reject(e: Error): void;
+}
 
-  constructor(source: BodySource, used: boolean) {
-    this.#source = source;
+/**
+ * @internal The body between the connection and the reader. A chunk that
+ * arrives while the reader waits settles the reader's promise directly; a chunk
+ * that arrives first is queued and handed out at once by the next `next()`.
+ * One promise per chunk, no generator.
+ */
+export class BodyQueue {
+  readonly #hooks: BodyHooks;
+  readonly #chunks: Buffer[] = [];
+  #ended = false;
+  #error: Error | undefined;
+  #waiter: Waiter | undefined;
+  /** The reader saw the end or the error. */
+  #settled = false;
+
+  constructor(hooks: BodyHooks) {
+    this.#hooks = hooks;
+  }
+
+  /** Chunks queued and not yet read. */
+  get buffered(): number {
+    return this.#chunks.length;
+  }
+
+  push(chunk: Buffer): void {
+    if (this.#ended || this.#error) return;
+    const w = this.#waiter;
+    if (w !== undefined) {
+      this.#waiter = undefined;
+      this.#hooks.consumed();
+      w.resolve({ done: false, value: chunk });
+    } else this.#chunks.push(chunk);
+  }
+
+  end(): void {
+    if (this.#ended || this.#error) return;
+    this.#ended = true;
+    const w = this.#waiter;
+    if (w !== undefined) {
+      this.#waiter = undefined;
+      this.#settled = true;
+      w.resolve(DONE);
+    }
+  }
+
+  /** The body failed: the reader gets the chunks that came before, then `e`. Ignored after the end. */
+  fail(e: Error): void {
+    if (this.#ended || this.#error) return;
+    this.#error = e;
+    const w = this.#waiter;
+    if (w !== undefined) {
+      this.#waiter = undefined;
+      this.#settled = true;
+      w.reject(e);
+    }
+  }
+
+  next(): Promise<IteratorResult<Buffer, undefined>> {
+    const chunk = this.#chunks.shift();
+    if (chunk !== undefined) {
+      this.#hooks.consumed();
+      return Promise.resolve({ done: false, value: chunk });
+    }
+    if (this.#error) {
+      this.#settled = true;
+      return Promise.reject(this.#error);
+    }
+    if (this.#ended) {
+      this.#settled = true;
+      return Promise.resolve(DONE);
+    }
+    if (this.#waiter !== undefined) return Promise.reject(new BurrowError('ERR_BAD_STATE', 'next() called while the previous next() is pending', { stage: 'state' }));
+    return new Promise((resolve, reject) => {
+      this.#waiter = { resolve, reject };
+    });
+  }
+
+  /** The reader stops: cancels the stream unless the reader already saw its end. */
+  stop(): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    this.#chunks.length = 0;
+    const w = this.#waiter;
+    this.#waiter = undefined;
+    w?.resolve(DONE);
+    this.#hooks.cancel();
+  }
+
+  trailers(): HeaderList | undefined {
+    return this.#hooks.trailers();
+  }
+}
+
+/** The body iterator handed to `for await`: reads the queue, once. */
+class BodyIterator implements AsyncIterableIterator<Buffer> {
+  readonly #queue: BodyQueue;
+  readonly #used: boolean;
+
+  constructor(queue: BodyQueue, used: boolean) {
+    this.#queue = queue;
     this.#used = used;
   }
 
@@ -51,31 +143,13 @@ class BodyIterator implements AsyncIterableIterator<Buffer> {
   }
 
   next(): Promise<IteratorResult<Buffer, undefined>> {
-    if (this.#used) {
-      return Promise.reject(new BurrowError('ERR_BAD_STATE', 'the response body was already read', { stage: 'state' }));
-    }
-    if (this.#done) return Promise.resolve(DONE);
-    let chunk: Buffer | null | undefined;
-    try {
-      chunk = this.#source.read();
-    } catch (e) {
-      this.#done = true;
-      return Promise.reject(e as Error);
-    }
-    if (chunk === undefined) return this.#source.wait().then(() => this.next());
-    if (chunk === null) {
-      this.#done = true;
-      return Promise.resolve(DONE);
-    }
-    return Promise.resolve({ done: false, value: chunk });
+    if (this.#used) return Promise.reject(new BurrowError('ERR_BAD_STATE', 'the response body was already read', { stage: 'state' }));
+    return this.#queue.next();
   }
 
   /** Called when a `for await` loop stops early: the rest of the body is not wanted. */
   return(): Promise<IteratorResult<Buffer, undefined>> {
-    if (!this.#done && !this.#used) {
-      this.#done = true;
-      this.#source.cancel();
-    }
+    if (!this.#used) this.#queue.stop();
     return Promise.resolve(DONE);
   }
 }
@@ -92,11 +166,11 @@ export class Response {
   readonly url: string;
   /** Layers traversed, with timings. */
   readonly info: ResponseInfo;
-  readonly #source: BodySource;
+  readonly #source: BodyQueue;
   #used = false;
 
   /** @internal */
-  constructor(init: { status: number; headers: HeaderList; version: '1.0' | '1.1' | '2'; url: string; info: ResponseInfo }, source: BodySource) {
+  constructor(init: { status: number; headers: HeaderList; version: '1.0' | '1.1' | '2'; url: string; info: ResponseInfo }, source: BodyQueue) {
     this.status = init.status;
     this.headers = init.headers;
     this.version = init.version;
@@ -169,6 +243,6 @@ export class Response {
   /** Drops the body without reading it (the stream is cancelled). */
   cancel(): void {
     this.#used = true;
-    this.#source.cancel();
+    this.#source.stop();
   }
 }
