@@ -11,14 +11,17 @@
 // over the window, per request.
 //
 // Usage: node tunnel-requests.mjs [--quick] [--runs 5] [--duration 2000] [--warmup 1000] [--no-docs] [--profile]
+//          [--scenarios h1-seq,h2-100] [--clients burrow,undici,...]
+// Rows ending @node24 run under Node 24 (undici 8 needs Node >= 22) and are compared with each other.
 import { readFileSync } from 'node:fs';
 import { writeSection } from './lib/docs.mjs';
 import { Noise, metaHeader, parseCommon, profileClient, runNodeClient, startTunnelServer } from './lib/tunnel-bench.mjs';
 import { fmtFixed, fmtInt, max, median, min } from './lib/stats.mjs';
+import { PEER_NODE_VERSION, clientVariant } from './lib/node-versions.mjs';
 
 const NAME = 'tunnel-requests';
 const usage = readFileSync(new URL(import.meta.url), 'utf8').split('\n').filter((l) => l.startsWith('//')).map((l) => l.slice(3)).join('\n');
-const args = parseCommon({ duration: { type: 'string' }, warmup: { type: 'string' } }, usage);
+const args = parseCommon({ duration: { type: 'string' }, warmup: { type: 'string' }, clients: { type: 'string' }, scenarios: { type: 'string' } }, usage);
 const QUICK = args.quick;
 const RUNS = Math.max(1, Math.min(20, Number(args.runs ?? (QUICK ? 1 : 5))));
 const DURATION = Math.max(200, Math.min(30_000, Number(args.duration ?? (QUICK ? 500 : 2000))));
@@ -27,34 +30,45 @@ const WARMUP = Math.max(0, Math.min(30_000, Number(args.warmup ?? (QUICK ? 300 :
 const LABELS = {
   burrow: 'burrow low-level (`get` with `replyTo` on the tunnel ref)',
   'burrow-request': 'burrow `request()` (a `Pool`, `for await` body)',
-  undici: 'undici `ProxyAgent` + `request()`',
+  undici: 'undici 7 `ProxyAgent` + `request()`',
+  'burrow@node24': `burrow low-level, Node ${PEER_NODE_VERSION}`,
+  'burrow-request@node24': `burrow \`request()\`, Node ${PEER_NODE_VERSION}`,
+  'undici8@node24': `undici 8 \`ProxyAgent\` + \`request()\`, Node ${PEER_NODE_VERSION}`,
 };
+/** The peer row each burrow row is compared with: the same Node release. */
+const refOf = (c) => (c.endsWith('@node24') ? 'undici8@node24' : 'undici');
 const SCEN = {
   'h1-seq': { inflight: 1, originProtocol: 'http', undici: '`connections: 1, pipelining: 1`', title: 'HTTP/1.1 keep-alive in the tunnel, sequential' },
   'h2-100': { inflight: 100, originProtocol: 'http2', undici: '`allowH2: true, connections: 1, pipelining: 100`', title: 'HTTP/2 in the tunnel, 100 concurrent streams' },
 };
-const CLIENTS = ['burrow', 'burrow-request', 'undici'];
+const CLIENTS = args.clients?.split(',').map((x) => x.trim()).filter(Boolean) ?? ['burrow', 'burrow-request', 'undici', 'burrow@node24', 'burrow-request@node24', 'undici8@node24'];
+const SCENARIOS = args.scenarios?.split(',').map((x) => x.trim()).filter(Boolean) ?? Object.keys(SCEN);
 
 const server = await startTunnelServer();
-const cfgOf = (s, client) => ({
+const cfgOf = (s, name) => {
+  const v = clientVariant(name);
+  return {
   mode: 'rps',
   path: 'B1',
-  client,
+  client: v.client,
+  undici: v.undici,
+  fork: v.fork,
   inflight: SCEN[s].inflight,
   originProtocol: SCEN[s].originProtocol,
   originPort: SCEN[s].originProtocol === 'http2' ? server.ports.originH2 : server.ports.originH1,
   warmupMs: WARMUP,
   durationMs: DURATION,
-});
+  };
+};
 const noise = new Noise({ quick: QUICK, maxRest: Number(args['max-rest']) });
 const started = new Date();
 const res = {};
 try {
   if (args.profile) {
-    for (const s of Object.keys(SCEN)) for (const c of ['burrow', 'undici']) await profileClient(server, cfgOf(s, c), `B6-${s}-${c}`, 20);
+    for (const s of SCENARIOS) for (const c of ['burrow', 'burrow-request', 'undici']) await profileClient(server, cfgOf(s, c), `B6-${s}-${c}`, 20);
     process.exit(0);
   }
-  for (const s of Object.keys(SCEN)) {
+  for (const s of SCENARIOS) {
     res[s] = Object.fromEntries(CLIENTS.map((c) => [c, []]));
     process.stderr.write(`${s}: ${RUNS} rounds of ${CLIENTS.join(', ')} (${WARMUP} ms warm-up + ${DURATION} ms)\n`);
     for (let round = 0; round < RUNS; round++) {
@@ -70,12 +84,12 @@ try {
   await server.close();
 }
 const finished = new Date();
-const lines = ['| scenario | client | req/s median (min–max) | × undici | client CPU µs/request median (min–max) | far side CPU µs/request |', '|---|---|---:|---:|---:|---:|'];
-const tgt = ['| target: req/s ≥ 1.5× undici | value | |', '|---|---:|---|'];
+const lines = ['| scenario | client | req/s median (min–max) | × undici (same Node) | client CPU µs/request median (min–max) | far side CPU µs/request |', '|---|---|---:|---:|---:|---:|'];
+const tgt = ['| target: req/s ≥ 1.5× undici (same Node) | value | |', '|---|---:|---|'];
 let bad = false;
 for (const s of Object.keys(res)) {
   const ok = (c) => res[s][c].filter((r) => !r.failed);
-  const und = median(ok('undici').map((r) => r.rate));
+  const und = (c) => median(ok(refOf(c)).map((r) => r.rate));
   for (const c of CLIENTS) {
     const rs = ok(c);
     const errors = rs.reduce((a, r) => a + (r.errors ?? 0), 0);
@@ -83,10 +97,10 @@ for (const s of Object.keys(res)) {
     const rate = median(rs.map((r) => r.rate));
     const b = c.startsWith('burrow') ? '**' : '';
     lines.push(
-      `| ${SCEN[s].title} | ${b}${LABELS[c]}${b}${c === 'undici' ? ` (${SCEN[s].undici})` : ''} | ${rs.length ? `${b}${fmtInt(rate)}${b} (${fmtInt(min(rs.map((r) => r.rate)))}–${fmtInt(max(rs.map((r) => r.rate)))})` : `failed: ${res[s][c][0]?.fatal?.split('\n')[0]}`}${errors ? ` (${errors} errors)` : ''} | ` +
-        `${fmtFixed(rate / und, 2)} | ${fmtFixed(median(rs.map((r) => r.cpuUs)))} (${fmtFixed(min(rs.map((r) => r.cpuUs)))}–${fmtFixed(max(rs.map((r) => r.cpuUs)))}) | ${fmtFixed(median(rs.map((r) => r.farUs)))} |`,
+      `| ${SCEN[s].title} | ${b}${LABELS[c]}${b}${c.startsWith('undici') ? ` (${SCEN[s].undici})` : ''} | ${rs.length ? `${b}${fmtInt(rate)}${b} (${fmtInt(min(rs.map((r) => r.rate)))}–${fmtInt(max(rs.map((r) => r.rate)))})` : `failed: ${res[s][c][0]?.fatal?.split('\n')[0]}`}${errors ? ` (${errors} errors)` : ''} | ` +
+        `${fmtFixed(rate / und(c), 2)} | ${fmtFixed(median(rs.map((r) => r.cpuUs)))} (${fmtFixed(min(rs.map((r) => r.cpuUs)))}–${fmtFixed(max(rs.map((r) => r.cpuUs)))}) | ${fmtFixed(median(rs.map((r) => r.farUs)))} |`,
     );
-    if (c.startsWith('burrow') && rs.length) tgt.push(`| ${s} ${c} | ${fmtFixed(rate / und, 2)}× | ${rate / und >= 1.5 ? 'met' : '**missed**'} |`);
+    if (c.startsWith('burrow') && rs.length) tgt.push(`| ${s} ${c} vs ${refOf(c)} | ${fmtFixed(rate / und(c), 2)}× | ${rate / und(c) >= 1.5 ? 'met' : '**missed**'} |`);
   }
 }
 const table = lines.join('\n');

@@ -20,7 +20,10 @@ interface Entry {
   active: number;
   /** The server's SETTINGS_MAX_CONCURRENT_STREAMS for the route's HTTP/2 layer, once known. */
   serverLimit: number;
+  /** Closes the connection once it has been idle for the idle timeout (armed once per idle period, not per request). */
   idleTimer: NodeJS.Timeout | undefined;
+  /** When `active` last dropped to 0 (ms, performance.now()). */
+  idleSince: number;
   dead: boolean;
 }
 
@@ -65,7 +68,7 @@ export class Pool {
       await route.conn.close();
       throw new BurrowError('ERR_CLOSED', 'the pool is closed', { stage: 'state' });
     }
-    const e: Entry = { key, route, active: 0, serverLimit: Infinity, idleTimer: undefined, dead: false };
+    const e: Entry = { key, route, active: 0, serverLimit: Infinity, idleTimer: undefined, idleSince: 0, dead: false };
     route.conn.on('notify', (n) => {
       const sameLayer = n.tunnel === undefined ? route.tunnel === undefined : route.tunnel !== undefined && n.tunnel.equals(route.tunnel);
       if (n.type === 'settings' && sameLayer && n.settings.maxConcurrentStreams !== undefined) e.serverLimit = n.settings.maxConcurrentStreams;
@@ -88,10 +91,6 @@ export class Pool {
 
   #lease(e: Entry, reused: boolean): Lease {
     e.active++;
-    if (e.idleTimer) {
-      clearTimeout(e.idleTimer);
-      e.idleTimer = undefined;
-    }
     let released = false;
     return {
       route: e.route,
@@ -107,11 +106,30 @@ export class Pool {
           return;
         }
         if (e.active === 0) {
-          e.idleTimer = setTimeout(() => void e.route.conn.close(), this.#idleTimeout);
-          e.idleTimer.unref();
+          e.idleSince = performance.now();
+          if (e.idleTimer === undefined) this.#armIdle(e, this.#idleTimeout);
         }
       },
     };
+  }
+
+  /**
+   * The idle timer is not cleared when the connection is leased again: when it fires, a
+   * connection in use is left alone (its next release arms a new timer) and one released
+   * since waits out the rest of its idle time.
+   */
+  #armIdle(e: Entry, ms: number): void {
+    e.idleTimer = setTimeout(() => {
+      e.idleTimer = undefined;
+      if (e.dead || e.active > 0) return;
+      const left = e.idleSince + this.#idleTimeout - performance.now();
+      if (left > 1) this.#armIdle(e, left);
+      else {
+        e.dead = true;
+        void e.route.conn.close();
+      }
+    }, ms);
+    e.idleTimer.unref();
   }
 
   /** Connections currently pooled (for tests and diagnostics). */

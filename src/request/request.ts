@@ -10,7 +10,7 @@ import type { StreamRef } from '../api/stream-ref.js';
 import { authority, hasHeader, normalizeHeaders, type HeaderList, type HeadersInit } from '../protocols/headers.js';
 import { proxyForUrl, type ProxyEnv } from './env.js';
 import { defaultPool, type Lease, type Pool } from './pool.js';
-import { parseProxyChain, parseProxyUrl } from './proxy-url.js';
+import { parseProxyChain, parseProxyUrl, type ProxyHop } from './proxy-url.js';
 import { BodyQueue, Response } from './response.js';
 import { openRoute, routeKey, type RouteHop, type RouteOrigin, type ViaHopOptions } from './route.js';
 
@@ -52,6 +52,23 @@ export interface RequestInit {
 /** Data messages delivered ahead of the reader: bounds the memory a slow reader costs. */
 const BODY_WINDOW = 16;
 
+// Proxy URLs given as strings parse to the same hop every time: parse each once.
+const MAX_PARSED_PROXIES = 256;
+const parsedProxies = new Map<string, ProxyHop>();
+
+function proxyOf(entry: string | URL, name: string): ProxyHop {
+  const key = typeof entry === 'string' ? entry : entry.href;
+  let hop = parsedProxies.get(key);
+  if (hop === undefined) {
+    hop = parseProxyUrl(entry, name);
+    Object.freeze(hop.protocols);
+    Object.freeze(hop);
+    if (parsedProxies.size >= MAX_PARSED_PROXIES) parsedProxies.clear();
+    parsedProxies.set(key, hop);
+  }
+  return hop;
+}
+
 function toHops(via: RequestInit['via'], target: URL, env: RequestInit['env']): RouteHop[] {
   if (via === undefined) {
     if (env === undefined || env === false) return [];
@@ -60,9 +77,9 @@ function toHops(via: RequestInit['via'], target: URL, env: RequestInit['env']): 
   if (typeof via === 'string') return parseProxyChain(via).map((proxy) => ({ proxy, options: {} }));
   if (!Array.isArray(via)) throw new BurrowError('ERR_INVALID_OPTION', 'invalid option via: a list of proxy URLs or a string', { stage: 'options', details: { option: 'via' } });
   return via.map((entry, i) => {
-    if (typeof entry === 'string' || entry instanceof URL) return { proxy: parseProxyUrl(entry, `via[${i}]`), options: {} };
+    if (typeof entry === 'string' || entry instanceof URL) return { proxy: proxyOf(entry, `via[${i}]`), options: {} };
     const { url, ...options } = entry;
-    return { proxy: parseProxyUrl(url, `via[${i}]`), options };
+    return { proxy: proxyOf(url, `via[${i}]`), options };
   });
 }
 
@@ -116,13 +133,13 @@ export async function request(url: string | URL, init: RequestInit = {}): Promis
   const path = `${target.pathname}${target.search}` || '/';
   const body = init.body ?? null;
 
-  // One controller for the user's signal and the whole-request timeout.
-  const ac = new AbortController();
+  // One controller for the user's signal and the whole-request timeout; none when neither is given.
+  const ac = init.signal !== undefined || totalTimeout !== Infinity ? new AbortController() : undefined;
   let abortError: BurrowError | undefined;
   const abort = (e: BurrowError): void => {
     if (abortError) return;
     abortError = e;
-    ac.abort(e);
+    ac?.abort(e);
   };
   const onUserAbort = (): void => abort(new BurrowError('ERR_ABORTED', 'the request was aborted', { stage: 'state', cause: init.signal?.reason }));
   if (init.signal?.aborted) onUserAbort();
@@ -138,7 +155,7 @@ export async function request(url: string | URL, init: RequestInit = {}): Promis
   let lease: Lease;
   try {
     if (abortError) throw abortError;
-    const open = (): ReturnType<typeof openRoute> => openRoute(hops, origin, { lookup: init.lookup, signal: ac.signal, connectTimeout: timeouts.connect });
+    const open = (): ReturnType<typeof openRoute> => openRoute(hops, origin, { lookup: init.lookup, signal: ac?.signal, connectTimeout: timeouts.connect });
     if (init.pool === false) {
       const route = await open();
       lease = { route, reused: false, release: () => void route.conn.close() };
@@ -162,7 +179,7 @@ export async function request(url: string | URL, init: RequestInit = {}): Promis
       if (finished) return;
       finished = true;
       cleanup();
-      ac.signal.removeEventListener('abort', onAbort);
+      ac?.signal.removeEventListener('abort', onAbort);
       lease.release(reusable);
     };
     const bodyQueue = new BodyQueue({
@@ -195,7 +212,7 @@ export async function request(url: string | URL, init: RequestInit = {}): Promis
       fail(abortError ?? new BurrowError('ERR_ABORTED', 'the request was aborted', { stage: 'state' }));
       if (ref !== undefined) conn.cancel(ref);
     };
-    ac.signal.addEventListener('abort', onAbort);
+    ac?.signal.addEventListener('abort', onAbort);
     if (headersTimeout !== Infinity) {
       headersTimer = setTimeout(() => {
         if (headDone) return;

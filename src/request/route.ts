@@ -14,7 +14,7 @@ import type { LookupFunction, TlsOptions } from '../api/options.js';
 import type { StreamRef } from '../api/stream-ref.js';
 import type { ProtocolSpec } from '../tunnel/destination.js';
 import type { ProxyHop } from './proxy-url.js';
-import { tlsOptionsKey } from '../transport/tls.js';
+import { tlsOptionsKeyOf } from '../transport/tls.js';
 
 /** Options for one hop of a `via` chain, by position. */
 export interface ViaHopOptions {
@@ -64,7 +64,7 @@ export interface OpenRoute {
 }
 
 function tlsKey(o: TlsOptions | undefined): string {
-  return o === undefined ? '' : tlsOptionsKey(o);
+  return o === undefined ? '' : tlsOptionsKeyOf(o);
 }
 
 /** Two requests share a connection only when this key is equal: every hop, its credentials and options, and the origin. */

@@ -69,6 +69,47 @@ export function tlsOptionsKey(opts: TlsOptions, keys: readonly string[] = Object
   return hash.digest('base64');
 }
 
+// The key of an options object is remembered with a shallow snapshot of what it held (its
+// values, and the items of array values): a request that passes the same object again gets
+// the key without hashing (certificates and keys are kilobytes), and an object changed since
+// (a value replaced, an array item replaced) is hashed again. Bytes are compared by identity
+// here: a Buffer rewritten in place after use is not noticed (pass a new one instead). Objects nested inside (other than
+// arrays) are not snapshotted: such options are hashed every time.
+const rememberedKeys = new WeakMap<object, { snapshot: unknown[]; key: string }>();
+
+function snapshotOf(opts: TlsOptions): unknown[] | undefined {
+  const snap: unknown[] = [];
+  for (const k of Object.keys(opts)) {
+    const v = (opts as Record<string, unknown>)[k];
+    snap.push(k, v);
+    if (Array.isArray(v)) {
+      snap.push(v.length);
+      for (const x of v as unknown[]) {
+        if (typeof x === 'object' && x !== null && !(x instanceof Uint8Array)) return undefined;
+        snap.push(x);
+      }
+    } else if (typeof v === 'object' && v !== null && !(v instanceof Uint8Array) && Object.getPrototypeOf(v) === Object.prototype) return undefined;
+  }
+  return snap;
+}
+
+function sameSnapshot(a: readonly unknown[], b: readonly unknown[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** {@link tlsOptionsKey} of all the options, remembered per options object while it is unchanged. */
+export function tlsOptionsKeyOf(opts: TlsOptions): string {
+  const snapshot = snapshotOf(opts);
+  if (snapshot === undefined) return tlsOptionsKey(opts);
+  const known = rememberedKeys.get(opts);
+  if (known !== undefined && sameSnapshot(known.snapshot, snapshot)) return known.key;
+  const key = tlsOptionsKey(opts);
+  rememberedKeys.set(opts, { snapshot, key });
+  return key;
+}
+
 function secureContextFor(opts: TlsOptions): SecureContext {
   if (opts.secureContext !== undefined) return opts.secureContext;
   const key = tlsOptionsKey(opts, CONTEXT_KEYS);

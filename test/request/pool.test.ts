@@ -1,0 +1,106 @@
+// Pool: connections keyed by route, one request at a time on HTTP/1.1 routes, and the idle
+// timeout counted from the last release (one timer per idle period, not per request).
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { EventEmitter, once } from 'node:events';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as delay } from 'node:timers/promises';
+import { Pool } from '../../src/request/pool.js';
+import type { OpenRoute } from '../../src/request/route.js';
+import type { Connection } from '../../src/api/connection.js';
+
+/** A stand-in connection: up until closed; close() emits 'close'. */
+class FakeConn extends EventEmitter {
+  state: 'up' | 'closed' = 'up';
+  closes = 0;
+  close(): Promise<void> {
+    this.closes++;
+    if (this.state !== 'closed') {
+      this.state = 'closed';
+      this.emit('close', null);
+    }
+    return Promise.resolve();
+  }
+}
+
+/** The pool's idle timers are unref'ed: keep the event loop alive while a test waits for one. */
+async function whileAlive<T>(p: Promise<T>): Promise<T> {
+  const keep = setInterval(() => undefined, 1000);
+  try {
+    return await p;
+  } finally {
+    clearInterval(keep);
+  }
+}
+
+function fakeRoute(protocol: 'http' | 'http2' = 'http'): { route: OpenRoute; conn: FakeConn } {
+  const conn = new FakeConn();
+  return { conn, route: { conn: conn as unknown as Connection, tunnel: undefined, protocol, layers: [] } };
+}
+
+describe('Pool', () => {
+  it('reuses an idle HTTP/1.1 connection of the same key, opens another while it is busy', async () => {
+    const pool = new Pool();
+    const a = fakeRoute();
+    const b = fakeRoute();
+    const l1 = await pool.acquire('k', async () => a.route);
+    assert.equal(l1.reused, false);
+    const l2 = await pool.acquire('k', async () => b.route);
+    assert.equal(l2.route, b.route, 'a busy HTTP/1.1 connection is not shared');
+    l1.release(true);
+    const l3 = await pool.acquire('k', async () => assert.fail('should reuse'));
+    assert.equal(l3.route, a.route);
+    assert.equal(l3.reused, true);
+    l2.release(true);
+    l3.release(true);
+    await pool.close();
+    assert.equal(a.conn.state, 'closed');
+    assert.equal(b.conn.state, 'closed');
+  });
+
+  it('an idle timer armed before a connection was leased again does not close it while in use', async () => {
+    const idleTimeout = 40;
+    const pool = new Pool({ idleTimeout });
+    const a = fakeRoute();
+    const l1 = await pool.acquire('k', async () => a.route);
+    l1.release(true); // arms the idle timer
+    const l2 = await pool.acquire('k', async () => assert.fail('should reuse'));
+    // A timer of the same duration set after the pool's fires after it.
+    await whileAlive(delay(idleTimeout));
+    assert.equal(a.conn.state, 'up', 'closed while a request was using it');
+    const released = performance.now();
+    l2.release(true);
+    await whileAlive(once(a.conn, 'close'));
+    assert.ok(performance.now() - released >= idleTimeout - 2, `closed ${performance.now() - released} ms after the last release`);
+    assert.equal(pool.size, 0);
+    await pool.close();
+  });
+
+  it('an idle connection closes once the idle timeout has passed since its last release', async () => {
+    const idleTimeout = 30;
+    const pool = new Pool({ idleTimeout });
+    const a = fakeRoute();
+    const l1 = await pool.acquire('k', async () => a.route);
+    l1.release(true);
+    const l2 = await pool.acquire('k', async () => assert.fail('should reuse'));
+    const released = performance.now();
+    l2.release(true);
+    await whileAlive(once(a.conn, 'close'));
+    assert.ok(performance.now() - released >= idleTimeout - 2);
+    assert.equal(a.conn.closes, 1);
+    await pool.close();
+  });
+
+  it('a release that is not reusable closes the connection and the key opens a new one', async () => {
+    const pool = new Pool();
+    const a = fakeRoute();
+    const b = fakeRoute();
+    const l1 = await pool.acquire('k', async () => a.route);
+    l1.release(false);
+    assert.equal(a.conn.state, 'closed');
+    const l2 = await pool.acquire('k', async () => b.route);
+    assert.equal(l2.route, b.route);
+    l2.release(true);
+    await pool.close();
+  });
+});
