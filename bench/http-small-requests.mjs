@@ -23,6 +23,7 @@ import { readFileSync } from 'node:fs';
 import { formatSummary, summarize } from './lib/cpuprofile.mjs';
 import { writeSection } from './lib/docs.mjs';
 import { machineInfo, packageVersion } from './lib/machine.mjs';
+import { PEER_NODE_VERSION, clientVariant } from './lib/node-versions.mjs';
 import { requireBuild, runClient, startServer, waitQuiet } from './lib/runner.mjs';
 import { fmtFixed, fmtInt, max, median, min } from './lib/stats.mjs';
 
@@ -33,30 +34,38 @@ const CLIENTS = {
   'burrow-replyto': 'burrow `get(…, {replyTo})`',
   undici: 'undici `Client#request()`',
   'undici-nb': 'undici `Client#request({blocking: false})`',
+  'burrow-await@node24': `burrow \`get()\` + \`awaitBody()\`, Node ${PEER_NODE_VERSION}`,
+  'burrow-replyto@node24': `burrow \`get(…, {replyTo})\`, Node ${PEER_NODE_VERSION}`,
+  'undici8@node24': `undici 8 \`Client#request()\`, Node ${PEER_NODE_VERSION}`,
+  'undici8-nb@node24': `undici 8 \`Client#request({blocking: false})\`, Node ${PEER_NODE_VERSION}`,
 };
+const NODE24 = ['burrow-await@node24', 'burrow-replyto@node24'];
 
 const SCENARIOS = {
   'h1-seq': {
     protocol: 'h1',
     inflight: 1,
-    clients: ['burrow-await', 'burrow-replyto', 'undici'],
+    clients: ['burrow-await', 'burrow-replyto', 'undici', ...NODE24, 'undici8@node24'],
     peer: 'undici',
+    peer24: 'undici8@node24',
     title: 'HTTP/1.1, one keep-alive connection, sequential',
     undiciOpts: '`pipelining: 1`',
   },
   'h1-pipe16': {
     protocol: 'h1',
     inflight: 16,
-    clients: ['burrow-await', 'burrow-replyto', 'undici-nb', 'undici'],
+    clients: ['burrow-await', 'burrow-replyto', 'undici-nb', 'undici', ...NODE24, 'undici8-nb@node24'],
     peer: 'undici-nb',
+    peer24: 'undici8-nb@node24',
     title: 'HTTP/1.1, one connection, 16 requests in flight (pipelined)',
     undiciOpts: '`pipelining: 16`',
   },
   'h2-100': {
     protocol: 'h2c',
     inflight: 100,
-    clients: ['burrow-await', 'burrow-replyto', 'undici'],
+    clients: ['burrow-await', 'burrow-replyto', 'undici', ...NODE24, 'undici8@node24'],
     peer: 'undici',
+    peer24: 'undici8@node24',
     title: 'HTTP/2 cleartext (h2c, prior knowledge), one connection, 100 concurrent streams',
     undiciOpts: '`allowH2: true, useH2c: true, pipelining: 100`',
   },
@@ -121,10 +130,13 @@ function clientsOf(name) {
   return sc.clients.filter((c) => !clientFilter || clientFilter.has(c));
 }
 
-function configFor(name, client, server) {
+function configFor(name, clientName, server) {
   const sc = SCENARIOS[name];
+  const [base] = clientName.split('@');
+  const client = base.startsWith('undici8') ? base.replace('undici8', 'undici') : base;
   return {
     client,
+    undici: base.startsWith('undici8') ? 'undici8' : undefined,
     protocol: sc.protocol,
     port: sc.protocol === 'h2c' ? server.ports.h2c : server.ports.http1,
     inflight: sc.inflight,
@@ -175,7 +187,7 @@ async function bench(server) {
           if (!q.quiet) notQuiet++;
           let r;
           try {
-            r = await runClient(server, configFor(name, client, server));
+            r = await runClient(server, configFor(name, client, server), { execPath: clientVariant(client).fork.execPath });
           } catch (e) {
             r = { fatal: String(e?.message ?? e) };
           }
@@ -221,10 +233,11 @@ function summarise(results) {
   const rows = [];
   for (const name of Object.keys(results)) {
     const sc = SCENARIOS[name];
-    const peerRuns = (results[name][sc.peer] ?? []).filter((r) => !r.failed);
-    const peerRate = median(peerRuns.map((r) => r.rate));
-    const peerCpu = median(peerRuns.map((r) => r.clientCpuUs));
+    const peerOf = (client) => (client.endsWith('@node24') ? sc.peer24 : sc.peer);
+    const peerRuns = (client) => (results[name][peerOf(client)] ?? []).filter((r) => !r.failed);
     for (const [client, runs] of Object.entries(results[name])) {
+      const peerRate = median(peerRuns(client).map((r) => r.rate));
+      const peerCpu = median(peerRuns(client).map((r) => r.clientCpuUs));
       const ok = runs.filter((r) => !r.failed);
       const rate = median(ok.map((r) => r.rate));
       const cpu = median(ok.map((r) => r.clientCpuUs));
@@ -250,7 +263,7 @@ function summarise(results) {
         errors: ok.reduce((a, r) => a + r.errors, 0),
         disturbed: ok.filter((r) => r.disturbed).length,
         requests: ok.reduce((a, r) => a + r.requests, 0),
-        isPeer: client === sc.peer,
+        isPeer: client === peerOf(client),
       });
     }
   }

@@ -15,7 +15,7 @@
 // (process.cpuUsage()); curl's is whole-process (bash `times` on the curl child).
 //
 // Usage (burrow must be built: `npm run build` at the repository root):
-//   node tunnel-download.mjs                  5 runs of 256 MiB, rewrites docs/benchmarks.md
+//   node tunnel-download.mjs                  5 runs of 1 GiB, rewrites docs/benchmarks.md
 //   node tunnel-download.mjs --quick          smoke: 1 run of 16 MiB, no warm-up, docs untouched
 //   node tunnel-download.mjs --size 1024 --runs 7 --paths B1,B4 [--no-docs]
 //   node tunnel-download.mjs --paths B1 --clients raw,burrow-request --no-docs   these clients only (also variants:
@@ -34,7 +34,7 @@ const args = parseCommon({ size: { type: 'string' }, paths: { type: 'string' }, 
 const QUICK = args.quick;
 const RUNS = Math.max(1, Math.min(20, Number(args.runs ?? (QUICK ? 1 : 5))));
 const WARMUP_ROUNDS = QUICK ? 0 : 1;
-const SIZE_MIB = Math.max(1, Math.min(4096, Number(args.size ?? (QUICK ? 16 : 256))));
+const SIZE_MIB = Math.max(1, Math.min(4096, Number(args.size ?? (QUICK ? 16 : 1024))));
 const BYTES = SIZE_MIB * MiB;
 
 const LABELS = {

@@ -101,7 +101,8 @@ async function makeClient() {
     }
   }
   if (client === 'undici' || client === 'undici-nb') {
-    const { Client } = await import('undici');
+    // cfg.undici: 'undici' (undici 7) or 'undici8' (undici 8, an npm alias; needs Node >= 22).
+    const { Client } = await import(cfg.undici ?? 'undici');
     const opts = protocol === 'h2c' ? { allowH2: true, useH2c: true, pipelining: inflight } : { pipelining: inflight };
     const c = new Client(`http://127.0.0.1:${port}`, opts);
     const blocking = client === 'undici-nb' ? false : undefined;

@@ -85,6 +85,7 @@ export function requireBuild() {
 /** Starts lib/server.mjs; resolves with { ports, stats(), close() }. */
 export async function startServer({ timeoutMs = 10_000 } = {}) {
   const child = track(fork(new URL('./server.mjs', import.meta.url), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
+  pinChild(child, 1);
   let seq = 0;
   const pending = new Map();
   const ready = new Promise((resolve, reject) => {
@@ -139,14 +140,16 @@ export async function startServer({ timeoutMs = 10_000 } = {}) {
  * window it samples the server's CPU and the machine's busy time. Resolves with
  * the client's result plus { serverCpuUs, serverRequests, maxConcurrentH2, machineBusyCores, machineStealCores, windowWallS }.
  */
-export async function runClient(server, config, { execArgv = [], timeoutMs } = {}) {
+export async function runClient(server, config, { execArgv = [], timeoutMs, execPath } = {}) {
   const limit = timeoutMs ?? config.warmupMs + config.durationMs + 30_000;
   const child = track(
     fork(new URL('./client.mjs', import.meta.url), [JSON.stringify(config)], {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       execArgv,
+      ...(execPath ? { execPath } : {}),
     }),
   );
+  pinChild(child, 0);
   let s0;
   let m0;
   let t0;
