@@ -42,7 +42,7 @@ try {
           main,
           { mode: 'scale', path: 'B2', client, tunnels: TUNNELS, limitMs: LIMIT_S * 1000, batch: BATCH, tlsInside: kind === 'tls', echoPorts: echo.ports, echoCa: echo.ca },
           noise,
-          { execArgv: ['--expose-gc'], timeoutMs: LIMIT_S * 1000 + 120_000, redo: false },
+          { execArgv: ['--expose-gc'], timeoutMs: LIMIT_S * 1000 + 120_000, redo: false, others: [echo] },
         );
         const row = { kind, client, ...r };
         rows.push(row);

@@ -5,7 +5,7 @@
 export { open } from './api/open.js';
 export { request, type RequestBody, type RequestInit, type ViaEntry } from './request/request.js';
 export { Response, type ResponseInfo } from './request/response.js';
-export { Pool, defaultPool, type Lease, type PoolOptions } from './request/pool.js';
+export { Pool, defaultPool, type AcquireOptions, type Lease, type PoolOptions } from './request/pool.js';
 export type { LayerTiming, ViaHopOptions } from './request/route.js';
 export { parseProxyUrl, parseProxyChain, type ProxyHop, type ProxyScheme } from './request/proxy-url.js';
 export { proxyForUrl, noProxyMatches, type ProxyEnv } from './request/env.js';

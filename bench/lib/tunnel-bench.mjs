@@ -135,9 +135,19 @@ export class Noise {
  * its result plus { serverCpuUs, restCores, wallS }. Redoes a run disturbed by other
  * jobs (at most 3 tries) when `redo` is set.
  */
-export async function runNodeClient(server, config, noise, { execArgv = [], timeoutMs = 180_000, redo = true } = {}) {
+/** `others`: more far-side processes (their CPU is not counted as the rest of the machine). */
+export async function runNodeClient(server, config, noise, { execArgv = [], timeoutMs = 180_000, redo = true, others = [] } = {}) {
+  const othersCpu = async () => {
+    let us = 0;
+    for (const o of others) {
+      const st = await o.stats();
+      us += st.cpu.user + st.cpu.system;
+    }
+    return us;
+  };
   for (let attempt = 1; ; attempt++) {
     await noise.wait();
+    const o0 = await othersCpu();
     const s0 = await server.stats();
     const m0 = cpuTimes();
     const t0 = process.hrtime.bigint();
@@ -146,9 +156,10 @@ export async function runNodeClient(server, config, noise, { execArgv = [], time
     const wallS = Number(process.hrtime.bigint() - t0) / 1e9;
     const m1 = cpuTimes();
     const s1 = await server.stats();
+    const otherCpuUs = (await othersCpu()) - o0;
     const serverCpuUs = s1.cpu.user + s1.cpu.system - (s0.cpu.user + s0.cpu.system);
     const childCpuS = (r.wholeCpuUs ?? r.childCpuUs ?? 0) / 1e6;
-    const restCores = m0 && m1 ? (m1.busy - m0.busy + (m1.steal - m0.steal)) / 100 / wallS - childCpuS / wallS - serverCpuUs / 1e6 / wallS : NaN;
+    const restCores = m0 && m1 ? (m1.busy - m0.busy + (m1.steal - m0.steal)) / 100 / wallS - childCpuS / wallS - (serverCpuUs + otherCpuUs) / 1e6 / wallS : NaN;
     const out = { ...r, serverCpuUs, restCores, wallS, attempts: attempt };
     if (!redo || noise.quick || r.fatal || !(restCores > noise.maxRest) || attempt >= 3) {
       if (restCores > noise.maxRest) noise.kept++;

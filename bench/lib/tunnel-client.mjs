@@ -641,7 +641,7 @@ try {
       }
       await new Promise((r) => setImmediate(r));
     }
-    send({ type: 'result', samples, cpus });
+    send({ type: 'result', samples, cpus, wholeCpuUs: process.cpuUsage().user + process.cpuUsage().system });
   } else if (mode === 'rps') {
     const c = await rpsClient();
     const w = await runFor(c, cfg.warmupMs, cfg.inflight);
@@ -651,9 +651,9 @@ try {
     const ms = performance.now() - t0;
     const cpu = process.cpuUsage(cpu0);
     await c.close();
-    send({ type: 'result', requests: r.done, ms, cpuUs: cpu.user + cpu.system, errors: r.errors + w.errors, firstError: r.firstError ?? w.firstError });
+    send({ type: 'result', requests: r.done, ms, cpuUs: cpu.user + cpu.system, wholeCpuUs: process.cpuUsage().user + process.cpuUsage().system, errors: r.errors + w.errors, firstError: r.firstError ?? w.firstError });
   } else if (mode === 'scale') {
-    send({ type: 'result', ...(await scale()) });
+    send({ type: 'result', ...(await scale()), wholeCpuUs: process.cpuUsage().user + process.cpuUsage().system });
   } else throw new Error(`unknown mode ${mode}`);
 } catch (e) {
   send({ type: 'result', fatal: String(e?.stack ?? e) });

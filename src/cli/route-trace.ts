@@ -17,7 +17,7 @@
 import { lookup as dnsLookup } from 'node:dns';
 import { checkServerIdentity as defaultCheckServerIdentity, type PeerCertificate } from 'node:tls';
 import type { LookupFunction, TlsOptions } from '../api/options.js';
-import { Pool, type Lease } from '../request/pool.js';
+import { Pool, type AcquireOptions, type Lease } from '../request/pool.js';
 import type { ProxyHop } from '../request/proxy-url.js';
 import type { OpenRoute } from '../request/route.js';
 
@@ -99,7 +99,7 @@ export class TracingPool extends Pool {
     this.#now = now;
   }
 
-  override async acquire(key: string, openRoute: () => Promise<OpenRoute>): Promise<Lease> {
+  override async acquire(key: string, openRoute: () => Promise<OpenRoute>, opts?: AcquireOptions): Promise<Lease> {
     const lease = await super.acquire(key, async () => {
       const startedAt = this.#now();
       const done = this.#hooks.opening();
@@ -110,7 +110,7 @@ export class TracingPool extends Pool {
       } finally {
         done();
       }
-    });
+    }, opts);
     this.#hooks.leased(lease);
     return lease;
   }

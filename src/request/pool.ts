@@ -27,6 +27,32 @@ interface Entry {
   dead: boolean;
 }
 
+/** Options of {@link Pool.acquire}. */
+export interface AcquireOptions {
+  /** False when the route cannot be HTTP/2 (the origin is offered HTTP/1.1 only): never wait for another request's connection. */
+  multiplexed?: boolean;
+  /** Stops waiting for a connection another request is opening. */
+  signal?: AbortSignal;
+}
+
+/** Waits until `p` settles (whatever the outcome), or rejects when `signal` aborts. */
+function waitFor(p: Promise<unknown>, signal: AbortSignal | undefined): Promise<void> {
+  const settled = p.then(
+    () => undefined,
+    () => undefined,
+  );
+  if (signal === undefined) return settled;
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<void>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    void settled.then(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    });
+  });
+}
+
 /** A lease on a pooled route: release it when the response is done. */
 export interface Lease {
   readonly route: OpenRoute;
@@ -41,6 +67,8 @@ export class Pool {
   readonly #idleTimeout: number;
   readonly #maxStreams: number;
   readonly #entries = new Map<string, Entry[]>();
+  /** Connections being opened, by key (only for routes that may be HTTP/2). */
+  readonly #opening = new Map<string, Promise<Entry>>();
   #closed = false;
 
   constructor(opts: PoolOptions = {}) {
@@ -48,9 +76,44 @@ export class Pool {
     this.#maxStreams = opts.maxStreamsPerConnection ?? 100;
   }
 
-  /** A connection for `key`: a reusable one, or a new one from `open`. */
-  async acquire(key: string, openRoute: () => Promise<OpenRoute>): Promise<Lease> {
-    const list = this.#entries.get(key) ?? [];
+  /**
+   * A connection for `key`: a reusable one, or a new one from `open`.
+   *
+   * Requests that arrive while a connection for their key is being opened wait for it
+   * when it may be HTTP/2 (`opts.multiplexed` not false), and share it if it is: a burst
+   * of concurrent first requests opens one connection, not one each. When it turns out
+   * to be HTTP/1.1, or fails, each waiter opens a connection of its own (in parallel).
+   * `opts.signal` stops the waiting (the open itself belongs to the request that started it).
+   */
+  async acquire(key: string, openRoute: () => Promise<OpenRoute>, opts: AcquireOptions = {}): Promise<Lease> {
+    let waited = false;
+    for (;;) {
+      const reusable = this.#reusable(key);
+      if (reusable !== undefined) return this.#lease(reusable, true);
+      if (this.#closed) throw new BurrowError('ERR_CLOSED', 'the pool is closed', { stage: 'state' });
+      const opening = this.#opening.get(key);
+      if (opening === undefined || waited || opts.multiplexed === false) break;
+      waited = true;
+      await waitFor(opening, opts.signal);
+    }
+    const opened = this.#open(key, openRoute);
+    if (opts.multiplexed !== false) {
+      this.#opening.set(key, opened);
+      const forget = (): void => {
+        if (this.#opening.get(key) === opened) this.#opening.delete(key);
+      };
+      opened.then(forget, forget);
+    }
+    const e = await opened;
+    // Added and leased in one go: a waiter resuming first cannot take an HTTP/1.1 connection from its opener.
+    if (!e.dead) this.#entries.set(key, [...(this.#entries.get(key) ?? []), e]);
+    return this.#lease(e, false);
+  }
+
+  /** A pooled connection for `key` with room for one more request. */
+  #reusable(key: string): Entry | undefined {
+    const list = this.#entries.get(key);
+    if (list === undefined) return undefined;
     for (const e of list) {
       if (e.dead || e.route.conn.state !== 'up') continue;
       // An HTTP/2 tunnel can close while its proxy connection stays up.
@@ -60,9 +123,13 @@ export class Pool {
         continue;
       }
       const limit = e.route.protocol === 'http2' ? Math.min(this.#maxStreams, e.serverLimit) : 1;
-      if (e.active < limit) return this.#lease(e, true);
+      if (e.active < limit) return e;
     }
-    if (this.#closed) throw new BurrowError('ERR_CLOSED', 'the pool is closed', { stage: 'state' });
+    return undefined;
+  }
+
+  /** Opens a connection for `key` (added to the pool by its opener, when it leases it). */
+  async #open(key: string, openRoute: () => Promise<OpenRoute>): Promise<Entry> {
     const route = await openRoute();
     if (this.#closed) {
       await route.conn.close();
@@ -85,8 +152,7 @@ export class Pool {
     };
     route.conn.once('close', remove);
     route.conn.once('down', remove);
-    this.#entries.set(key, [...(this.#entries.get(key) ?? []), e]);
-    return this.#lease(e, false);
+    return e;
   }
 
   #lease(e: Entry, reused: boolean): Lease {

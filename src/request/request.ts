@@ -160,7 +160,11 @@ export async function request(url: string | URL, init: RequestInit = {}): Promis
       const route = await open();
       lease = { route, reused: false, release: () => void route.conn.close() };
     } else {
-      lease = await (init.pool ?? defaultPool).acquire(routeKey(hops, origin), open);
+      lease = await (init.pool ?? defaultPool).acquire(routeKey(hops, origin), open, { multiplexed: protocols.includes('http2'), signal: ac?.signal });
+      if (abortError) {
+        lease.release(true);
+        throw abortError;
+      }
     }
   } catch (e) {
     cleanup();

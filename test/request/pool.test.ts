@@ -103,4 +103,89 @@ describe('Pool', () => {
     l2.release(true);
     await pool.close();
   });
+
+  it('concurrent first requests on a route that may be HTTP/2 open one connection and share it', async () => {
+    const pool = new Pool();
+    let opens = 0;
+    const a = fakeRoute('http2');
+    const open = async (): Promise<OpenRoute> => {
+      opens++;
+      await delay(1);
+      return a.route;
+    };
+    const leases = await Promise.all(Array.from({ length: 5 }, () => pool.acquire('k', open, { multiplexed: true })));
+    assert.equal(opens, 1);
+    assert.ok(leases.every((l) => l.route === a.route));
+    assert.deepEqual(leases.map((l) => l.reused), [false, true, true, true, true]);
+    for (const l of leases) l.release(true);
+    await pool.close();
+  });
+
+  it('when the shared open turns out HTTP/1.1, each waiter opens a connection of its own, in parallel', async () => {
+    const pool = new Pool();
+    let opens = 0;
+    let inFlight = 0;
+    let maxInFlight = 0;
+    const open = async (): Promise<OpenRoute> => {
+      opens++;
+      inFlight++;
+      maxInFlight = Math.max(maxInFlight, inFlight);
+      await delay(1);
+      inFlight--;
+      return fakeRoute('http').route;
+    };
+    const leases = await Promise.all(Array.from({ length: 4 }, () => pool.acquire('k', open, { multiplexed: true })));
+    assert.equal(opens, 4);
+    assert.equal(new Set(leases.map((l) => l.route)).size, 4);
+    assert.equal(maxInFlight, 3, 'the three waiters open at once, not one after another');
+    for (const l of leases) l.release(true);
+    await pool.close();
+  });
+
+  it('a failed open fails its own request only: the waiters open their own connections', async () => {
+    const pool = new Pool();
+    let opens = 0;
+    const open = async (): Promise<OpenRoute> => {
+      opens++;
+      await delay(1);
+      if (opens === 1) throw new Error('refused');
+      return fakeRoute('http2').route;
+    };
+    const results = await Promise.allSettled([pool.acquire('k', open), pool.acquire('k', open), pool.acquire('k', open)]);
+    assert.equal(results[0]?.status, 'rejected');
+    assert.equal(results[1]?.status, 'fulfilled');
+    assert.equal(results[2]?.status, 'fulfilled');
+    for (const r of results) if (r.status === 'fulfilled') r.value.release(true);
+    await pool.close();
+  });
+
+  it('routes that cannot be HTTP/2 (multiplexed: false) never wait for another request\'s open', async () => {
+    const pool = new Pool();
+    let opens = 0;
+    const open = async (): Promise<OpenRoute> => {
+      opens++;
+      await delay(1);
+      return fakeRoute('http').route;
+    };
+    const pending = [pool.acquire('k', open, { multiplexed: false }), pool.acquire('k', open, { multiplexed: false })];
+    assert.equal(opens, 2, 'both opens start at once');
+    for (const l of await Promise.all(pending)) l.release(true);
+    await pool.close();
+  });
+
+  it('an aborted signal stops a request waiting for another request\'s open; the open goes on', async () => {
+    const pool = new Pool();
+    const a = fakeRoute('http2');
+    let finishOpen: (r: OpenRoute) => void = () => undefined;
+    const first = pool.acquire('k', () => new Promise<OpenRoute>((r) => (finishOpen = r)));
+    const ac = new AbortController();
+    const waiter = pool.acquire('k', () => assert.fail('the waiter must not open'), { signal: ac.signal });
+    ac.abort(new Error('stop'));
+    await assert.rejects(waiter, /stop/);
+    finishOpen(a.route);
+    const l = await first;
+    assert.equal(l.route, a.route);
+    l.release(true);
+    await pool.close();
+  });
 });
