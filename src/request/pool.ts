@@ -35,20 +35,20 @@ export interface AcquireOptions {
   signal?: AbortSignal;
 }
 
-/** Waits until `p` settles (whatever the outcome), or rejects when `signal` aborts. */
-function waitFor(p: Promise<unknown>, signal: AbortSignal | undefined): Promise<void> {
+/** Waits until `p` settles: its value, or undefined when it failed; rejects when `signal` aborts. */
+function waitFor<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T | undefined> {
   const settled = p.then(
-    () => undefined,
+    (v) => v,
     () => undefined,
   );
   if (signal === undefined) return settled;
   if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<void>((resolve, reject) => {
+  return new Promise<T | undefined>((resolve, reject) => {
     const onAbort = (): void => reject(signal.reason);
     signal.addEventListener('abort', onAbort, { once: true });
-    void settled.then(() => {
+    void settled.then((v) => {
       signal.removeEventListener('abort', onAbort);
-      resolve();
+      resolve(v);
     });
   });
 }
@@ -86,15 +86,17 @@ export class Pool {
    * `opts.signal` stops the waiting (the open itself belongs to the request that started it).
    */
   async acquire(key: string, openRoute: () => Promise<OpenRoute>, opts: AcquireOptions = {}): Promise<Lease> {
-    let waited = false;
+    let shareable = opts.multiplexed !== false;
     for (;;) {
       const reusable = this.#reusable(key);
       if (reusable !== undefined) return this.#lease(reusable, true);
       if (this.#closed) throw new BurrowError('ERR_CLOSED', 'the pool is closed', { stage: 'state' });
       const opening = this.#opening.get(key);
-      if (opening === undefined || waited || opts.multiplexed === false) break;
-      waited = true;
-      await waitFor(opening, opts.signal);
+      if (opening === undefined || !shareable) break;
+      // An HTTP/2 connection that filled up before this request got a stream: wait for the next one
+      // opened (one of the other waiters opens it). HTTP/1.1 or a failure: open our own now.
+      const e = await waitFor(opening, opts.signal);
+      if (e === undefined || e.route.protocol !== 'http2') shareable = false;
     }
     const opened = this.#open(key, openRoute);
     if (opts.multiplexed !== false) {

@@ -121,6 +121,21 @@ describe('Pool', () => {
     await pool.close();
   });
 
+  it('a burst larger than an HTTP/2 connection takes opens one more connection per full one, not one per request', async () => {
+    const pool = new Pool({ maxStreamsPerConnection: 2 });
+    let opens = 0;
+    const open = async (): Promise<OpenRoute> => {
+      opens++;
+      await delay(1);
+      return fakeRoute('http2').route;
+    };
+    const leases = await Promise.all(Array.from({ length: 6 }, () => pool.acquire('k', open)));
+    assert.equal(opens, 3);
+    assert.equal(new Set(leases.map((l) => l.route)).size, 3);
+    for (const l of leases) l.release(true);
+    await pool.close();
+  });
+
   it('when the shared open turns out HTTP/1.1, each waiter opens a connection of its own, in parallel', async () => {
     const pool = new Pool();
     let opens = 0;
