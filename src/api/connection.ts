@@ -25,7 +25,7 @@ import { establish, type Established, type EndpointInfo } from '../tunnel/establ
 import { resolveDestination, type ConnectDestination, type ResolvedDestination, type ResolvedHop } from '../tunnel/destination.js';
 import type { ConnectionInfo, ConnectionState, IntermediaryInfo, StreamInfo } from './info.js';
 import { Mailbox } from './mailbox.js';
-import { isFinal, type DownEvent, type Notification, type StreamMessage, type UpEvent } from './messages.js';
+import { isFinal, type DownEvent, type Http2SettingsReport, type Notification, type StreamMessage, type UpEvent } from './messages.js';
 import { checkFlow, type ResolvedOptions } from './options.js';
 import { StreamRef, nextStreamId } from './stream-ref.js';
 
@@ -444,7 +444,8 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     const reason = error ?? new BurrowError('ERR_CONNECTION_CLOSED', 'the server closed the connection', { stage: 'tcp', hop: this.#hop });
     const killed = [...killedByLayer];
     for (const n of this.#nodes.values()) killed.push(...n.layer.activeStreams());
-    this.#session?.abort();
+    // Aborted with a reason: no DOMException (and its stack) is built.
+    this.#session?.abort(reason);
     this.#session = undefined;
     const closedTunnels: Array<[StreamRef, BurrowError]> = [];
     for (const [key, n] of [...this.#nodes]) {
@@ -490,11 +491,11 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     this.#state = 'closed';
     if (this.#retryTimer) clearTimeout(this.#retryTimer);
     this.#retryTimer = undefined;
-    this.#attempt?.abort();
-    this.#attempt = undefined;
-    this.#session?.abort();
-    this.#session = undefined;
     const streamError = error ?? new BurrowError('ERR_CLOSED', 'the connection was closed', { stage: 'state', hop: this.#hop });
+    this.#attempt?.abort(streamError);
+    this.#attempt = undefined;
+    this.#session?.abort(streamError);
+    this.#session = undefined;
     for (const [key, n] of [...this.#nodes]) {
       this.#nodes.delete(key);
       n.layer.destroy(streamError);
@@ -915,6 +916,17 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       return Promise.reject(new BurrowError('ERR_BAD_STATE', `this layer became the tunnel ${node.takenOverBy}: ping with { tunnel }`, { stage: 'state', hop: node.hop }));
     }
     return node.layer.ping();
+  }
+
+  /**
+   * The HTTP/2 server's SETTINGS for the connection's layer, or for the layer
+   * inside `opts.tunnel`, once they have arrived (the `notify` event reports
+   * them too); undefined before that, on HTTP/1.1 and raw layers, and when the
+   * layer is unknown.
+   */
+  remoteSettings(opts?: { tunnel?: StreamRef }): Http2SettingsReport | undefined {
+    if (this.#state !== 'up') return undefined;
+    return this.#nodes.get(opts?.tunnel?.key ?? '')?.layer.remoteSettings();
   }
 
   // ---------------------------------------------------------------- awaiting

@@ -6,7 +6,7 @@
 import type { BurrowError, HopInfo } from '../errors/errors.js';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { Notification, StreamMessage } from '../api/messages.js';
+import type { Http2SettingsReport, Notification, StreamMessage } from '../api/messages.js';
 import type { StreamRef } from '../api/stream-ref.js';
 import type { Header } from './headers.js';
 
@@ -73,6 +73,8 @@ export interface HttpLayer {
   updateFlow(ref: StreamRef, increment: number): void;
   /** HTTP/2 PING; resolves with the round-trip time in ms. Rejects with ERR_PING_UNSUPPORTED on HTTP/1.1. */
   ping(): Promise<number>;
+  /** HTTP/2: the server's SETTINGS once they have arrived; undefined before, and on HTTP/1.1 and raw layers. */
+  remoteSettings(): Http2SettingsReport | undefined;
   /** Graceful close: finish what is in flight, accept nothing new, then close. */
   shutdown(): void;
   /** Immediate close; open streams get `reason` as their error. */

@@ -4,6 +4,7 @@
  * request at a time per connection. Idle connections close after `idleTimeout`.
  */
 import { BurrowError } from '../errors/errors.js';
+import type { Http2SettingsReport } from '../api/messages.js';
 import type { OpenRoute } from './route.js';
 
 /** Pool options. */
@@ -20,6 +21,10 @@ interface Entry {
   active: number;
   /** The server's SETTINGS_MAX_CONCURRENT_STREAMS for the route's HTTP/2 layer, once known. */
   serverLimit: number;
+  /** HTTP/2: the server's SETTINGS have arrived (until then the connection takes one request at a time). */
+  settingsKnown: boolean;
+  /** Settles when the SETTINGS arrive or the connection goes. */
+  readonly settingsReady: Promise<void>;
   /** Closes the connection once it has been idle for the idle timeout (armed once per idle period, not per request). */
   idleTimer: NodeJS.Timeout | undefined;
   /** When `active` last dropped to 0 (ms, performance.now()). */
@@ -91,6 +96,13 @@ export class Pool {
       const reusable = this.#reusable(key);
       if (reusable !== undefined) return this.#lease(reusable, true);
       if (this.#closed) throw new BurrowError('ERR_CLOSED', 'the pool is closed', { stage: 'state' });
+      // A new HTTP/2 connection whose SETTINGS have not arrived: how many streams it takes is not
+      // known yet (a server may allow fewer than we send); wait for them rather than guess.
+      const unsettled = shareable ? this.#entries.get(key)?.find((e) => !e.dead && !e.settingsKnown) : undefined;
+      if (unsettled !== undefined) {
+        await waitFor(unsettled.settingsReady, opts.signal);
+        continue;
+      }
       const opening = this.#opening.get(key);
       if (opening === undefined || !shareable) break;
       // An HTTP/2 connection that filled up before this request got a stream: wait for the next one
@@ -124,7 +136,7 @@ export class Pool {
         if (e.active === 0) void e.route.conn.close();
         continue;
       }
-      const limit = e.route.protocol === 'http2' ? Math.min(this.#maxStreams, e.serverLimit) : 1;
+      const limit = e.route.protocol === 'http2' && e.settingsKnown ? Math.min(this.#maxStreams, e.serverLimit) : 1;
       if (e.active < limit) return e;
     }
     return undefined;
@@ -137,12 +149,33 @@ export class Pool {
       await route.conn.close();
       throw new BurrowError('ERR_CLOSED', 'the pool is closed', { stage: 'state' });
     }
-    const e: Entry = { key, route, active: 0, serverLimit: Infinity, idleTimer: undefined, idleSince: 0, dead: false };
+    let settled: () => void = () => undefined;
+    const e: Entry = {
+      key,
+      route,
+      active: 0,
+      serverLimit: Infinity,
+      settingsKnown: route.protocol !== 'http2',
+      settingsReady: new Promise<void>((r) => (settled = r)),
+      idleTimer: undefined,
+      idleSince: 0,
+      dead: false,
+    };
+    const learn = (settings: Http2SettingsReport): void => {
+      if (settings.maxConcurrentStreams !== undefined) e.serverLimit = settings.maxConcurrentStreams;
+      e.settingsKnown = true;
+      settled();
+    };
     route.conn.on('notify', (n) => {
       const sameLayer = n.tunnel === undefined ? route.tunnel === undefined : route.tunnel !== undefined && n.tunnel.equals(route.tunnel);
-      if (n.type === 'settings' && sameLayer && n.settings.maxConcurrentStreams !== undefined) e.serverLimit = n.settings.maxConcurrentStreams;
+      if (n.type === 'settings' && sameLayer) learn(n.settings);
     });
+    // The SETTINGS may have arrived while the route was being opened.
+    const known = e.settingsKnown ? undefined : route.conn.remoteSettings(route.tunnel === undefined ? undefined : { tunnel: route.tunnel });
+    if (known !== undefined) learn(known);
+    if (e.settingsKnown) settled();
     const remove = (): void => {
+      settled();
       e.dead = true;
       if (e.idleTimer) clearTimeout(e.idleTimer);
       const l = this.#entries.get(key);

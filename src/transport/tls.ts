@@ -76,6 +76,7 @@ export function tlsOptionsKey(opts: TlsOptions, keys: readonly string[] = Object
 // here: a Buffer rewritten in place after use is not noticed (pass a new one instead). Objects nested inside (other than
 // arrays) are not snapshotted: such options are hashed every time.
 const rememberedKeys = new WeakMap<object, { snapshot: unknown[]; key: string }>();
+const rememberedContextKeys = new WeakMap<object, { snapshot: unknown[]; key: string }>();
 
 function snapshotOf(opts: TlsOptions): unknown[] | undefined {
   const snap: unknown[] = [];
@@ -99,20 +100,24 @@ function sameSnapshot(a: readonly unknown[], b: readonly unknown[]): boolean {
   return true;
 }
 
+function rememberedKey(memo: WeakMap<object, { snapshot: unknown[]; key: string }>, opts: TlsOptions, compute: () => string): string {
+  const snapshot = snapshotOf(opts);
+  if (snapshot === undefined) return compute();
+  const known = memo.get(opts);
+  if (known !== undefined && sameSnapshot(known.snapshot, snapshot)) return known.key;
+  const key = compute();
+  memo.set(opts, { snapshot, key });
+  return key;
+}
+
 /** {@link tlsOptionsKey} of all the options, remembered per options object while it is unchanged. */
 export function tlsOptionsKeyOf(opts: TlsOptions): string {
-  const snapshot = snapshotOf(opts);
-  if (snapshot === undefined) return tlsOptionsKey(opts);
-  const known = rememberedKeys.get(opts);
-  if (known !== undefined && sameSnapshot(known.snapshot, snapshot)) return known.key;
-  const key = tlsOptionsKey(opts);
-  rememberedKeys.set(opts, { snapshot, key });
-  return key;
+  return rememberedKey(rememberedKeys, opts, () => tlsOptionsKey(opts));
 }
 
 function secureContextFor(opts: TlsOptions): SecureContext {
   if (opts.secureContext !== undefined) return opts.secureContext;
-  const key = tlsOptionsKey(opts, CONTEXT_KEYS);
+  const key = rememberedKey(rememberedContextKeys, opts, () => tlsOptionsKey(opts, CONTEXT_KEYS));
   let ctx = contexts.get(key);
   if (ctx === undefined) {
     const o: Record<string, unknown> = {};
@@ -179,7 +184,7 @@ export function startTls(ctx: StepContext, socket: Socket | Duplex, opts: TlsHan
       reject(new BurrowError('ERR_TLS', `invalid TLS options: ${(e as Error).message}`, { stage: 'tls', hop: ctx.hop, cause: e }));
       return;
     }
-    const sessionKey = `${opts.host}\n${opts.port}\n${servername ?? ''}\n${alpn.join(',')}\n${tlsOptionsKey(opts.tls)}`;
+    const sessionKey = `${opts.host}\n${opts.port}\n${servername ?? ''}\n${alpn.join(',')}\n${tlsOptionsKeyOf(opts.tls)}`;
     const session = opts.tls.session ?? sessions.get(sessionKey);
     const s = tlsConnect({
       socket: socket as Socket,

@@ -101,11 +101,23 @@ describe('HTTP/2 connection over h2c and TLS', () => {
     });
   }
 
-  it('notifies the server settings', async () => {
+  it('notifies the server settings, and remoteSettings() reports them from then on', async () => {
     const conn = open({ host: '127.0.0.1', port: h2c.port, protocols: ['http2'], retry: 0 });
+    assert.equal(conn.remoteSettings(), undefined, 'nothing before the connection is up');
     const n = await new Promise<Notification>((resolve) => conn.on('notify', resolve));
     assert.equal(n.type, 'settings');
+    assert.deepEqual(conn.remoteSettings(), n.type === 'settings' ? n.settings : undefined);
     await conn.close();
+    assert.equal(conn.remoteSettings(), undefined, 'nothing once closed');
+  });
+
+  it('remoteSettings() is undefined on an HTTP/1.1 connection', async () => {
+    const h1 = await startOrigin({ protocol: 'http', transport: 'tcp' });
+    const conn = open({ host: '127.0.0.1', port: h1.port, protocols: ['http'], retry: 0 });
+    await conn.awaitUp();
+    assert.equal(conn.remoteSettings(), undefined);
+    await conn.close();
+    await h1.close();
   });
 
   it('a stream reset by the server is a stream error; other streams go on', async () => {

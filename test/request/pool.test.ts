@@ -8,11 +8,22 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { Pool } from '../../src/request/pool.js';
 import type { OpenRoute } from '../../src/request/route.js';
 import type { Connection } from '../../src/api/connection.js';
+import type { Http2SettingsReport } from '../../src/api/messages.js';
 
 /** A stand-in connection: up until closed; close() emits 'close'. */
 class FakeConn extends EventEmitter {
   state: 'up' | 'closed' = 'up';
   closes = 0;
+  /** The HTTP/2 server's SETTINGS as remoteSettings() reports them (undefined: not arrived yet). */
+  settings: Http2SettingsReport | undefined = { maxConcurrentStreams: 100 };
+  remoteSettings(): Http2SettingsReport | undefined {
+    return this.settings;
+  }
+  /** The server's SETTINGS arrive. */
+  settingsArrive(settings: Http2SettingsReport): void {
+    this.settings = settings;
+    this.emit('notify', { type: 'settings', settings });
+  }
   close(): Promise<void> {
     this.closes++;
     if (this.state !== 'closed') {
@@ -201,6 +212,32 @@ describe('Pool', () => {
     const l = await first;
     assert.equal(l.route, a.route);
     l.release(true);
+    await pool.close();
+  });
+
+  it('a new HTTP/2 connection takes one request until its SETTINGS arrive, then as many as they allow', async () => {
+    const pool = new Pool();
+    const a = fakeRoute('http2');
+    a.conn.settings = undefined;
+    const b = fakeRoute('http2');
+    let opens = 0;
+    const open = async (): Promise<OpenRoute> => {
+      opens++;
+      await delay(1);
+      return opens === 1 ? a.route : b.route;
+    };
+    const first = pool.acquire('k', open);
+    const others = [pool.acquire('k', open), pool.acquire('k', open), pool.acquire('k', open)];
+    const l1 = await first;
+    assert.equal(l1.route, a.route);
+    // The others wait: nothing tells them yet how many streams the server takes.
+    await new Promise<void>((r) => setImmediate(r));
+    assert.equal(opens, 1);
+    a.conn.settingsArrive({ maxConcurrentStreams: 2 });
+    const rest = await Promise.all(others);
+    assert.deepEqual(rest.map((l) => (l.route === a.route ? 'a' : 'b')).sort(), ['a', 'b', 'b']);
+    assert.equal(opens, 2);
+    for (const l of [l1, ...rest]) l.release(true);
     await pool.close();
   });
 });

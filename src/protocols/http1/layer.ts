@@ -316,6 +316,10 @@ export class Http1Layer implements HttpLayer {
     }
   }
 
+  remoteSettings(): undefined {
+    return undefined;
+  }
+
   ping(): Promise<number> {
     return Promise.reject(
       new BurrowError('ERR_PING_UNSUPPORTED', 'HTTP/1.1 has no ping; ping needs an HTTP/2 connection', { stage: 'state', hop: this.#origin.hop }),

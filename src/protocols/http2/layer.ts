@@ -14,6 +14,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { BurrowError, socketError } from '../../errors/errors.js';
 import { StreamRef, nextStreamId } from '../../api/stream-ref.js';
+import type { Http2SettingsReport } from '../../api/messages.js';
 import type { ResolvedOptions } from '../../api/options.js';
 import { authority, authorityHost, type HeaderList } from '../headers.js';
 import { whenWritable } from '../../transport/drain.js';
@@ -84,6 +85,7 @@ export class Http2Layer implements HttpLayer {
   /** Streams handed over as tunnels and still open. */
   #tunnels = 0;
   #remoteSettingsSeen = false;
+  #remoteSettings: Http2SettingsReport | undefined;
   /** Resolves once the session is set up (the preface is sent). */
   readonly ready: Promise<void>;
   #readyResolve!: () => void;
@@ -127,18 +129,16 @@ export class Http2Layer implements HttpLayer {
     s.on('goaway', this.#onGoaway);
     s.on('remoteSettings', (settings) => {
       this.#remoteSettingsSeen = true;
-      this.#sink.notify({
-        type: 'settings',
-        settings: {
-          headerTableSize: settings.headerTableSize,
-          enablePush: settings.enablePush,
-          maxConcurrentStreams: settings.maxConcurrentStreams,
-          initialWindowSize: settings.initialWindowSize,
-          maxFrameSize: settings.maxFrameSize,
-          maxHeaderListSize: settings.maxHeaderListSize,
-          enableConnectProtocol: settings.enableConnectProtocol,
-        },
-      });
+      this.#remoteSettings = {
+        headerTableSize: settings.headerTableSize,
+        enablePush: settings.enablePush,
+        maxConcurrentStreams: settings.maxConcurrentStreams,
+        initialWindowSize: settings.initialWindowSize,
+        maxFrameSize: settings.maxFrameSize,
+        maxHeaderListSize: settings.maxHeaderListSize,
+        enableConnectProtocol: settings.enableConnectProtocol,
+      };
+      this.#sink.notify({ type: 'settings', settings: this.#remoteSettings });
     });
     s.on('stream', this.#onPush);
   }
@@ -156,6 +156,10 @@ export class Http2Layer implements HttpLayer {
     this.#isReady = true;
     this.#readyResolve();
   };
+
+  remoteSettings(): Http2SettingsReport | undefined {
+    return this.#remoteSettings;
+  }
 
   /** True while the layer takes new requests (false after GOAWAY or shutdown). */
   get accepting(): boolean {

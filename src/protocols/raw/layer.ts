@@ -87,6 +87,10 @@ export class RawLayer implements HttpLayer {
     }
   }
 
+  remoteSettings(): undefined {
+    return undefined;
+  }
+
   ping(): Promise<number> {
     return Promise.reject(new BurrowError('ERR_PING_UNSUPPORTED', 'the raw protocol has no ping', { stage: 'state', hop: this.#origin.hop }));
   }
