@@ -62,11 +62,11 @@ const LABELS = {
 const PATHS = {
   B1: {
     title: 'B1: HTTPS proxy (HTTP/1.1 CONNECT over TLS) → HTTPS origin (TLS in TLS)',
-    clients: ['raw', 'burrow', 'burrow-request', 'undici', 'hpa', 'curl', 'raw@node24', 'burrow@node24', 'burrow-request@node24', 'undici8@node24'],
+    clients: ['raw', 'raw-await', 'burrow', 'burrow-request', 'undici', 'hpa', 'curl', 'raw@node24', 'burrow@node24', 'burrow-request@node24', 'undici8@node24'],
   },
   B2: { title: 'B2: HTTP/2 CONNECT proxy over TLS → HTTPS origin (TLS inside an HTTP/2 stream)', clients: ['raw', 'burrow', 'burrow-request', 'h2w', 'raw-x8', 'burrow-x8', 'h2w-x8'] },
   B3: { title: 'B3: SOCKS5 (TCP) → HTTPS origin', clients: ['raw', 'burrow', 'burrow-request', 'spa', 'undici-socks', 'curl'] },
-  B4: { title: 'B4: HTTPS proxy → HTTPS proxy → HTTPS origin (TLS nested three deep)', clients: ['raw', 'burrow', 'burrow-request'] },
+  B4: { title: 'B4: HTTPS proxy → HTTPS proxy → HTTPS origin (TLS nested three deep)', clients: ['raw', 'raw-await', 'burrow', 'burrow-request'] },
 };
 const pathNames = (args.paths ?? Object.keys(PATHS).join(',')).split(',').map((s) => s.trim()).filter(Boolean);
 const onlyClients = args.clients?.split(',').map((s) => s.trim()).filter(Boolean);
@@ -268,6 +268,9 @@ ${tgt}
   curl has only the whole-process figure: it runs under \`bash -c 'curl …; times'\`, and bash's \`times\` reports the
   user+sys of its finished child (curl alone, not bash), which includes curl's start-up and CA loading.
 - Peers pass \`ca\` per connection (what users do); burrow and the raw primitive reuse one \`SecureContext\`.
+- "raw primitive, body read with \`for await\`" is the raw primitive whose body goes through a minimal one-promise-per-chunk
+  async iterator: the control for what reading a body with \`for await\` (as \`request()\`'s users do) costs by itself.
+- Processes are pinned: the client to CPU 0, the far side to CPU 1 (\`taskset -a\`; see bench/README.md).
 - ×8 rows: 8 tunnels opened at once on one HTTP/2 proxy connection, each downloading ${SIZE_MIB}/8 MiB; MB/s is the aggregate.
 - undici ${'7'} \`ProxyAgent\` cannot speak HTTP/2 to a proxy, so B2 has one peer (http2-wrapper). curl 7.88 has no HTTP/2 to
   proxies (\`--proxy-http2\` is 8.1+) and cannot chain proxies, so curl appears in B1 and B3 only; B4 has no peer.
