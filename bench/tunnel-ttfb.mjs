@@ -10,19 +10,20 @@
 // (A B C A B C ...): 5 × 10 = 50 counted samples by default. curl is one process per
 // sample, its time_starttransfer (which includes its start-up and CA loading).
 //
-// Usage: node tunnel-ttfb.mjs [--quick] [--rounds 5] [--samples 10] [--warmup 10] [--paths B1,B2] [--no-docs]
+// Usage: node tunnel-ttfb.mjs [--quick] [--rounds 5] [--samples 10] [--warmup 40] [--paths B1,B2] [--clients raw,burrow] [--no-docs]
 import { readFileSync } from 'node:fs';
 import { writeSection } from './lib/docs.mjs';
 import { Noise, detectCurl, metaHeader, parseCommon, runCurl, runNodeClient, startTunnelServer } from './lib/tunnel-bench.mjs';
+import { clientVariant } from './lib/node-versions.mjs';
 import { fmtFixed, median } from './lib/stats.mjs';
 
 const NAME = 'tunnel-ttfb';
 const usage = readFileSync(new URL(import.meta.url), 'utf8').split('\n').filter((l) => l.startsWith('//')).map((l) => l.slice(3)).join('\n');
-const args = parseCommon({ rounds: { type: 'string' }, samples: { type: 'string' }, warmup: { type: 'string' }, paths: { type: 'string' } }, usage);
+const args = parseCommon({ rounds: { type: 'string' }, samples: { type: 'string' }, warmup: { type: 'string' }, paths: { type: 'string' }, clients: { type: 'string' } }, usage);
 const QUICK = args.quick;
 const ROUNDS = Math.max(1, Math.min(20, Number(args.rounds ?? args.runs ?? (QUICK ? 1 : 5))));
 const SAMPLES = Math.max(1, Math.min(100, Number(args.samples ?? (QUICK ? 3 : 10))));
-const WARMUP = Math.max(0, Math.min(100, Number(args.warmup ?? (QUICK ? 1 : 10))));
+const WARMUP = Math.max(0, Math.min(200, Number(args.warmup ?? (QUICK ? 1 : 40))));
 
 const LABELS = {
   raw: 'raw primitive',
@@ -48,6 +49,11 @@ const TITLES = {
   B4: 'B4 HTTPS proxy → HTTPS proxy → HTTPS origin',
 };
 const pathNames = (args.paths ?? Object.keys(PATHS).join(',')).split(',').map((s) => s.trim()).filter(Boolean);
+// --clients: these clients on every path instead (variants too, e.g. burrow@base with BENCH_BASELINE_DIST).
+const onlyClients = args.clients?.split(',').map((s) => s.trim()).filter(Boolean);
+const clientsOf = (path) => onlyClients ?? PATHS[path];
+LABELS['burrow@base'] = 'burrow low-level, baseline build (BENCH_BASELINE_DIST)';
+LABELS['burrow-request@base'] = 'burrow `request()`, baseline build (BENCH_BASELINE_DIST)';
 
 function quantile(xs, q) {
   const s = [...xs].sort((a, b) => a - b);
@@ -73,10 +79,10 @@ const res = {};
 let failedAny = false;
 try {
   for (const path of pathNames) {
-    res[path] = Object.fromEntries(PATHS[path].map((c) => [c, { samples: [], cpus: [], fatal: undefined }]));
-    process.stderr.write(`${path}: ${ROUNDS} rounds × (${WARMUP} warm-up + ${SAMPLES}) samples of ${PATHS[path].join(', ')}\n`);
+    res[path] = Object.fromEntries(clientsOf(path).map((c) => [c, { samples: [], cpus: [], fatal: undefined }]));
+    process.stderr.write(`${path}: ${ROUNDS} rounds × (${WARMUP} warm-up + ${SAMPLES}) samples of ${clientsOf(path).join(', ')}\n`);
     for (let round = 0; round < ROUNDS; round++) {
-      for (const client of PATHS[path]) {
+      for (const client of clientsOf(path)) {
         const acc = res[path][client];
         if (client === 'curl') {
           for (let i = 0; i < SAMPLES; i++) {
@@ -88,7 +94,8 @@ try {
             }
           }
         } else {
-          const r = await runNodeClient(server, { mode: 'ttfb', path, client: client === 'undici-socks' ? 'undici' : client, warmup: WARMUP, samples: SAMPLES }, noise);
+          const v = clientVariant(client);
+          const r = await runNodeClient(server, { mode: 'ttfb', path, client: v.client === 'undici-socks' ? 'undici' : v.client, undici: v.undici, fork: v.fork, warmup: WARMUP, samples: SAMPLES }, noise);
           if (r.fatal) acc.fatal = r.fatal;
           else {
             acc.samples.push(...r.samples);
@@ -132,9 +139,14 @@ ${table}
 
 ${targets}
 
-- Same far side as B1–B4 (burrow's test servers in one other Node process; ECDSA P-256 test PKI; no TLS session
-  resumption anywhere). Every sample opens a new connection to the first proxy; B2 therefore includes a new HTTP/2
-  session with the proxy.
+- Same far side as B1–B4 (burrow's test servers in one other Node process; ECDSA P-256 test PKI). Every sample opens
+  a new connection to the first proxy; B2 therefore includes a new HTTP/2 session with the proxy.
+- TLS session resumption: burrow resumes (its default: sessions are kept per endpoint and TLS options, and handed to
+  each new handshake, through tunnels too), so after the first sample of a process its handshakes are resumptions;
+  the raw primitive and the peers do a full handshake every time.
+- ${WARMUP} warm-up samples per process: the figures are for a process that has already made some connections (burrow
+  runs far more JavaScript per new tunnel than the primitive, and a process whose code is not yet optimised pays
+  more for it; with 10 warm-up samples burrow was 1.15–1.17× the primitive on B1).
 - burrow and the raw primitive reuse one \`SecureContext\` for the whole process; the peers get \`ca\` per agent/request
   and build their contexts per connection, as users do.
 - The time runs from before the first \`connect\` to the response head (\`replyTo\` 'response', \`request()\` resolving,
