@@ -35,6 +35,8 @@ const LABELS = {
   'burrow-request@node24': `burrow \`request()\`, Node ${PEER_NODE_VERSION}`,
   'undici8@node24': `undici 8 \`ProxyAgent\` + \`request()\`, Node ${PEER_NODE_VERSION}`,
 };
+LABELS['burrow@base'] = 'burrow low-level, baseline build (BENCH_BASELINE_DIST)';
+LABELS['burrow-request@base'] = 'burrow `request()`, baseline build (BENCH_BASELINE_DIST)';
 /** The peer row each burrow row is compared with: the same Node release. */
 const refOf = (c) => (c.endsWith('@node24') ? 'undici8@node24' : 'undici');
 const SCEN = {
