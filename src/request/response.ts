@@ -49,6 +49,8 @@ export class BodyQueue {
   #waiter: Waiter | undefined;
   /** The reader saw the end or the error. */
   #settled = false;
+  /** The reader stopped before the end (the stream was cancelled). */
+  #stopped = false;
 
   constructor(hooks: BodyHooks) {
     this.#hooks = hooks;
@@ -60,7 +62,7 @@ export class BodyQueue {
   }
 
   push(chunk: Buffer): void {
-    if (this.#ended || this.#error) return;
+    if (this.#ended || this.#error || this.#stopped) return;
     const w = this.#waiter;
     if (w !== undefined) {
       this.#waiter = undefined;
@@ -93,6 +95,7 @@ export class BodyQueue {
   }
 
   next(): Promise<IteratorResult<Buffer, undefined>> {
+    if (this.#stopped) return Promise.resolve(DONE);
     const chunk = this.#chunks.shift();
     if (chunk !== undefined) {
       this.#hooks.consumed();
@@ -116,6 +119,7 @@ export class BodyQueue {
   stop(): void {
     if (this.#settled) return;
     this.#settled = true;
+    this.#stopped = true;
     this.#chunks.length = 0;
     const w = this.#waiter;
     this.#waiter = undefined;

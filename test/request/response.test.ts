@@ -88,6 +88,7 @@ describe('Response body (BodyQueue)', () => {
     res.cancel();
     assert.deepEqual(await waiting, { done: true, value: undefined });
     assert.equal(counts.cancels, 1);
+    assert.deepEqual(await it.next(), { done: true, value: undefined }, 'a stopped body stays at its end');
   });
 
   it('can be read once: a second reader gets ERR_BAD_STATE and does not cancel the first', async () => {
