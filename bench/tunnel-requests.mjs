@@ -67,7 +67,24 @@ const started = new Date();
 const res = {};
 try {
   if (args.profile) {
-    for (const s of SCENARIOS) for (const c of ['burrow', 'burrow-request', 'undici']) await profileClient(server, cfgOf(s, c), `B6-${s}-${c}`, 20);
+    // One --cpu-prof run per client (Node 20 and Node 24 rows); --docs writes the summaries to docs/benchmarks.md.
+    const texts = [];
+    for (const s of SCENARIOS) {
+      for (const c of args.clients ? CLIENTS : ['burrow', 'burrow-request', 'undici', 'burrow-request@node24', 'undici8@node24']) {
+        const t = await profileClient(server, cfgOf(s, c), `B6-${s}-${c.replace('@', '-')}`, 15);
+        texts.push(`#### ${s} / ${LABELS[c] ?? c}\n\n\`\`\`\n${t}\n\`\`\``);
+      }
+    }
+    if (args.docs) {
+      writeSection(
+        `${NAME}-profile`,
+        `### CPU profiles of B6 (\`node bench/${NAME}.mjs --profile --docs\`, ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC)\n\n` +
+          `One run per client (${WARMUP} ms warm-up + ${DURATION} ms) under \`--cpu-prof\`; self time by function, burrow's mapped to \`src/*.ts\`.\n` +
+          `"busy" is the JavaScript-visible time sampled; native work (TLS, the kernel) mostly is not.\n\n${texts.join('\n\n')}\n`,
+      );
+      console.log(`docs/benchmarks.md: section ${NAME}-profile rewritten`);
+    }
+    await server.close();
     process.exit(0);
   }
   for (const s of SCENARIOS) {

@@ -41,8 +41,10 @@ function locate(cf) {
     }
     return { category: 'burrow', where: `${path.relative(REPO, file)}:${cf.lineNumber + 1}` };
   }
-  if (file.includes(`${path.sep}node_modules${path.sep}undici${path.sep}`)) {
-    return { category: 'undici', where: `undici/${file.split(`${path.sep}undici${path.sep}`)[1]}:${cf.lineNumber + 1}` };
+  for (const pkg of ['undici', 'undici8']) {
+    if (file.includes(`${path.sep}node_modules${path.sep}${pkg}${path.sep}`)) {
+      return { category: pkg, where: `${pkg}/${file.split(`${path.sep}${pkg}${path.sep}`)[1]}:${cf.lineNumber + 1}` };
+    }
   }
   if (url.startsWith('node:')) return { category: 'node internals', where: `${url}:${cf.lineNumber + 1}` };
   if (file.startsWith(REPO)) return { category: 'bench harness', where: `${path.relative(REPO, file)}:${cf.lineNumber + 1}` };
