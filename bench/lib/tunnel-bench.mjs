@@ -235,11 +235,14 @@ export async function runCurl(server, args, noise, { redo = true } = {}) {
     const m1 = cpuTimes();
     const s1 = await server.stats();
     const serverCpuUs = s1.cpu.user + s1.cpu.system - (s0.cpu.user + s0.cpu.system);
-    const restCores = m0 && m1 ? (m1.busy - m0.busy + (m1.steal - m0.steal)) / 100 / wallS - (r.cpuUs ?? 0) / 1e6 / wallS - serverCpuUs / 1e6 / wallS : NaN;
+    // /proc/stat counts in 10 ms ticks and bash's own fork/exec is not in curl's `times`: for a run shorter
+    // than half a second (a B5 sample) the rest of the machine cannot be told apart, so it is not estimated.
+    const restCores =
+      m0 && m1 && wallS >= 0.5 ? (m1.busy - m0.busy + (m1.steal - m0.steal)) / 100 / wallS - (r.cpuUs ?? 0) / 1e6 / wallS - serverCpuUs / 1e6 / wallS : NaN;
     const out = { ...r, serverCpuUs, restCores, wallS };
     if (!redo || noise.quick || r.fatal || !(restCores > noise.maxRest) || attempt >= 3) {
       if (restCores > noise.maxRest) noise.kept++;
-      if (!r.fatal) noise.rests.push(restCores);
+      if (!r.fatal && Number.isFinite(restCores)) noise.rests.push(restCores);
       return out;
     }
     noise.redone++;
