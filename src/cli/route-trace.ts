@@ -99,6 +99,12 @@ export class TracingPool extends Pool {
     this.#now = now;
   }
 
+  override tryAcquire(key: string): Lease | undefined {
+    const lease = super.tryAcquire(key);
+    if (lease !== undefined) this.#hooks.leased(lease);
+    return lease;
+  }
+
   override async acquire(key: string, openRoute: () => Promise<OpenRoute>, opts?: AcquireOptions): Promise<Lease> {
     const lease = await super.acquire(key, async () => {
       const startedAt = this.#now();

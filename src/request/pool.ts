@@ -124,6 +124,18 @@ export class Pool {
     return this.#lease(e, false);
   }
 
+  /**
+   * A lease on a pooled connection for `key` that can take one more request now, or
+   * undefined (then {@link acquire} waits for one or opens one). Never opens a connection
+   * and never waits: `request()` tries it first, so a request on a warm route costs no
+   * extra promise.
+   */
+  tryAcquire(key: string): Lease | undefined {
+    if (this.#closed) return undefined;
+    const e = this.#reusable(key);
+    return e === undefined ? undefined : this.#lease(e, true);
+  }
+
   /** A pooled connection for `key` with room for one more request. */
   #reusable(key: string): Entry | undefined {
     const list = this.#entries.get(key);

@@ -11,7 +11,7 @@ import { authority, hasHeader, normalizeHeaders, type HeaderList, type HeadersIn
 import { proxyForUrl, type ProxyEnv } from './env.js';
 import { defaultPool, type Lease, type Pool } from './pool.js';
 import { parseProxyChain, parseProxyUrl, type ProxyHop } from './proxy-url.js';
-import { BodyQueue, Response } from './response.js';
+import { BodyQueue, Response, type BodyHooks } from './response.js';
 import { openRoute, routeKey, type RouteHop, type RouteOrigin, type ViaHopOptions } from './route.js';
 
 /** A request body: whole (string, bytes) or streamed (a Readable or any async iterable of chunks). */
@@ -69,10 +69,10 @@ function proxyOf(entry: string | URL, name: string): ProxyHop {
   return hop;
 }
 
-function toHops(via: RequestInit['via'], target: URL, env: RequestInit['env']): RouteHop[] {
+function toHops(via: RequestInit['via'], href: string, env: RequestInit['env']): RouteHop[] {
   if (via === undefined) {
     if (env === undefined || env === false) return [];
-    return proxyForUrl(target, env === true ? process.env : env).map((proxy) => ({ proxy, options: {} }));
+    return proxyForUrl(new URL(href), env === true ? process.env : env).map((proxy) => ({ proxy, options: {} }));
   }
   if (typeof via === 'string') return parseProxyChain(via).map((proxy) => ({ proxy, options: {} }));
   if (!Array.isArray(via)) throw new BurrowError('ERR_INVALID_OPTION', 'invalid option via: a list of proxy URLs or a string', { stage: 'options', details: { option: 'via' } });
@@ -87,6 +87,98 @@ function isWholeBody(b: RequestBody): b is string | Buffer | Uint8Array {
   return typeof b === 'string' || b instanceof Uint8Array;
 }
 
+/** What a request URL says about its target. */
+interface Target {
+  readonly scheme: 'http' | 'https';
+  /** IPv6 without brackets. */
+  readonly host: string;
+  readonly port: number;
+  /** Path and query, `/` when empty. */
+  readonly path: string;
+  readonly href: string;
+}
+
+// URLs given as strings parse to the same target every time: parse each once (URL objects are mutable: parsed each time).
+const MAX_PARSED_URLS = 256;
+const parsedUrls = new Map<string, Target>();
+
+function targetOf(url: string | URL): Target {
+  if (typeof url === 'string') {
+    const known = parsedUrls.get(url);
+    if (known !== undefined) return known;
+  }
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch (e) {
+    throw new BurrowError('ERR_INVALID_OPTION', `invalid url ${JSON.stringify(String(url))}`, { stage: 'options', cause: e, details: { option: 'url' } });
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') {
+    throw new BurrowError('ERR_INVALID_OPTION', `invalid url: ${u.protocol} is not http: or https:`, { stage: 'options', details: { option: 'url' } });
+  }
+  const scheme = u.protocol === 'https:' ? 'https' : 'http';
+  const t: Target = Object.freeze({
+    scheme,
+    host: u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname,
+    port: u.port === '' ? (scheme === 'https' ? 443 : 80) : Number(u.port),
+    path: `${u.pathname}${u.search}` || '/',
+    href: u.href,
+  });
+  if (typeof url === 'string') {
+    if (parsedUrls.size >= MAX_PARSED_URLS) parsedUrls.clear();
+    parsedUrls.set(url, t);
+  }
+  return t;
+}
+
+// The origin's TLS options when none are given: one shared object, so that the route key's TLS part is
+// remembered (a new `{}` per request would be hashed every time).
+const NO_TLS: TlsOptions = Object.freeze({});
+const HTTPS_PROTOCOLS: readonly ('http' | 'http2')[] = Object.freeze(['http2', 'http'] as const);
+const HTTP_PROTOCOLS: readonly ('http' | 'http2')[] = Object.freeze(['http'] as const);
+
+/** A request checked and resolved: what it sends and along which route. */
+interface Plan {
+  readonly started: bigint;
+  readonly href: string;
+  readonly hops: RouteHop[];
+  readonly origin: RouteOrigin;
+  readonly method: string;
+  readonly path: string;
+  readonly headers: HeaderList;
+  readonly body: RequestBody | null;
+  readonly headersTimeout: number;
+  readonly totalTimeout: number;
+}
+
+/** Checks `url` and `init` and resolves the route: throws a BurrowError (`ERR_INVALID_OPTION`, `ERR_INVALID_HEADER`) before anything is opened. */
+function planOf(url: string | URL, init: RequestInit): Plan {
+  const started = process.hrtime.bigint();
+  const target = targetOf(url);
+  const { scheme, host, port } = target;
+  const protocols = init.protocols ?? (scheme === 'https' ? HTTPS_PROTOCOLS : HTTP_PROTOCOLS);
+  if (scheme === 'http' && protocols.length !== 1) throw new BurrowError('ERR_INVALID_OPTION', "invalid option protocols: over http, exactly one of 'http' or 'http2'", { stage: 'options', details: { option: 'protocols' } });
+  const timeouts = init.timeouts ?? {};
+  const headersTimeout = checkTimeout('timeouts.headers', timeouts.headers, Infinity);
+  const totalTimeout = checkTimeout('timeouts.total', timeouts.total, Infinity);
+  const hops = toHops(init.via, target.href, init.env);
+  const origin: RouteOrigin = { scheme, host, port, tls: init.tls ?? NO_TLS, protocols, tlsHandshakeTimeout: timeouts.tlsHandshake };
+  const headers = normalizeHeaders(init.headers);
+  if (!hasHeader(headers, 'host')) headers.unshift(['host', authority(host, port, scheme === 'https' ? 'tls' : 'tcp')]);
+  return {
+    started,
+    href: target.href,
+    hops,
+    origin,
+    method: (init.method ?? 'GET').toUpperCase(),
+    path: target.path,
+    headers,
+    body: init.body ?? null,
+    headersTimeout,
+    totalTimeout,
+  };
+}
+
 /**
  * Sends one HTTP request to `url`, through the proxies of `via` (or the
  * environment's), and resolves with the {@link Response} once its headers
@@ -99,189 +191,244 @@ function isWholeBody(b: RequestBody): b is string | Buffer | Uint8Array {
  * console.log(res.status, await res.text());
  * ```
  */
-export async function request(url: string | URL, init: RequestInit = {}): Promise<Response> {
-  const started = process.hrtime.bigint();
-  let target: URL;
+export function request(url: string | URL, init: RequestInit = {}): Promise<Response> {
+  let plan: Plan;
   try {
-    target = new URL(url);
+    plan = planOf(url, init);
   } catch (e) {
-    throw new BurrowError('ERR_INVALID_OPTION', `invalid url ${JSON.stringify(String(url))}`, { stage: 'options', cause: e, details: { option: 'url' } });
+    return Promise.reject(e);
   }
-  if (target.protocol !== 'http:' && target.protocol !== 'https:') {
-    throw new BurrowError('ERR_INVALID_OPTION', `invalid url: ${target.protocol} is not http: or https:`, { stage: 'options', details: { option: 'url' } });
+  const ex = new Exchange(plan, init);
+  if (ex.abortError !== undefined) {
+    ex.cleanup();
+    return Promise.reject(ex.abortError);
   }
-  const scheme = target.protocol === 'https:' ? 'https' : 'http';
-  const host = target.hostname.startsWith('[') ? target.hostname.slice(1, -1) : target.hostname;
-  const port = target.port === '' ? (scheme === 'https' ? 443 : 80) : Number(target.port);
-  const protocols = init.protocols ?? (scheme === 'https' ? ['http2', 'http'] : ['http']);
-  if (scheme === 'http' && protocols.length !== 1) throw new BurrowError('ERR_INVALID_OPTION', "invalid option protocols: over http, exactly one of 'http' or 'http2'", { stage: 'options', details: { option: 'protocols' } });
-  const timeouts = init.timeouts ?? {};
-  const headersTimeout = checkTimeout('timeouts.headers', timeouts.headers, Infinity);
-  const totalTimeout = checkTimeout('timeouts.total', timeouts.total, Infinity);
-  const hops = toHops(init.via, target, init.env);
-  const origin: RouteOrigin = {
-    scheme,
-    host,
-    port,
-    tls: init.tls ?? {},
-    protocols,
-    tlsHandshakeTimeout: timeouts.tlsHandshake,
-  };
-  const method = (init.method ?? 'GET').toUpperCase();
-  const headers = normalizeHeaders(init.headers);
-  if (!hasHeader(headers, 'host')) headers.unshift(['host', authority(host, port, scheme === 'https' ? 'tls' : 'tcp')]);
-  const path = `${target.pathname}${target.search}` || '/';
-  const body = init.body ?? null;
+  const pool = init.pool === false ? undefined : (init.pool ?? defaultPool);
+  // A warm route: lease its connection now (no promise, no turn of the event loop before the request is sent).
+  const key = pool === undefined ? '' : routeKey(plan.hops, plan.origin);
+  const ready = pool?.tryAcquire(key);
+  return ready !== undefined ? ex.send(ready) : ex.acquireAndSend(pool, key);
+}
 
-  // One controller for the user's signal and the whole-request timeout; none when neither is given.
-  const ac = init.signal !== undefined || totalTimeout !== Infinity ? new AbortController() : undefined;
-  let abortError: BurrowError | undefined;
-  const abort = (e: BurrowError): void => {
-    if (abortError) return;
-    abortError = e;
-    ac?.abort(e);
-  };
-  const onUserAbort = (): void => abort(new BurrowError('ERR_ABORTED', 'the request was aborted', { stage: 'state', cause: init.signal?.reason }));
-  if (init.signal?.aborted) onUserAbort();
-  init.signal?.addEventListener('abort', onUserAbort);
-  const totalTimer = totalTimeout === Infinity ? undefined : setTimeout(() => abort(new BurrowError('ERR_REQUEST_TIMEOUT', `the request did not complete within ${totalTimeout} ms`, { stage: 'timeout', details: { timeoutMs: totalTimeout } })), totalTimeout);
-  let headersTimer: NodeJS.Timeout | undefined;
-  const cleanup = (): void => {
-    if (totalTimer) clearTimeout(totalTimer);
-    if (headersTimer) clearTimeout(headersTimer);
-    init.signal?.removeEventListener('abort', onUserAbort);
-  };
+/**
+ * One request from its lease to the end of its response: the connection's
+ * `replyTo`, the body queue's hooks, the timers and the abort signal, in one
+ * object (one allocation per request, not a closure per step).
+ */
+class Exchange implements BodyHooks {
+  readonly #plan: Plan;
+  readonly #init: RequestInit;
+  /** One controller for the user's signal and the whole-request timeout; none when neither is given. */
+  readonly #ac: AbortController | undefined;
+  /** Why the request was aborted (the user's signal or the total timeout), once it was. */
+  abortError: BurrowError | undefined;
+  readonly #onUserAbort: (() => void) | undefined;
+  #onAbort: (() => void) | undefined;
+  #totalTimer: NodeJS.Timeout | undefined;
+  #headersTimer: NodeJS.Timeout | undefined;
+  #lease: Lease | undefined;
+  #ref: StreamRef | undefined;
+  #queue: BodyQueue | undefined;
+  #resolve: ((r: Response) => void) | undefined;
+  #reject: ((e: unknown) => void) | undefined;
+  #headDone = false;
+  #finished = false;
+  #ended = false;
+  #trailers: HeaderList | undefined;
+  #consumed = 0;
 
-  let lease: Lease;
-  try {
-    if (abortError) throw abortError;
-    const open = (): ReturnType<typeof openRoute> => openRoute(hops, origin, { lookup: init.lookup, signal: ac?.signal, connectTimeout: timeouts.connect });
-    if (init.pool === false) {
-      const route = await open();
-      lease = { route, reused: false, release: () => void route.conn.close() };
-    } else {
-      lease = await (init.pool ?? defaultPool).acquire(routeKey(hops, origin), open, { multiplexed: protocols.includes('http2'), signal: ac?.signal });
-      if (abortError) {
-        lease.release(true);
-        throw abortError;
-      }
+  constructor(plan: Plan, init: RequestInit) {
+    this.#plan = plan;
+    this.#init = init;
+    const signal = init.signal;
+    if (signal === undefined && plan.totalTimeout === Infinity) return;
+    this.#ac = new AbortController();
+    if (signal !== undefined) {
+      const onUserAbort = (): void => this.#abort(new BurrowError('ERR_ABORTED', 'the request was aborted', { stage: 'state', cause: signal.reason }));
+      this.#onUserAbort = onUserAbort;
+      if (signal.aborted) onUserAbort();
+      signal.addEventListener('abort', onUserAbort);
     }
-  } catch (e) {
-    cleanup();
-    throw abortError ?? e;
+    const total = plan.totalTimeout;
+    if (total !== Infinity) {
+      this.#totalTimer = setTimeout(() => this.#abort(new BurrowError('ERR_REQUEST_TIMEOUT', `the request did not complete within ${total} ms`, { stage: 'timeout', details: { timeoutMs: total } })), total);
+    }
   }
 
-  const { conn, tunnel } = lease.route;
-  return new Promise<Response>((resolve, reject) => {
-    let headDone = false;
-    let finished = false;
-    let ended = false;
-    let trailers: HeaderList | undefined;
-    let ref: StreamRef | undefined;
-    let consumed = 0;
-    const finish = (reusable: boolean): void => {
-      if (finished) return;
-      finished = true;
-      cleanup();
-      ac?.signal.removeEventListener('abort', onAbort);
-      lease.release(reusable);
-    };
-    const bodyQueue = new BodyQueue({
-      consumed: () => {
-        // Flow credit goes back in batches of half the window, not one call per chunk.
-        if (!ended && ref !== undefined && ++consumed >= BODY_WINDOW / 2) {
-          conn.updateFlow(ref, consumed);
-          consumed = 0;
-        }
-      },
-      cancel: () => {
-        if (finished) return;
-        if (ref !== undefined && !ended) conn.cancel(ref);
-        finish(ended || lease.route.protocol === 'http2');
-      },
-      trailers: () => trailers,
-    });
-    const fail = (e: BurrowError): void => {
-      if (!headDone) {
-        headDone = true;
-        reject(e);
-      } else {
-        bodyQueue.fail(e);
-      }
-      // One failed stream on a multiplexed HTTP/2 connection leaves it usable for the others
-      // (the pool checks the connection is still up); an HTTP/1.1 connection is not reused.
-      finish(lease.route.protocol === 'http2' && conn.state === 'up');
-    };
-    const onAbort = (): void => {
-      fail(abortError ?? new BurrowError('ERR_ABORTED', 'the request was aborted', { stage: 'state' }));
-      if (ref !== undefined) conn.cancel(ref);
-    };
-    ac?.signal.addEventListener('abort', onAbort);
-    if (headersTimeout !== Infinity) {
-      headersTimer = setTimeout(() => {
-        if (headDone) return;
-        fail(new BurrowError('ERR_HEADERS_TIMEOUT', `no response headers within ${headersTimeout} ms`, { stage: 'timeout', details: { timeoutMs: headersTimeout } }));
-        if (ref !== undefined) conn.cancel(ref);
-      }, headersTimeout);
-    }
-    const replyTo = (m: StreamMessage): void => {
-      switch (m.type) {
-        case 'response': {
-          if (headDone) return;
-          headDone = true;
-          if (headersTimer) clearTimeout(headersTimer);
-          if (m.fin) {
-            ended = true;
-            bodyQueue.end();
-            finish(true);
-          }
-          const headersMs = Number(process.hrtime.bigint() - started) / 1e6;
-          resolve(new Response({ status: m.status, headers: m.headers, version: m.version, url: target.href, info: { layers: lease.route.layers, reused: lease.reused, headersMs } }, bodyQueue));
-          return;
-        }
-        case 'data':
-          if (m.fin) ended = true;
-          if (m.data.length > 0) bodyQueue.push(m.data);
-          if (m.fin) {
-            bodyQueue.end();
-            finish(true);
-          }
-          return;
-        case 'trailers':
-          trailers = m.headers;
-          ended = true;
-          bodyQueue.end();
-          finish(true);
-          return;
-        case 'error':
-          fail(m.error);
-          return;
-        default:
-          return;
-      }
-    };
-    const opts = { replyTo, flow: BODY_WINDOW, ...(tunnel ? { tunnel } : {}) };
+  #abort(e: BurrowError): void {
+    if (this.abortError) return;
+    this.abortError = e;
+    this.#ac?.abort(e);
+  }
+
+  /** Stops the timers and forgets the user's signal. */
+  cleanup(): void {
+    if (this.#totalTimer) clearTimeout(this.#totalTimer);
+    if (this.#headersTimer) clearTimeout(this.#headersTimer);
+    if (this.#onUserAbort) this.#init.signal?.removeEventListener('abort', this.#onUserAbort);
+  }
+
+  /** Opens the route (or waits for the pool's connection), then sends. */
+  async acquireAndSend(pool: Pool | undefined, key: string): Promise<Response> {
+    const { hops, origin } = this.#plan;
+    const signal = this.#ac?.signal;
+    let lease: Lease;
     try {
-      if (body === null || isWholeBody(body)) {
-        ref = conn.request(method, path, headers, body, opts);
+      const open = (): ReturnType<typeof openRoute> => openRoute(hops, origin, { lookup: this.#init.lookup, signal, connectTimeout: this.#init.timeouts?.connect });
+      if (pool === undefined) {
+        const route = await open();
+        lease = { route, reused: false, release: () => void route.conn.close() };
       } else {
-        ref = conn.headers(method, path, headers, opts);
-        const streamRef = ref;
-        void (async () => {
-          try {
-            for await (const chunk of body) {
-              if (finished) return;
-              await conn.data(streamRef, false, typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
-            }
-            if (!finished) await conn.data(streamRef, true, Buffer.alloc(0));
-          } catch (e) {
-            conn.cancel(streamRef);
-            fail(new BurrowError('ERR_INVALID_REQUEST', `reading the request body failed: ${(e as Error).message}`, { stage: 'http', cause: e }));
-          }
-        })();
+        lease = await pool.acquire(key, open, { multiplexed: origin.protocols.includes('http2'), signal });
+        if (this.abortError) {
+          lease.release(true);
+          throw this.abortError;
+        }
       }
     } catch (e) {
-      fail(e instanceof BurrowError ? e : new BurrowError('ERR_INVALID_REQUEST', String(e), { stage: 'http', cause: e }));
+      this.cleanup();
+      throw this.abortError ?? e;
     }
-  });
+    return this.send(lease);
+  }
+
+  /** Sends the request on `lease`; settles with the response head. */
+  send(lease: Lease): Promise<Response> {
+    this.#lease = lease;
+    return new Promise<Response>((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
+      this.#start(lease);
+    });
+  }
+
+  #start(lease: Lease): void {
+    const { conn, tunnel } = lease.route;
+    const plan = this.#plan;
+    this.#queue = new BodyQueue(this);
+    if (this.#ac !== undefined) {
+      const onAbort = (): void => {
+        this.#fail(this.abortError ?? new BurrowError('ERR_ABORTED', 'the request was aborted', { stage: 'state' }));
+        if (this.#ref !== undefined) conn.cancel(this.#ref);
+      };
+      this.#onAbort = onAbort;
+      this.#ac.signal.addEventListener('abort', onAbort);
+    }
+    const headersTimeout = plan.headersTimeout;
+    if (headersTimeout !== Infinity) {
+      this.#headersTimer = setTimeout(() => {
+        if (this.#headDone) return;
+        this.#fail(new BurrowError('ERR_HEADERS_TIMEOUT', `no response headers within ${headersTimeout} ms`, { stage: 'timeout', details: { timeoutMs: headersTimeout } }));
+        if (this.#ref !== undefined) conn.cancel(this.#ref);
+      }, headersTimeout);
+    }
+    const opts = tunnel ? { replyTo: this.#replyTo, flow: BODY_WINDOW, tunnel } : { replyTo: this.#replyTo, flow: BODY_WINDOW };
+    const body = plan.body;
+    try {
+      if (body === null || isWholeBody(body)) {
+        this.#ref = conn.request(plan.method, plan.path, plan.headers, body, opts);
+      } else {
+        const ref = conn.headers(plan.method, plan.path, plan.headers, opts);
+        this.#ref = ref;
+        void this.#sendBody(conn, ref, body);
+      }
+    } catch (e) {
+      this.#fail(e instanceof BurrowError ? e : new BurrowError('ERR_INVALID_REQUEST', String(e), { stage: 'http', cause: e }));
+    }
+  }
+
+  async #sendBody(conn: Lease['route']['conn'], ref: StreamRef, body: AsyncIterable<Uint8Array | string>): Promise<void> {
+    try {
+      for await (const chunk of body) {
+        if (this.#finished) return;
+        await conn.data(ref, false, typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+      }
+      if (!this.#finished) await conn.data(ref, true, Buffer.alloc(0));
+    } catch (e) {
+      conn.cancel(ref);
+      this.#fail(new BurrowError('ERR_INVALID_REQUEST', `reading the request body failed: ${(e as Error).message}`, { stage: 'http', cause: e }));
+    }
+  }
+
+  #finish(reusable: boolean): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    this.cleanup();
+    if (this.#onAbort) this.#ac?.signal.removeEventListener('abort', this.#onAbort);
+    this.#lease?.release(reusable);
+  }
+
+  #fail(e: BurrowError): void {
+    if (!this.#headDone) {
+      this.#headDone = true;
+      this.#reject?.(e);
+    } else {
+      this.#queue?.fail(e);
+    }
+    // One failed stream on a multiplexed HTTP/2 connection leaves it usable for the others
+    // (the pool checks the connection is still up); an HTTP/1.1 connection is not reused.
+    const route = this.#lease?.route;
+    this.#finish(route !== undefined && route.protocol === 'http2' && route.conn.state === 'up');
+  }
+
+  /** The connection's messages for this request's stream. */
+  readonly #replyTo = (m: StreamMessage): void => {
+    const queue = this.#queue as BodyQueue;
+    switch (m.type) {
+      case 'response': {
+        if (this.#headDone) return;
+        this.#headDone = true;
+        if (this.#headersTimer) clearTimeout(this.#headersTimer);
+        if (m.fin) {
+          this.#ended = true;
+          queue.end();
+          this.#finish(true);
+        }
+        const lease = this.#lease as Lease;
+        const headersMs = Number(process.hrtime.bigint() - this.#plan.started) / 1e6;
+        this.#resolve?.(new Response({ status: m.status, headers: m.headers, version: m.version, url: this.#plan.href, info: { layers: lease.route.layers, reused: lease.reused, headersMs } }, queue));
+        return;
+      }
+      case 'data':
+        if (m.fin) this.#ended = true;
+        if (m.data.length > 0) queue.push(m.data);
+        if (m.fin) {
+          queue.end();
+          this.#finish(true);
+        }
+        return;
+      case 'trailers':
+        this.#trailers = m.headers;
+        this.#ended = true;
+        queue.end();
+        this.#finish(true);
+        return;
+      case 'error':
+        this.#fail(m.error);
+        return;
+      default:
+        return;
+    }
+  };
+
+  // BodyHooks: what the body queue asks of the request.
+
+  /** Flow credit goes back in batches of half the window, not one call per chunk. */
+  consumed(): void {
+    if (!this.#ended && this.#ref !== undefined && ++this.#consumed >= BODY_WINDOW / 2) {
+      this.#lease?.route.conn.updateFlow(this.#ref, this.#consumed);
+      this.#consumed = 0;
+    }
+  }
+
+  cancel(): void {
+    if (this.#finished) return;
+    const route = this.#lease?.route;
+    if (this.#ref !== undefined && !this.#ended) route?.conn.cancel(this.#ref);
+    this.#finish(this.#ended || route?.protocol === 'http2');
+  }
+
+  trailers(): HeaderList | undefined {
+    return this.#trailers;
+  }
 }
