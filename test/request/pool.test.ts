@@ -69,6 +69,29 @@ describe('Pool', () => {
     assert.equal(b.conn.state, 'closed');
   });
 
+  it('tryAcquire leases a connection that can take a request now and never opens or waits', async () => {
+    const pool = new Pool();
+    assert.equal(pool.tryAcquire('k'), undefined, 'nothing pooled for the key yet');
+    const a = fakeRoute();
+    const l1 = await pool.acquire('k', async () => a.route);
+    assert.equal(pool.tryAcquire('k'), undefined, 'a busy HTTP/1.1 connection is not shared');
+    l1.release(true);
+    const l2 = pool.tryAcquire('k');
+    assert.equal(l2?.route, a.route);
+    assert.equal(l2?.reused, true);
+    assert.equal(pool.tryAcquire('other'), undefined, 'another route key gets nothing');
+    l2?.release(true);
+    const h2 = fakeRoute('http2');
+    const l3 = await pool.acquire('h2', async () => h2.route);
+    const l4 = pool.tryAcquire('h2');
+    assert.equal(l4?.route, h2.route, 'an HTTP/2 connection with free streams is shared');
+    l3.release(true);
+    l4?.release(true);
+    await pool.close();
+    assert.equal(pool.tryAcquire('k'), undefined, 'a closed pool leases nothing');
+    assert.equal(a.conn.state, 'closed');
+  });
+
   it('an idle timer armed before a connection was leased again does not close it while in use', async () => {
     const idleTimeout = 40;
     const pool = new Pool({ idleTimeout });

@@ -172,6 +172,48 @@ describe('request()', () => {
     await assert.rejects(p, (e: unknown) => isBurrowError(e, 'ERR_ABORTED'));
   });
 
+  it('a URL object changed between requests is read again; a URL string gives the same target each time', async () => {
+    const p = new Pool();
+    const u = new URL(`http://127.0.0.1:${http.port}/`);
+    const a = await request(u, { pool: p });
+    assert.equal(await a.text(), 'hello');
+    u.pathname = '/bytes/3';
+    const b = await request(u, { pool: p });
+    assert.equal((await b.buffer()).length, 3);
+    assert.equal(b.url, `http://127.0.0.1:${http.port}/bytes/3`);
+    for (let i = 0; i < 2; i++) {
+      const c = await request(`http://127.0.0.1:${http.port}/bytes/7?x=1`, { pool: p });
+      assert.equal((await c.buffer()).length, 7);
+      assert.equal(c.url, `http://127.0.0.1:${http.port}/bytes/7?x=1`);
+    }
+    await p.close();
+  });
+
+  it('requests without origin TLS options share a pooled connection (the route key does not change per request)', async () => {
+    const p = new Pool();
+    const before = http.connections;
+    for (let i = 0; i < 3; i++) {
+      const r = await request(`http://127.0.0.1:${http.port}/`, { pool: p });
+      assert.equal(await r.text(), 'hello');
+      assert.equal(r.info.reused, i > 0);
+    }
+    assert.equal(http.connections - before, 1);
+    await p.close();
+  });
+
+  it('a request sent at once on a warm route still honours an abort right after the call', async () => {
+    const p = new Pool();
+    await (await request(`http://127.0.0.1:${http.port}/`, { pool: p })).text();
+    const ac = new AbortController();
+    const pending = request(`http://127.0.0.1:${http.port}/never`, { signal: ac.signal, pool: p });
+    ac.abort();
+    await assert.rejects(pending, (e: unknown) => isBurrowError(e, 'ERR_ABORTED'));
+    // The aborted HTTP/1.1 connection is not reused; the next request gets a working one.
+    const next = await request(`http://127.0.0.1:${http.port}/`, { pool: p });
+    assert.equal(await next.text(), 'hello');
+    await p.close();
+  });
+
   it('rejects bad input before sending anything', async () => {
     await assert.rejects(request('ftp://x/'), (e: unknown) => isBurrowError(e, 'ERR_INVALID_OPTION'));
     await assert.rejects(request(`http://127.0.0.1:${http.port}/`, { via: ['gopher://x:1'] }), (e: unknown) => isBurrowError(e, 'ERR_INVALID_OPTION'));
