@@ -620,9 +620,6 @@ export class Connection extends EventEmitter<ConnectionEvents> {
    * tunnel is up; `fail` otherwise.
    */
   #dispatch(ref: StreamRef | undefined, tunnel: StreamRef | undefined, run: (layer: HttpLayer, node: LayerNode) => void, fail: (e: BurrowError) => void, opens = true): void {
-    const postpone = (): void => {
-      this.#postponed.push({ ref, run: () => this.#dispatch(ref, tunnel, run, fail, opens), fail });
-    };
     if (this.#state === 'closed' || (this.#state === 'closing' && opens)) {
       const err =
         this.#state === 'closing'
@@ -632,7 +629,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       return;
     }
     if (this.#state !== 'up' && this.#state !== 'closing') {
-      postpone();
+      this.#postpone(ref, tunnel, run, fail, opens);
       return;
     }
     if (!opens) {
@@ -643,7 +640,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
         return;
       }
       if (ref !== undefined && this.#postponed.some((p) => p.ref?.equals(ref))) {
-        postpone();
+        this.#postpone(ref, tunnel, run, fail, opens);
         return;
       }
       const node = ref === undefined ? undefined : this.#nodeOfStream(ref);
@@ -666,7 +663,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
         return;
       }
       if (node.layer.accepting) run(node.layer, node);
-      else if (key === '') postpone(); // GOAWAY or connection: close: sent after the reconnection.
+      else if (key === '') this.#postpone(ref, tunnel, run, fail, opens); // GOAWAY or connection: close: sent after the reconnection.
       else {
         const err = new BurrowError('ERR_CLOSING', `the layer in ${String(tunnel)} accepts no new requests`, { stage: 'state', hop: node.hop });
         queueMicrotask(() => fail(err));
@@ -688,6 +685,11 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       ? this.#notATunnel(tunnel as StreamRef)
       : new BurrowError('ERR_STREAM_NOT_FOUND', `${String(tunnel)} is not a tunnel of this connection`, { stage: 'state', hop: this.#hop });
     queueMicrotask(() => fail(err));
+  }
+
+  /** Runs the dispatch again once the connection is up (after a reconnection, or a GOAWAY's). */
+  #postpone(ref: StreamRef | undefined, tunnel: StreamRef | undefined, run: (layer: HttpLayer, node: LayerNode) => void, fail: (e: BurrowError) => void, opens: boolean): void {
+    this.#postponed.push({ ref, run: () => this.#dispatch(ref, tunnel, run, fail, opens), fail });
   }
 
   #failStream(ref: StreamRef): (e: BurrowError) => void {

@@ -173,7 +173,8 @@ export class Http2Layer implements HttpLayer {
     }
     // Until the server's SETTINGS arrive the limit is unknown (RFC 9113 §6.5.2: unlimited), not Node's placeholder.
     const max = this.#remoteSettingsSeen ? (this.#session.remoteSettings.maxConcurrentStreams ?? Infinity) : Infinity;
-    if (this.#openLocalStreams() >= max) {
+    // Counting the open streams walks them all: only when there could be too many.
+    if (this.#streams.size + this.#tunnels >= max && this.#openLocalStreams() >= max) {
       this.#sink.deliver({
         type: 'error',
         ref: spec.ref,
