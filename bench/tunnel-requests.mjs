@@ -104,11 +104,14 @@ try {
 }
 const finished = new Date();
 const lines = ['| scenario | client | req/s median (min–max) | × undici (same Node) | client CPU µs/request median (min–max) | far side CPU µs/request |', '|---|---|---:|---:|---:|---:|'];
-const tgt = ['| target: req/s ≥ 1.5× undici (same Node) | value | |', '|---|---:|---|'];
+// On this machine sequential requests are bound by the far side (see docs/benchmarks.md): the target is also
+// judged in client CPU per request, undici's ÷ burrow's (as MB/s targets are judged in CPU per GiB).
+const tgt = ['| target: ≥ 1.5× undici (same Node) | req/s | | client CPU per request (undici ÷ burrow) | |', '|---|---:|---|---:|---|'];
 let bad = false;
 for (const s of Object.keys(res)) {
   const ok = (c) => res[s][c].filter((r) => !r.failed);
   const und = (c) => median(ok(refOf(c)).map((r) => r.rate));
+  const undCpu = (c) => median(ok(refOf(c)).map((r) => r.cpuUs));
   for (const c of CLIENTS) {
     const rs = ok(c);
     const errors = rs.reduce((a, r) => a + (r.errors ?? 0), 0);
@@ -119,7 +122,10 @@ for (const s of Object.keys(res)) {
       `| ${SCEN[s].title} | ${b}${LABELS[c]}${b}${c.startsWith('undici') ? ` (${SCEN[s].undici})` : ''} | ${rs.length ? `${b}${fmtInt(rate)}${b} (${fmtInt(min(rs.map((r) => r.rate)))}–${fmtInt(max(rs.map((r) => r.rate)))})` : `failed: ${res[s][c][0]?.fatal?.split('\n')[0]}`}${errors ? ` (${errors} errors)` : ''} | ` +
         `${fmtFixed(rate / und(c), 2)} | ${fmtFixed(median(rs.map((r) => r.cpuUs)))} (${fmtFixed(min(rs.map((r) => r.cpuUs)))}–${fmtFixed(max(rs.map((r) => r.cpuUs)))}) | ${fmtFixed(median(rs.map((r) => r.farUs)))} |`,
     );
-    if (c.startsWith('burrow') && rs.length) tgt.push(`| ${s} ${c} vs ${refOf(c)} | ${fmtFixed(rate / und(c), 2)}× | ${rate / und(c) >= 1.5 ? 'met' : '**missed**'} |`);
+    if (c.startsWith('burrow') && rs.length) {
+      const cpu = undCpu(c) / median(rs.map((r) => r.cpuUs));
+      tgt.push(`| ${s} ${c} vs ${refOf(c)} | ${fmtFixed(rate / und(c), 2)}× | ${rate / und(c) >= 1.5 ? 'met' : '**missed**'} | ${fmtFixed(cpu, 2)}× | ${cpu >= 1.5 ? 'met' : '**missed**'} |`);
+    }
   }
 }
 const table = lines.join('\n');

@@ -192,21 +192,30 @@ function planOf(url: string | URL, init: RequestInit): Plan {
  * ```
  */
 export function request(url: string | URL, init: RequestInit = {}): Promise<Response> {
-  let plan: Plan;
+  // Nothing here throws: every failure, bad input included, is a rejection.
+  let ex: Exchange;
+  let pool: Pool | undefined;
+  let key: string;
   try {
-    plan = planOf(url, init);
+    const plan = planOf(url, init);
+    pool = init.pool === false ? undefined : (init.pool ?? defaultPool);
+    key = pool === undefined ? '' : routeKey(plan.hops, plan.origin);
+    ex = new Exchange(plan, init);
   } catch (e) {
     return Promise.reject(e);
   }
-  const ex = new Exchange(plan, init);
   if (ex.abortError !== undefined) {
     ex.cleanup();
     return Promise.reject(ex.abortError);
   }
-  const pool = init.pool === false ? undefined : (init.pool ?? defaultPool);
   // A warm route: lease its connection now (no promise, no turn of the event loop before the request is sent).
-  const key = pool === undefined ? '' : routeKey(plan.hops, plan.origin);
-  const ready = pool?.tryAcquire(key);
+  let ready: Lease | undefined;
+  try {
+    ready = pool?.tryAcquire(key);
+  } catch (e) {
+    ex.cleanup();
+    return Promise.reject(e);
+  }
   return ready !== undefined ? ex.send(ready) : ex.acquireAndSend(pool, key);
 }
 

@@ -218,6 +218,9 @@ describe('request()', () => {
     await assert.rejects(request('ftp://x/'), (e: unknown) => isBurrowError(e, 'ERR_INVALID_OPTION'));
     await assert.rejects(request(`http://127.0.0.1:${http.port}/`, { via: ['gopher://x:1'] }), (e: unknown) => isBurrowError(e, 'ERR_INVALID_OPTION'));
     await assert.rejects(request(`http://127.0.0.1:${http.port}/`, { headers: { 'x-a': 'b\r\nc: d' } }), (e: unknown) => isBurrowError(e, 'ERR_INVALID_HEADER'));
+    // Options of the wrong type reject too: request() never throws.
+    await assert.rejects(request(`http://127.0.0.1:${http.port}/`, { signal: {} as AbortSignal, pool: false }), TypeError);
+    await assert.rejects(request(`http://127.0.0.1:${http.port}/`, { pool: {} as Pool }), TypeError);
   });
 });
 
