@@ -1022,6 +1022,18 @@ export class Connection extends EventEmitter<ConnectionEvents> {
 
   // ---------------------------------------------------------------- information
 
+  /**
+   * True while `ref` is a stream or tunnel of this connection that is open or
+   * waiting to be sent: `streamInfo(ref) !== undefined`, without building the info.
+   */
+  hasStream(ref: StreamRef): boolean {
+    const tunnel = this.#nodes.get(ref.key);
+    if (tunnel !== undefined && tunnel.tunnelRef !== undefined) return true;
+    const node = this.#nodeOfStream(ref);
+    if (node !== undefined && node.layer.streamState(ref) !== undefined) return true;
+    return this.streamInfo(ref) !== undefined;
+  }
+
   /** A stream's state and the proxies it goes through, or undefined when the connection does not know it. */
   streamInfo(ref: StreamRef): StreamInfo | undefined {
     const tunnel = this.#nodes.get(ref.key);

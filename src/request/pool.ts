@@ -143,7 +143,7 @@ export class Pool {
     for (const e of list) {
       if (e.dead || e.route.conn.state !== 'up') continue;
       // An HTTP/2 tunnel can close while its proxy connection stays up.
-      if (e.route.tunnel !== undefined && e.route.conn.streamInfo(e.route.tunnel) === undefined) {
+      if (e.route.tunnel !== undefined && !e.route.conn.hasStream(e.route.tunnel)) {
         e.dead = true;
         if (e.active === 0) void e.route.conn.close();
         continue;

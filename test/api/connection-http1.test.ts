@@ -356,6 +356,7 @@ describe('HTTP/1.1 connection: API behaviour', () => {
     const conn = conn1(origin.port);
     const ref = conn.get('/');
     assert.equal(conn.streamInfo(ref)?.state, 'pending');
+    assert.equal(conn.hasStream(ref), true);
     assert.equal((await conn.awaitBody(ref)).body.toString(), 'hello');
     await conn.close();
   });
@@ -467,8 +468,10 @@ describe('HTTP/1.1 connection: API behaviour', () => {
     assert.deepEqual(info.intermediaries, []);
     assert.equal(info.remotePort, origin.port);
     assert.equal(conn.streamInfo(ref)?.state, 'running');
+    assert.equal(conn.hasStream(ref), true);
     await conn.awaitBody(ref);
     assert.equal(conn.streamInfo(ref), undefined);
+    assert.equal(conn.hasStream(ref), false);
     await conn.close();
   });
 });

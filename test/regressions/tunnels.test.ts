@@ -103,6 +103,7 @@ describe('regressions: cancel() and tunnels being set up', () => {
     const first = await conn.await(tunnel, 2000);
     seen.push(first);
     assert.ok(first.type === 'response' && first.status === 200);
+    assert.equal(conn.hasStream(tunnel), true);
     await greetingSeen.promise;
     conn.cancel(tunnel);
     answer.resolve();
@@ -114,6 +115,7 @@ describe('regressions: cancel() and tunnels being set up', () => {
     const rest = await within(afterHandshake.promise, 3000, 'the end of the SOCKS connection');
     assert.ok(!rest.includes('/secret'), `the origin got ${JSON.stringify(rest)}`);
     assert.equal(conn.streamInfo(tunnel), undefined);
+    assert.equal(conn.hasStream(tunnel), false);
     assert.equal(conn.state, 'up');
     await conn.close();
     await proxy.close();
@@ -165,6 +167,7 @@ describe('regressions: a lost connection and its tunnel refs', () => {
         assert.equal(conn.state, 'closed');
       }
       assert.equal(conn.streamInfo(tunnel), undefined);
+      assert.equal(conn.hasStream(tunnel), false);
       await conn.close();
       await srv.close();
       await assertNoLeaks(baseline);
@@ -193,6 +196,7 @@ describe('regressions: nested tunnels', () => {
     const mOuter = await untilError(conn, outer, 2000);
     assert.deepEqual(describeMessages(mOuter), ['response', 'up', 'error:ERR_TUNNEL_CLOSED']);
     assert.equal(conn.streamInfo(outer), undefined, 'no stale running tunnel');
+    assert.equal(conn.hasStream(outer), false);
     const g = conn.get('/', {}, { tunnel: outer });
     const mg = await conn.await(g, 2000);
     assert.ok(mg.type === 'error' && mg.error.code === 'ERR_TUNNEL_CLOSED', `a request in the closed tunnel: ${describeMessages([mg]).join()}`);

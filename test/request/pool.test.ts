@@ -16,6 +16,9 @@ class FakeConn extends EventEmitter {
   closes = 0;
   /** The HTTP/2 server's SETTINGS as remoteSettings() reports them (undefined: not arrived yet). */
   settings: Http2SettingsReport | undefined = { maxConcurrentStreams: 100 };
+  hasStream(): boolean {
+    return true;
+  }
   remoteSettings(): Http2SettingsReport | undefined {
     return this.settings;
   }
