@@ -158,6 +158,22 @@ class BodyIterator implements AsyncIterableIterator<Buffer> {
   }
 }
 
+/**
+ * What `Response.body` returns: an async iterable whose iterator reads the body. A class rather than an
+ * object literal with a computed `Symbol.asyncIterator` key, which V8 builds on a slow path.
+ */
+class BodyIterable implements AsyncIterable<Buffer> {
+  readonly #open: () => BodyIterator;
+
+  constructor(open: () => BodyIterator) {
+    this.#open = open;
+  }
+
+  [Symbol.asyncIterator](): BodyIterator {
+    return this.#open();
+  }
+}
+
 /** An HTTP response. */
 export class Response {
   /** Status code. */
@@ -200,7 +216,7 @@ export class Response {
 
   /** The body, chunk by chunk, as it arrives. It can be read once. */
   get body(): AsyncIterable<Buffer> {
-    return { [Symbol.asyncIterator]: () => this.#iterator() };
+    return new BodyIterable(() => this.#iterator());
   }
 
   #iterator(): BodyIterator {

@@ -67,12 +67,24 @@ function tlsKey(o: TlsOptions | undefined): string {
   return o === undefined ? '' : tlsOptionsKeyOf(o);
 }
 
-/** Two requests share a connection only when this key is equal: every hop, its credentials and options, and the origin. */
+/** A value of the key written so that no value can contain the key's separators (strings JSON-quoted). */
+function part(v: string | number | undefined): string {
+  return v === undefined ? '-' : typeof v === 'number' ? String(v) : JSON.stringify(v);
+}
+
+/**
+ * Two requests share a connection only when this key is equal: every hop, its credentials and options, and the
+ * origin. Built by concatenation (it is computed for every request): a line per value, a `|` line between hops;
+ * strings that may hold any character are JSON-quoted, host names cannot hold a newline or `|`, TLS keys are base64.
+ */
 export function routeKey(hops: readonly RouteHop[], origin: RouteOrigin): string {
-  return JSON.stringify([
-    hops.map((h) => [h.proxy.scheme, h.proxy.host, h.proxy.port, h.proxy.username ?? null, h.proxy.password ?? null, tlsKey(h.options.tls), h.options.connectTimeout ?? null, h.options.tlsHandshakeTimeout ?? null, h.options.socksTimeout ?? null]),
-    [origin.scheme, origin.host, origin.port, tlsKey(origin.tls), origin.protocols, origin.tlsHandshakeTimeout ?? null],
-  ]);
+  let k = '';
+  for (const h of hops) {
+    const p = h.proxy;
+    const o = h.options;
+    k += `${p.scheme}\n${p.host}\n${p.port}\n${part(p.username)}\n${part(p.password)}\n${tlsKey(o.tls)}\n${part(o.connectTimeout)}\n${part(o.tlsHandshakeTimeout)}\n${part(o.socksTimeout)}\n|\n`;
+  }
+  return `${k}${origin.scheme}\n${origin.host}\n${origin.port}\n${tlsKey(origin.tls)}\n${JSON.stringify(origin.protocols)}\n${part(origin.tlsHandshakeTimeout)}`;
 }
 
 interface Target {
