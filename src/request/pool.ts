@@ -128,7 +128,12 @@ export class Pool {
    * A lease on a pooled connection for `key` that can take one more request now, or
    * undefined (then {@link acquire} waits for one or opens one). Never opens a connection
    * and never waits: `request()` tries it first, so a request on a warm route costs no
-   * extra promise.
+   * extra promise. A lease it returns must be released exactly once, as one from
+   * {@link acquire}. On its way it retires the pooled connections of `key` found unusable
+   * (an HTTP/2 tunnel gone while its proxy connection stayed up), closing those not in use.
+   *
+   * A subclass that overrides {@link acquire} and not this method has `request()` call
+   * its `acquire()` for every request; one that overrides both sees warm-route leases here.
    */
   tryAcquire(key: string): Lease | undefined {
     if (this.#closed) return undefined;

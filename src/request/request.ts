@@ -9,9 +9,10 @@ import type { StreamMessage } from '../api/messages.js';
 import type { StreamRef } from '../api/stream-ref.js';
 import { authority, hasHeader, normalizeHeaders, type HeaderList, type HeadersInit } from '../protocols/headers.js';
 import { proxyForUrl, type ProxyEnv } from './env.js';
-import { defaultPool, type Lease, type Pool } from './pool.js';
+import { defaultPool, Pool, type Lease } from './pool.js';
 import { parseProxyChain, parseProxyUrl, type ProxyHop } from './proxy-url.js';
 import { BodyQueue, Response, type BodyHooks } from './response.js';
+import { targetOf } from './target.js';
 import { openRoute, routeKey, type RouteHop, type RouteOrigin, type ViaHopOptions } from './route.js';
 
 /** A request body: whole (string, bytes) or streamed (a Readable or any async iterable of chunks). */
@@ -87,50 +88,6 @@ function isWholeBody(b: RequestBody): b is string | Buffer | Uint8Array {
   return typeof b === 'string' || b instanceof Uint8Array;
 }
 
-/** What a request URL says about its target. */
-interface Target {
-  readonly scheme: 'http' | 'https';
-  /** IPv6 without brackets. */
-  readonly host: string;
-  readonly port: number;
-  /** Path and query, `/` when empty. */
-  readonly path: string;
-  readonly href: string;
-}
-
-// URLs given as strings parse to the same target every time: parse each once (URL objects are mutable: parsed each time).
-const MAX_PARSED_URLS = 256;
-const parsedUrls = new Map<string, Target>();
-
-function targetOf(url: string | URL): Target {
-  if (typeof url === 'string') {
-    const known = parsedUrls.get(url);
-    if (known !== undefined) return known;
-  }
-  let u: URL;
-  try {
-    u = new URL(url);
-  } catch (e) {
-    throw new BurrowError('ERR_INVALID_OPTION', `invalid url ${JSON.stringify(String(url))}`, { stage: 'options', cause: e, details: { option: 'url' } });
-  }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') {
-    throw new BurrowError('ERR_INVALID_OPTION', `invalid url: ${u.protocol} is not http: or https:`, { stage: 'options', details: { option: 'url' } });
-  }
-  const scheme = u.protocol === 'https:' ? 'https' : 'http';
-  const t: Target = Object.freeze({
-    scheme,
-    host: u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname,
-    port: u.port === '' ? (scheme === 'https' ? 443 : 80) : Number(u.port),
-    path: `${u.pathname}${u.search}` || '/',
-    href: u.href,
-  });
-  if (typeof url === 'string') {
-    if (parsedUrls.size >= MAX_PARSED_URLS) parsedUrls.clear();
-    parsedUrls.set(url, t);
-  }
-  return t;
-}
-
 // The origin's TLS options when none are given: one shared object, so that the route key's TLS part is
 // remembered (a new `{}` per request would be hashed every time).
 const NO_TLS: TlsOptions = Object.freeze({});
@@ -158,6 +115,14 @@ function planOf(url: string | URL, init: RequestInit): Plan {
   const { scheme, host, port } = target;
   const protocols = init.protocols ?? (scheme === 'https' ? HTTPS_PROTOCOLS : HTTP_PROTOCOLS);
   if (scheme === 'http' && protocols.length !== 1) throw new BurrowError('ERR_INVALID_OPTION', "invalid option protocols: over http, exactly one of 'http' or 'http2'", { stage: 'options', details: { option: 'protocols' } });
+  const signal = init.signal;
+  if (signal !== undefined && !(typeof signal === 'object' && signal !== null && typeof signal.aborted === 'boolean' && typeof signal.addEventListener === 'function')) {
+    throw new BurrowError('ERR_INVALID_OPTION', 'invalid option signal: an AbortSignal', { stage: 'options', details: { option: 'signal' } });
+  }
+  const pool = init.pool;
+  if (pool !== undefined && pool !== false && !(typeof pool === 'object' && pool !== null && typeof pool.acquire === 'function' && typeof pool.tryAcquire === 'function')) {
+    throw new BurrowError('ERR_INVALID_OPTION', 'invalid option pool: a Pool or false', { stage: 'options', details: { option: 'pool' } });
+  }
   const timeouts = init.timeouts ?? {};
   const headersTimeout = checkTimeout('timeouts.headers', timeouts.headers, Infinity);
   const totalTimeout = checkTimeout('timeouts.total', timeouts.total, Infinity);
@@ -209,9 +174,10 @@ export function request(url: string | URL, init: RequestInit = {}): Promise<Resp
     return Promise.reject(ex.abortError);
   }
   // A warm route: lease its connection now (no promise, no turn of the event loop before the request is sent).
+  // A pool whose class overrides acquire() and not tryAcquire() has every request go through its acquire().
   let ready: Lease | undefined;
   try {
-    ready = pool?.tryAcquire(key);
+    if (pool !== undefined && (pool.acquire === Pool.prototype.acquire || pool.tryAcquire !== Pool.prototype.tryAcquire)) ready = pool.tryAcquire(key);
   } catch (e) {
     ex.cleanup();
     return Promise.reject(e);
@@ -289,10 +255,11 @@ class Exchange implements BodyHooks {
         lease = { route, reused: false, release: () => void route.conn.close() };
       } else {
         lease = await pool.acquire(key, open, { multiplexed: origin.protocols.includes('http2'), signal });
-        if (this.abortError) {
-          lease.release(true);
-          throw this.abortError;
-        }
+      }
+      // Aborted after the route was open and before the request is sent.
+      if (this.abortError) {
+        lease.release(true);
+        throw this.abortError;
       }
     } catch (e) {
       this.cleanup();

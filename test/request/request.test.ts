@@ -218,9 +218,47 @@ describe('request()', () => {
     await assert.rejects(request('ftp://x/'), (e: unknown) => isBurrowError(e, 'ERR_INVALID_OPTION'));
     await assert.rejects(request(`http://127.0.0.1:${http.port}/`, { via: ['gopher://x:1'] }), (e: unknown) => isBurrowError(e, 'ERR_INVALID_OPTION'));
     await assert.rejects(request(`http://127.0.0.1:${http.port}/`, { headers: { 'x-a': 'b\r\nc: d' } }), (e: unknown) => isBurrowError(e, 'ERR_INVALID_HEADER'));
-    // Options of the wrong type reject too: request() never throws.
-    await assert.rejects(request(`http://127.0.0.1:${http.port}/`, { signal: {} as AbortSignal, pool: false }), TypeError);
-    await assert.rejects(request(`http://127.0.0.1:${http.port}/`, { pool: {} as Pool }), TypeError);
+    // Options of the wrong type reject too, typed and named: request() never throws.
+    await assert.rejects(request(`http://127.0.0.1:${http.port}/`, { signal: {} as AbortSignal, pool: false }), (e: unknown) => isBurrowError(e, 'ERR_INVALID_OPTION') && e.details?.['option'] === 'signal');
+    await assert.rejects(request(`http://127.0.0.1:${http.port}/`, { pool: {} as Pool }), (e: unknown) => isBurrowError(e, 'ERR_INVALID_OPTION') && e.details?.['option'] === 'pool');
+  });
+
+  it('a pool subclass that overrides acquire() only sees every request, warm routes included', async () => {
+    const seen: string[] = [];
+    class AuditPool extends Pool {
+      override acquire(...args: Parameters<Pool['acquire']>): ReturnType<Pool['acquire']> {
+        seen.push(args[0]);
+        return super.acquire(...args);
+      }
+    }
+    const p = new AuditPool();
+    for (let i = 0; i < 3; i++) {
+      const r = await request(`http://127.0.0.1:${http.port}/`, { pool: p });
+      assert.equal(await r.text(), 'hello');
+      assert.equal(r.info.reused, i > 0);
+    }
+    assert.equal(seen.length, 3);
+    await p.close();
+  });
+
+  it('an abort that lands once the route is open and before the request is sent rejects it and sends nothing', async () => {
+    const ac = new AbortController();
+    class AbortingPool extends Pool {
+      override async acquire(...args: Parameters<Pool['acquire']>): ReturnType<Pool['acquire']> {
+        const lease = await super.acquire(...args);
+        ac.abort();
+        return lease;
+      }
+    }
+    const p = new AbortingPool();
+    const before = http.requests.length;
+    await assert.rejects(request(`http://127.0.0.1:${http.port}/`, { pool: p, signal: ac.signal }), (e: unknown) => isBurrowError(e, 'ERR_ABORTED'));
+    assert.equal(http.requests.length, before);
+    // The connection went back unused: the next request reuses it.
+    const next = await request(`http://127.0.0.1:${http.port}/`, { pool: p });
+    assert.equal(await next.text(), 'hello');
+    assert.equal(next.info.reused, true);
+    await p.close();
   });
 });
 
