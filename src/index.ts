@@ -2,7 +2,7 @@
  * burrow: an HTTP client for Node.js whose connections can travel through
  * chains of proxies. This module is the public API.
  */
-export { open } from './api/open.js';
+export { open } from './connection/open.js';
 export { request, type RequestBody, type RequestInit, type ViaEntry } from './request/request.js';
 export { Response, type ResponseInfo } from './request/response.js';
 export { Pool, defaultPool, type AcquireOptions, type Lease, type PoolOptions } from './request/pool.js';
@@ -19,10 +19,10 @@ export {
   type IntermediaryInfo,
   type RequestOptions,
   type StreamInfo,
-} from './api/connection.js';
-export type { TunnelEndpointInfo } from './api/info.js';
-export type { ConnectDestination, ProtocolName, ProtocolSpec, SocksAuth, SocksOptions } from './tunnel/destination.js';
-export { StreamRef } from './api/stream-ref.js';
+} from './connection/connection.js';
+export type { TunnelEndpointInfo } from './shared/info.js';
+export type { ConnectDestination, ProtocolName, ProtocolSpec, SocksAuth, SocksOptions } from './shared/options/hop.js';
+export { StreamRef } from './shared/stream-ref.js';
 export {
   isFinal,
   type DataMessage,
@@ -40,17 +40,16 @@ export {
   type UpEvent,
   type UpgradeMessage,
   type UpMessage,
-} from './api/messages.js';
+} from './shared/messages.js';
 export {
   defaultRetryFn,
-  type Http1Options,
-  type Http2Options,
   type LookupFunction,
   type OpenOptions,
   type ResolvedOptions,
   type RetryDecision,
   type RetryFunction,
-  type TlsOptions,
-} from './api/options.js';
+} from './shared/options/open.js';
+export type { Http1Options, Http2Options } from './shared/options/http.js';
+export type { TlsOptions } from './shared/options/tls.js';
 export { BurrowError, isBurrowError, type ErrorCode, type ErrorStage, type HopInfo, type HopKind } from './errors/errors.js';
-export { getHeader, getHeaders, hasHeader, type Header, type HeaderList, type HeadersInit } from './protocols/headers.js';
+export { getHeader, getHeaders, hasHeader, type Header, type HeaderList, type HeadersInit } from './shared/headers.js';

@@ -16,7 +16,8 @@
  */
 import { lookup as dnsLookup } from 'node:dns';
 import { checkServerIdentity as defaultCheckServerIdentity, type PeerCertificate } from 'node:tls';
-import type { LookupFunction, TlsOptions } from '../api/options.js';
+import type { LookupFunction } from '../shared/options/open.js';
+import type { TlsOptions } from '../shared/options/tls.js';
 import { Pool, type AcquireOptions, type Lease } from '../request/pool.js';
 import type { ProxyHop } from '../request/proxy-url.js';
 import type { OpenRoute } from '../request/route.js';

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { STATUS_CODES } from 'node:http';
 import { basename } from 'node:path';
 import type { Writable } from 'node:stream';
-import type { TlsOptions } from '../api/options.js';
+import type { TlsOptions } from '../shared/options/tls.js';
 import { BurrowError } from '../errors/errors.js';
 import { noProxyMatches, proxyForUrl, type ProxyEnv } from '../request/env.js';
 import { parseProxyUrl, type ProxyHop } from '../request/proxy-url.js';

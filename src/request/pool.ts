@@ -4,7 +4,7 @@
  * request at a time per connection. Idle connections close after `idleTimeout`.
  */
 import { BurrowError } from '../errors/errors.js';
-import type { Http2SettingsReport } from '../api/messages.js';
+import type { Http2SettingsReport } from '../shared/messages.js';
 import type { OpenRoute } from './route.js';
 
 /** Pool options. */

@@ -21,7 +21,7 @@
  * replaced by `***`.
  */
 import { domainToASCII } from 'node:url';
-import { checkHost } from '../api/options.js';
+import { checkHost } from '../shared/options/validate.js';
 import { invalidOption } from '../errors/errors.js';
 
 /** The proxy URL schemes burrow understands. */

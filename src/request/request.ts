@@ -3,11 +3,12 @@
  * connection reuse. Built on the connection API (open/connect/request).
  */
 import { BurrowError } from '../errors/errors.js';
-import type { LookupFunction, TlsOptions } from '../api/options.js';
-import { checkTimeout } from '../api/options.js';
-import type { StreamMessage } from '../api/messages.js';
-import type { StreamRef } from '../api/stream-ref.js';
-import { authority, hasHeader, normalizeHeaders, type HeaderList, type HeadersInit } from '../protocols/headers.js';
+import type { LookupFunction } from '../shared/options/open.js';
+import type { TlsOptions } from '../shared/options/tls.js';
+import { checkTimeout } from '../shared/options/validate.js';
+import type { StreamMessage } from '../shared/messages.js';
+import type { StreamRef } from '../shared/stream-ref.js';
+import { authority, hasHeader, normalizeHeaders, type HeaderList, type HeadersInit } from '../shared/headers.js';
 import { proxyForUrl, type ProxyEnv } from './env.js';
 import { defaultPool, Pool, type Lease } from './pool.js';
 import { parseProxyChain, parseProxyUrl, type ProxyHop } from './proxy-url.js';

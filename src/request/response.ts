@@ -4,8 +4,8 @@
  * body is read, and what the request went through.
  */
 import { BurrowError } from '../errors/errors.js';
-import type { HeaderList } from '../protocols/headers.js';
-import { getHeader } from '../protocols/headers.js';
+import type { HeaderList } from '../shared/headers.js';
+import { getHeader } from '../shared/headers.js';
 import type { LayerTiming } from './route.js';
 
 /** What a response went through. */

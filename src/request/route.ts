@@ -7,12 +7,13 @@
 import { lookup as dnsLookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { BurrowError, type HopInfo } from '../errors/errors.js';
-import { open } from '../api/open.js';
-import type { Connection } from '../api/connection.js';
-import type { IntermediaryInfo } from '../api/info.js';
-import type { LookupFunction, TlsOptions } from '../api/options.js';
-import type { StreamRef } from '../api/stream-ref.js';
-import type { ProtocolSpec } from '../tunnel/destination.js';
+import { open } from '../connection/open.js';
+import type { Connection } from '../connection/connection.js';
+import type { IntermediaryInfo } from '../shared/info.js';
+import type { LookupFunction } from '../shared/options/open.js';
+import type { TlsOptions } from '../shared/options/tls.js';
+import type { StreamRef } from '../shared/stream-ref.js';
+import type { ProtocolSpec } from '../shared/options/hop.js';
 import type { ProxyHop } from './proxy-url.js';
 import { tlsOptionsKeyOf } from '../transport/tls.js';
 

@@ -5,7 +5,7 @@
 import { lookup as dnsLookup } from 'node:dns';
 import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { BurrowError } from '../errors/errors.js';
-import type { LookupFunction } from '../api/options.js';
+import type { LookupFunction } from '../shared/options/open.js';
 import { withTimeout, type StepContext } from './timeout.js';
 
 /** Where and how to dial. */

@@ -8,8 +8,8 @@ import { isIP, type Socket } from 'node:net';
 import { connect as tlsConnect, createSecureContext, type SecureContext, type TLSSocket } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { BurrowError } from '../errors/errors.js';
-import type { ProtocolName } from '../tunnel/destination.js';
-import type { TlsOptions } from '../api/options.js';
+import type { ProtocolName } from '../shared/options/hop.js';
+import type { TlsOptions } from '../shared/options/tls.js';
 import { withTimeout, type StepContext } from './timeout.js';
 
 /** ALPN identifiers of the protocols burrow negotiates (raw and SOCKS are never advertised). */

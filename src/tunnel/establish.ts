@@ -10,10 +10,10 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { HopInfo } from '../errors/errors.js';
-import type { IntermediaryInfo } from '../api/info.js';
+import type { IntermediaryInfo } from '../shared/info.js';
 import { startTls } from '../transport/tls.js';
 import { socks5Handshake } from '../protocols/socks5/handshake.js';
-import { protocolNames, type ResolvedHop } from './destination.js';
+import { protocolNames, type ResolvedHop } from '../shared/options/hop.js';
 
 /** An endpoint as reported by `info()` and `streamInfo()`. */
 export interface EndpointInfo {

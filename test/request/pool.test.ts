@@ -7,8 +7,8 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Pool } from '../../src/request/pool.js';
 import type { OpenRoute } from '../../src/request/route.js';
-import type { Connection } from '../../src/api/connection.js';
-import type { Http2SettingsReport } from '../../src/api/messages.js';
+import type { Connection } from '../../src/connection/connection.js';
+import type { Http2SettingsReport } from '../../src/shared/messages.js';
 
 /** A stand-in connection: up until closed; close() emits 'close'. */
 class FakeConn extends EventEmitter {

@@ -6,11 +6,11 @@
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { BurrowError, socketError } from '../../errors/errors.js';
-import type { StreamRef } from '../../api/stream-ref.js';
-import type { Http1Options } from '../../api/options.js';
-import { authority, getHeader, hasHeader, type Header } from '../headers.js';
+import type { StreamRef } from '../../shared/stream-ref.js';
+import type { ResolvedHttp1Options } from '../../shared/options/http.js';
+import { authority, getHeader, hasHeader, type Header } from '../../shared/headers.js';
 import { whenWritable } from '../../transport/drain.js';
-import type { HttpLayer, LayerOrigin, LayerSink, LayerStreamState, RequestSpec } from '../layer.js';
+import type { HttpLayer, LayerOrigin, LayerSink, LayerStreamState, RequestSpec } from '../../shared/layer.js';
 import {
   ResponseParser,
   decideFraming,
@@ -39,7 +39,7 @@ interface Exchange {
 }
 
 /** Options the layer needs. */
-export type Http1LayerOptions = Required<Http1Options>;
+export type Http1LayerOptions = ResolvedHttp1Options;
 
 const EMPTY = Buffer.alloc(0);
 

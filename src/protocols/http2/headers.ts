@@ -3,7 +3,7 @@
  * that HTTP/2 forbids (RFC 9113 §8.2.2), and Node header objects to lists.
  */
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http2';
-import type { Header } from '../headers.js';
+import type { Header } from '../../shared/headers.js';
 
 /** Connection-specific headers that must not appear in HTTP/2 (RFC 9113 §8.2.2). */
 const FORBIDDEN = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'host']);

@@ -13,16 +13,16 @@ import {
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { BurrowError, socketError } from '../../errors/errors.js';
-import { StreamRef, nextStreamId } from '../../api/stream-ref.js';
-import type { Http2SettingsReport } from '../../api/messages.js';
-import type { ResolvedOptions } from '../../api/options.js';
-import { authority, authorityHost, type HeaderList } from '../headers.js';
+import { StreamRef, nextStreamId } from '../../shared/stream-ref.js';
+import type { Http2SettingsReport } from '../../shared/messages.js';
+import type { ResolvedHttp2Options } from '../../shared/options/http.js';
+import { authority, authorityHost, type HeaderList } from '../../shared/headers.js';
 import { whenWritable } from '../../transport/drain.js';
-import type { HttpLayer, LayerOrigin, LayerSink, LayerStreamState, RequestSpec } from '../layer.js';
+import type { HttpLayer, LayerOrigin, LayerSink, LayerStreamState, RequestSpec } from '../../shared/layer.js';
 import { requestHeaders, toHeaderList } from './headers.js';
 
 /** Options the layer needs. */
-export type Http2LayerOptions = ResolvedOptions['http2'];
+export type Http2LayerOptions = ResolvedHttp2Options;
 
 /** HTTP/2 error code names (RFC 9113 §7), by code. */
 const ERROR_NAMES = [

@@ -6,9 +6,9 @@
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { BurrowError, socketError } from '../../errors/errors.js';
-import type { StreamRef } from '../../api/stream-ref.js';
+import type { StreamRef } from '../../shared/stream-ref.js';
 import { whenWritable } from '../../transport/drain.js';
-import type { HttpLayer, LayerOrigin, LayerSink, LayerStreamState, RequestSpec } from '../layer.js';
+import type { HttpLayer, LayerOrigin, LayerSink, LayerStreamState, RequestSpec } from '../../shared/layer.js';
 
 const EMPTY = Buffer.alloc(0);
 

@@ -6,7 +6,7 @@
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { BurrowError, type HopInfo } from '../../errors/errors.js';
-import type { ResolvedSocks } from '../../tunnel/destination.js';
+import type { ResolvedSocks } from '../../shared/options/hop.js';
 import { withTimeout, type StepContext } from '../../transport/timeout.js';
 import { Socks5Client, type SocksBound, type SocksEvent } from './codec.js';
 

@@ -7,7 +7,7 @@
  * Everything is validated before any byte is produced.
  */
 import { BurrowError } from '../../../errors/errors.js';
-import { checkHeader, checkRequestLine, type HeaderList } from '../../headers.js';
+import { checkHeader, checkRequestLine, type HeaderList } from '../../../shared/headers.js';
 
 /** How a request body is delimited on the wire. */
 export type BodyFraming = { kind: 'none' } | { kind: 'length'; length: number } | { kind: 'chunked' };

@@ -21,7 +21,7 @@
  * {@link BurrowError} with stage `'http'`, after which the parser is dead.
  */
 import { BurrowError, invalidOption } from '../../../errors/errors.js';
-import type { Header } from '../../headers.js';
+import type { Header } from '../../../shared/headers.js';
 
 /** Limits protecting the client from a peer that sends oversized metadata. */
 export interface ParserLimits {

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { BurrowError, type ErrorCode } from '../../../../src/errors/errors.js';
-import type { HeaderList } from '../../../../src/protocols/headers.js';
+import type { HeaderList } from '../../../../src/shared/headers.js';
 import {
   decideFraming,
   encodeChunk,

@@ -4,8 +4,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { inspect } from 'node:util';
-import { open, isBurrowError, defaultRetryFn, StreamRef, type Connection, type LookupFunction, type OpenOptions } from '../../src/index.js';
-import { assertNoLeaks, resourceSnapshot } from '../helpers/leaks.js';
+import { open, isBurrowError, defaultRetryFn, StreamRef, type Connection, type LookupFunction, type OpenOptions } from '../../../src/index.js';
+import { assertNoLeaks, resourceSnapshot } from '../../helpers/leaks.js';
 
 /** A lookup that never settles: the connection stays in `connecting` without any socket. */
 const pendingLookup: LookupFunction = () => new Promise(() => undefined);

@@ -3,8 +3,9 @@
  * `protocols`, of `connect()` destinations and of SOCKS options, and their
  * validation. A hop's options (TLS, timeouts, credentials) belong to it alone.
  */
-import { invalidOption } from '../errors/errors.js';
-import { checkHost, checkKeys, checkPort, checkProtocolsList, checkTimeout, checkTlsOptions, isObject, type TlsOptions } from '../api/options.js';
+import { invalidOption } from '../../errors/errors.js';
+import { checkTlsOptions, type TlsOptions } from './tls.js';
+import { checkHost, checkKeys, checkPort, checkTimeout, checkTransport, isObject } from './validate.js';
 
 /** The protocols a layer can run. */
 export type ProtocolName = 'http' | 'http2' | 'raw' | 'socks';
@@ -87,10 +88,26 @@ export interface ResolvedDestination extends ResolvedHop {
   readonly connectTimeout: number;
 }
 
-function checkTransport(name: string, v: unknown): 'tcp' | 'tls' {
-  if (v === undefined) return 'tcp';
-  if (v !== 'tcp' && v !== 'tls') throw invalidOption(name, "must be 'tcp' or 'tls'");
-  return v;
+/**
+ * Validates a protocols list for an endpoint reached over `transport`: over TCP
+ * exactly one protocol; over TLS an ALPN preference list of `'http2'`/`'http'`,
+ * or a single `'raw'` or SOCKS layer (no ALPN is offered for those).
+ */
+export function checkProtocolsList(name: string, v: unknown, transport: 'tcp' | 'tls'): ProtocolSpec[] {
+  if (v === undefined) return transport === 'tls' ? ['http2', 'http'] : ['http'];
+  if (!Array.isArray(v) || v.length === 0) throw invalidOption(name, 'must be a non-empty array');
+  const seen = new Set<string>();
+  for (const p of v as unknown[]) {
+    const n = typeof p === 'string' ? p : isObject(p) && Object.keys(p).length === 1 && isObject(p['socks']) ? 'socks' : undefined;
+    if (n !== 'http' && n !== 'http2' && n !== 'raw' && n !== 'socks') {
+      throw invalidOption(name, `unknown protocol ${JSON.stringify(p)} (expected 'http', 'http2', 'raw' or { socks: {...} })`);
+    }
+    if (seen.has(n)) throw invalidOption(name, `protocol ${n} listed twice`);
+    seen.add(n);
+  }
+  if (transport === 'tcp' && v.length !== 1) throw invalidOption(name, 'over tcp, exactly one protocol');
+  if (v.length > 1 && (seen.has('raw') || seen.has('socks'))) throw invalidOption(name, "'raw' and socks cannot be negotiated by ALPN: give them alone");
+  return [...(v as ProtocolSpec[])];
 }
 
 /** Validates a protocols list for an endpoint reached over `transport` (recursing into SOCKS options). */

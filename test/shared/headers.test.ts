@@ -1,7 +1,7 @@
 // Header lists and the host/authority rules shared by both HTTP layers.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { authority, checkHeader, getHeader, getHeaders, hasHeader, normalizeHeaders } from '../../src/protocols/headers.js';
+import { authority, checkHeader, getHeader, getHeaders, hasHeader, normalizeHeaders } from '../../src/shared/headers.js';
 import { isBurrowError } from '../../src/errors/errors.js';
 
 describe('authority (host header / :authority)', () => {

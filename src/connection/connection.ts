@@ -15,21 +15,22 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { BurrowError, type HopInfo } from '../errors/errors.js';
-import { authorityHost, checkRequestLine, hasHeader, normalizeHeaders, type Header, type HeaderList, type HeadersInit } from '../protocols/headers.js';
-import type { HttpLayer, LayerOrigin, LayerSink } from '../protocols/layer.js';
+import { authorityHost, checkRequestLine, hasHeader, normalizeHeaders, type Header, type HeaderList, type HeadersInit } from '../shared/headers.js';
+import type { HttpLayer, LayerOrigin, LayerSink } from '../shared/layer.js';
 import { Http1Layer } from '../protocols/http1/layer.js';
 import { Http2Layer } from '../protocols/http2/layer.js';
 import { RawLayer } from '../protocols/raw/layer.js';
 import { dialTcp } from '../transport/dial.js';
 import { establish, type Established, type EndpointInfo } from '../tunnel/establish.js';
-import { resolveDestination, type ConnectDestination, type ResolvedDestination, type ResolvedHop } from '../tunnel/destination.js';
-import type { ConnectionInfo, ConnectionState, IntermediaryInfo, StreamInfo } from './info.js';
+import { resolveDestination, type ConnectDestination, type ResolvedDestination, type ResolvedHop } from '../shared/options/hop.js';
+import type { ConnectionInfo, ConnectionState, IntermediaryInfo, StreamInfo } from '../shared/info.js';
 import { Mailbox } from './mailbox.js';
-import { isFinal, type DownEvent, type Http2SettingsReport, type Notification, type StreamMessage, type UpEvent } from './messages.js';
-import { checkFlow, type ResolvedOptions } from './options.js';
-import { StreamRef, nextStreamId } from './stream-ref.js';
+import { isFinal, type DownEvent, type Http2SettingsReport, type Notification, type StreamMessage, type UpEvent } from '../shared/messages.js';
+import type { ResolvedOptions } from '../shared/options/open.js';
+import { checkFlow } from '../shared/options/validate.js';
+import { StreamRef, nextStreamId } from '../shared/stream-ref.js';
 
-export type { ConnectionInfo, ConnectionState, IntermediaryInfo, StreamInfo } from './info.js';
+export type { ConnectionInfo, ConnectionState, IntermediaryInfo, StreamInfo } from '../shared/info.js';
 
 /** A request body given whole. */
 export type Body = string | Buffer | Uint8Array;

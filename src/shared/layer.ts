@@ -6,8 +6,8 @@
 import type { BurrowError, HopInfo } from '../errors/errors.js';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { Http2SettingsReport, Notification, StreamMessage } from '../api/messages.js';
-import type { StreamRef } from '../api/stream-ref.js';
+import type { Http2SettingsReport, Notification, StreamMessage } from './messages.js';
+import type { StreamRef } from './stream-ref.js';
 import type { Header } from './headers.js';
 
 /** Where a layer reports to. Implemented by the connection. */

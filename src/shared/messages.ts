@@ -3,7 +3,7 @@
  * union on `type`) and connection-level events.
  */
 import type { BurrowError } from '../errors/errors.js';
-import type { HeaderList } from '../protocols/headers.js';
+import type { HeaderList } from './headers.js';
 import type { IntermediaryInfo } from './info.js';
 import type { StreamRef } from './stream-ref.js';
 

@@ -2,7 +2,7 @@
  * `open()`: validates the options and starts a connection.
  */
 import { Connection } from './connection.js';
-import { resolveOpenOptions, type OpenOptions } from './options.js';
+import { resolveOpenOptions, type OpenOptions } from '../shared/options/open.js';
 
 /**
  * Opens a connection to `options.host:options.port` and returns it at once;

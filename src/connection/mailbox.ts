@@ -3,8 +3,8 @@
  * async iterator takes them, in arrival order.
  */
 import { BurrowError } from '../errors/errors.js';
-import type { StreamMessage } from './messages.js';
-import type { StreamRef } from './stream-ref.js';
+import type { StreamMessage } from '../shared/messages.js';
+import type { StreamRef } from '../shared/stream-ref.js';
 
 interface Waiter {
   resolve(m: StreamMessage): void;
