@@ -82,7 +82,8 @@ export type ErrorCode =
   | 'ERR_CONNECT_STATUS'
   | 'ERR_ABORTED'
   | 'ERR_HEADERS_TIMEOUT'
-  | 'ERR_REQUEST_TIMEOUT';
+  | 'ERR_REQUEST_TIMEOUT'
+  | 'ERR_CALLBACK';
 
 /** Options accepted by the {@link BurrowError} constructor. */
 export interface BurrowErrorOptions {

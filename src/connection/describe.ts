@@ -1,0 +1,86 @@
+/**
+ * What a connection reports about itself: `info()` (the innermost
+ * connection-wide endpoint, Gun semantics) and `streamInfo()` (one stream's
+ * state and the proxies it goes through).
+ */
+import type { ConnectionInfo, StreamInfo } from '../shared/info.js';
+import type { ResolvedOptions } from '../shared/options/open.js';
+import type { StreamRef } from '../shared/stream-ref.js';
+import type { EndpointInfo } from '../tunnel/establish.js';
+import type { LayerTree } from './layer-tree.js';
+import type { Router } from './routing.js';
+import type { ConnectionStatus } from './status.js';
+import type { TunnelBook } from './tunnels.js';
+
+function schemeOf(e: EndpointInfo): 'http' | 'https' | undefined {
+  if (e.protocol !== 'http' && e.protocol !== 'http2') return undefined;
+  return e.transport === 'tls' ? 'https' : 'http';
+}
+
+/** The parts of a connection its descriptions are read from. */
+export interface DescribeParts {
+  readonly config: ResolvedOptions;
+  readonly status: ConnectionStatus;
+  readonly tree: LayerTree;
+  readonly tunnels: TunnelBook;
+  readonly router: Router;
+  readonly connRef: StreamRef;
+  readonly retriesLeft: () => number;
+}
+
+/**
+ * True while `ref` is a stream or tunnel of the connection that is open or
+ * waiting to be sent: `streamInfo(ref) !== undefined`, without building the info.
+ */
+export function hasStream(p: DescribeParts, ref: StreamRef): boolean {
+  const tunnel = p.tree.get(ref.key);
+  if (tunnel !== undefined && tunnel.tunnelRef !== undefined) return true;
+  const node = p.tree.nodeOfStream(ref, p.connRef);
+  if (node !== undefined && node.layer.streamState(ref) !== undefined) return true;
+  return streamInfo(p, ref) !== undefined;
+}
+
+/** A stream's state and the proxies it goes through, or undefined when the connection does not know it. */
+export function streamInfo(p: DescribeParts, ref: StreamRef): StreamInfo | undefined {
+  const tunnel = p.tree.get(ref.key);
+  if (tunnel !== undefined && tunnel.tunnelRef !== undefined) {
+    const r = tunnel.reached;
+    return {
+      ref,
+      state: 'running',
+      intermediaries: tunnel.viaParent.map((i) => ({ ...i })),
+      tunnel: { transport: r.transport, protocol: r.protocol, scheme: schemeOf(r), host: r.host, port: r.port },
+    };
+  }
+  const node = p.tree.nodeOfStream(ref, p.connRef);
+  const state = node?.layer.streamState(ref);
+  if (node !== undefined && state !== undefined) return { ref, state, intermediaries: node.intermediaries.map((i) => ({ ...i })) };
+  if (p.router.isPostponed(ref) || p.tunnels.isWaiting(ref)) return { ref, state: 'pending', intermediaries: [] };
+  if (p.tunnels.has(ref.key)) return { ref, state: 'running', intermediaries: [] };
+  return undefined;
+}
+
+/** The connection's state and the innermost connection-wide endpoint it reaches. */
+export function connectionInfo(p: DescribeParts): ConnectionInfo {
+  const s = p.tree.socket;
+  const node = p.tree.connNode;
+  const tlsSocket = node?.tls;
+  const cipher = tlsSocket?.getCipher();
+  const ep = node?.endpoint;
+  const config = p.config;
+  return {
+    state: p.status.state,
+    protocol: p.status.running ? node?.layer.protocol : undefined,
+    transport: ep?.transport ?? config.transport,
+    origin: ep
+      ? { scheme: schemeOf(ep), host: ep.host, port: ep.port }
+      : { scheme: config.transport === 'tls' ? 'https' : 'http', host: config.host, port: config.port },
+    intermediaries: node ? node.intermediaries.map((i) => ({ ...i })) : [],
+    localAddress: s?.localAddress,
+    localPort: s?.localPort,
+    remoteAddress: s?.remoteAddress,
+    remotePort: s?.remotePort,
+    tls: tlsSocket ? { version: tlsSocket.getProtocol(), cipher: cipher?.name ?? '', alpn: tlsSocket.alpnProtocol, resumed: tlsSocket.isSessionReused() } : undefined,
+    retriesLeft: p.retriesLeft(),
+  };
+}

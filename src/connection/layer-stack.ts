@@ -1,0 +1,230 @@
+/**
+ * The layer stack of one connection: building a layer on an established
+ * endpoint (the first hop, or a tunnel once its CONNECT succeeded), taking
+ * each layer's reports (messages, notifications, its close, a tunnel handed
+ * over), and tearing layers down in order when one closes: a layer's subtree
+ * goes with it; the root's loss is the connection's.
+ */
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { BurrowError } from '../errors/errors.js';
+import type { IntermediaryInfo } from '../shared/info.js';
+import type { LayerSink } from '../shared/layer.js';
+import { isFinal, type Notification, type StreamMessage } from '../shared/messages.js';
+import type { ResolvedHttp1Options, ResolvedHttp2Options } from '../shared/options/http.js';
+import type { StreamRef } from '../shared/stream-ref.js';
+import { establish, type Established } from '../tunnel/establish.js';
+import { createProtocolLayer } from '../tunnel/protocol-layer.js';
+import type { LayerNode, LayerTree } from './layer-tree.js';
+import type { Router } from './routing.js';
+import type { ConnectionStatus } from './status.js';
+import type { StreamTable } from './streams.js';
+import type { TunnelBook } from './tunnels.js';
+
+/** What the stack tells the connection's lifecycle. */
+export interface StackHooks {
+  /** The root of the tree closed: the connection's socket is gone (`killed`: streams the layer killed). */
+  lost(error: BurrowError | null, killed: readonly StreamRef[]): void;
+  /** The connection-level layer finished closing after `close()`/`shutdown()`. */
+  ended(): void;
+  /** The first response of the current connection arrived. */
+  responded(): void;
+  /** A layer's notification (HTTP/2 SETTINGS, ping acknowledgement). */
+  notify(n: Notification): void;
+}
+
+/** The options layers are built with. */
+export interface StackOptions {
+  readonly http: ResolvedHttp1Options;
+  readonly http2: ResolvedHttp2Options;
+}
+
+/** Builds, feeds and tears down the layers of one connection. */
+export class LayerStack {
+  readonly #status: ConnectionStatus;
+  readonly #tree: LayerTree;
+  readonly #tunnels: TunnelBook;
+  readonly #streams: StreamTable;
+  readonly #router: Router;
+  readonly #options: StackOptions;
+  readonly #connRef: StreamRef;
+  readonly #hooks: StackHooks;
+
+  constructor(status: ConnectionStatus, tree: LayerTree, tunnels: TunnelBook, streams: StreamTable, router: Router, options: StackOptions, connRef: StreamRef, hooks: StackHooks) {
+    this.#status = status;
+    this.#tree = tree;
+    this.#tunnels = tunnels;
+    this.#streams = streams;
+    this.#router = router;
+    this.#options = options;
+    this.#connRef = connRef;
+    this.#hooks = hooks;
+  }
+
+  /** Creates the layer for an established endpoint and its node (not in the tree yet). */
+  build(key: string, tunnelRef: StreamRef | undefined, est: Established, scope: 'conn' | 'stream', carrier: LayerNode | undefined, flow: number, viaParent: readonly IntermediaryInfo[] = []): LayerNode {
+    const holder: { node: LayerNode | undefined } = { node: undefined };
+    const hooks = this.#hooks;
+    const sink: LayerSink = {
+      deliver: this.deliver,
+      notify: (n) => hooks.notify(tunnelRef === undefined ? n : { ...n, tunnel: tunnelRef }),
+      closed: (error, killed) => {
+        if (holder.node !== undefined) this.nodeClosed(holder.node, error, killed);
+      },
+      tunnel: (ref, duplex) => {
+        if (holder.node !== undefined) void this.#tunnelUp(holder.node, ref, duplex);
+        else duplex.destroy();
+      },
+    };
+    const layer = createProtocolLayer(est, { rawRef: tunnelRef ?? this.#connRef, flow, http: this.#options.http, http2: this.#options.http2, sink });
+    const node: LayerNode = {
+      key,
+      tunnelRef,
+      layer,
+      endpoint: est.endpoint,
+      reached: est.reached,
+      intermediaries: est.intermediaries,
+      viaParent,
+      hop: est.hop,
+      scope,
+      carrier,
+      tls: est.tls,
+      takenOverBy: undefined,
+    };
+    holder.node = node;
+    return node;
+  }
+
+  /**
+   * A message from a layer (or about a stream, from the connection itself).
+   * A CONNECT's answer settles its pending tunnel: a 2xx does not end the
+   * stream (the tunnel goes on), anything else makes the ref no tunnel.
+   */
+  readonly deliver = (msg: StreamMessage): void => {
+    if (msg.type === 'data' && !msg.fin) {
+      this.#streams.deliverData(msg);
+      return;
+    }
+    if (msg.type === 'response' && !this.#status.useful) this.#hooks.responded();
+    const key = msg.ref.key;
+    const pending = this.#tunnels.get(key);
+    if (pending === undefined) {
+      this.#streams.deliver(msg, isFinal(msg));
+      return;
+    }
+    const ok = msg.type === 'response' && msg.status >= 200 && msg.status < 300;
+    if (msg.type === 'response') this.#tunnels.answered(pending);
+    const final = !ok && isFinal(msg);
+    if (final) {
+      // A refused (or failed) CONNECT: the ref is no tunnel.
+      this.#tunnels.take(key);
+      const err = msg.type === 'error' ? msg.error : this.#router.notATunnel(msg.ref);
+      for (const w of pending.waiting.splice(0)) w.fail(err);
+      this.#tunnels.refused(key);
+    }
+    this.#streams.deliver(msg, final);
+  };
+
+  /** A CONNECT on `parent`'s layer succeeded: builds the next layers on `duplex`. */
+  async #tunnelUp(parent: LayerNode, ref: StreamRef, duplex: Socket | Duplex): Promise<void> {
+    const pending = this.#tunnels.get(ref.key);
+    const session = this.#status.session;
+    if (pending === undefined || session === undefined || this.#status.userClosing) {
+      // Cancelled, timed out or shutting down: no tunnel. A conn-wide one took the parent's socket with it.
+      duplex.destroy();
+      if (pending !== undefined) {
+        this.#tunnels.take(ref.key);
+        const err = new BurrowError('ERR_CLOSING', 'the connection is shutting down; the tunnel was not set up', { stage: 'state', hop: parent.hop });
+        for (const w of pending.waiting.splice(0)) w.fail(err);
+        this.deliver({ type: 'error', ref, error: err });
+      }
+      if (parent.layer.protocol !== 'http2') this.nodeClosed(parent, null, []);
+      return;
+    }
+    this.#tunnels.answered(pending);
+    const scope = parent.layer.protocol === 'http2' ? 'stream' : 'conn';
+    if (scope === 'conn') parent.takenOverBy = ref;
+    const proxy: IntermediaryInfo = {
+      type: 'connect',
+      host: parent.endpoint.host,
+      port: parent.endpoint.port,
+      transport: parent.endpoint.transport,
+      protocol: parent.layer.protocol,
+    };
+    let node: LayerNode | undefined;
+    try {
+      const est = await establish(
+        {
+          signal: session.signal,
+          hopIndex: parent.hop.index + 1,
+          intermediaries: [...parent.intermediaries, proxy],
+          onSocksUp: () => this.deliver({ type: 'up', ref, protocol: 'socks' }),
+        },
+        pending.dest,
+        duplex,
+      );
+      node = this.build(ref.key, ref, est, scope, scope === 'conn' ? parent : undefined, pending.flow, parent.intermediaries);
+      await node.layer.ready;
+      if (session.signal.aborted) throw new BurrowError('ERR_CLOSED', 'the connection was closed', { stage: 'state', hop: est.hop });
+      if (this.#tunnels.get(ref.key) !== pending) {
+        throw new BurrowError('ERR_STREAM_CANCELED', `${ref} was cancelled while its tunnel was set up`, { stage: 'state', hop: est.hop });
+      }
+    } catch (e) {
+      const stillPending = this.#tunnels.get(ref.key) === pending;
+      if (stillPending) this.#tunnels.take(ref.key);
+      const err = e instanceof BurrowError ? e : new BurrowError('ERR_TUNNEL_CLOSED', `tunnel setup failed: ${(e as Error).message}`, { stage: 'tcp', cause: e });
+      node?.layer.destroy(err);
+      duplex.destroy();
+      for (const w of pending.waiting.splice(0)) w.fail(err);
+      if (stillPending) this.deliver({ type: 'error', ref, error: err });
+      if (session.signal.aborted) return;
+      // A conn-wide tunnel that failed leaves its parent without a socket: the connection
+      // (at connection level) or the stream-wide tunnel carrying it is gone too.
+      if (scope === 'conn') {
+        if (this.#tree.rootOf(parent).key === '') this.#hooks.lost(err, [ref]);
+        else this.nodeClosed(parent, err, []);
+      }
+      return;
+    }
+    this.#tunnels.take(ref.key);
+    this.#tree.add(node);
+    if (scope === 'conn' && this.#tree.connNode === parent) this.#tree.connNode = node;
+    this.deliver({ type: 'up', ref, protocol: node.layer.protocol });
+    for (const w of pending.waiting.splice(0)) w.run();
+  }
+
+  /** A node's layer finished: its subtree goes; the root's close is the connection's loss. */
+  nodeClosed(node: LayerNode, error: BurrowError | null, killed: readonly StreamRef[]): void {
+    const tree = this.#tree;
+    if (!tree.holds(node)) return;
+    const root = tree.rootOf(node);
+    if (root.key === '') {
+      if (this.#status.userClosing) {
+        this.#removeSubtree(node, null);
+        if (node === tree.connNode) this.#hooks.ended();
+        return;
+      }
+      this.#hooks.lost(error, killed);
+      return;
+    }
+    // A stream-wide tunnel (or a conn-wide chain inside one) closed: only its subtree goes.
+    const err = error ?? new BurrowError('ERR_TUNNEL_CLOSED', 'the tunnel closed', { stage: 'tcp', hop: node.hop });
+    for (let n: LayerNode | undefined = node; n !== undefined; n = n.carrier) {
+      this.#removeSubtree(n, err);
+      if (n.tunnelRef !== undefined) {
+        const closed = new BurrowError('ERR_TUNNEL_CLOSED', `${n.tunnelRef} closed`, { stage: err.stage, hop: n.hop, cause: error ?? undefined });
+        this.#tunnels.closed(n.key, closed);
+        if (n.layer.protocol !== 'raw') this.deliver({ type: 'error', ref: n.tunnelRef, error: closed });
+      }
+    }
+  }
+
+  /** Removes `node` and every node nested in its streams, destroying their layers, and the CONNECTs sent inside. */
+  #removeSubtree(node: LayerNode, reason: BurrowError | null): void {
+    for (const n of this.#tree.removeSubtree(node)) {
+      if (n !== node) n.layer.destroy(reason ?? new BurrowError('ERR_TUNNEL_CLOSED', 'the tunnel carrying this layer closed', { stage: 'tcp', hop: n.hop }));
+    }
+    const prefix = node.key === '' ? '' : `${node.key}/`;
+    this.#tunnels.failUnder(prefix, reason ?? new BurrowError('ERR_TUNNEL_CLOSED', 'the layer carrying this CONNECT closed', { stage: 'tcp', hop: node.hop }));
+  }
+}

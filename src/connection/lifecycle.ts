@@ -1,0 +1,277 @@
+/**
+ * A connection's life: connecting (DNS → TCP → TLS → SOCKS → layer ready),
+ * up, lost (streams killed, `down`), reconnected or given up per the retry
+ * options, shut down gracefully or closed. This is where a reconnection is
+ * decided, and the only writer of the connection's status.
+ */
+import type { Socket } from 'node:net';
+import { BurrowError } from '../errors/errors.js';
+import type { DownEvent, UpEvent } from '../shared/messages.js';
+import type { ResolvedHop } from '../shared/options/hop.js';
+import type { ResolvedOptions } from '../shared/options/open.js';
+import type { StreamRef } from '../shared/stream-ref.js';
+import { dialTcp } from '../transport/dial.js';
+import { establish } from '../tunnel/establish.js';
+import type { CallbackGuard } from './callbacks.js';
+import type { LayerStack } from './layer-stack.js';
+import type { LayerNode, LayerTree } from './layer-tree.js';
+import { nextRetry } from './retry.js';
+import type { Router } from './routing.js';
+import type { ConnectionStatus } from './status.js';
+import type { StreamTable } from './streams.js';
+import type { TunnelBook } from './tunnels.js';
+
+/** The connection events the lifecycle emits. */
+export interface LifecycleEvents {
+  up(e: UpEvent): void;
+  down(e: DownEvent): void;
+  /** A connection attempt failed. */
+  error(e: BurrowError): void;
+  close(e: BurrowError | null): void;
+}
+
+/** The parts of the connection the lifecycle drives. */
+export interface LifecycleParts {
+  readonly config: ResolvedOptions;
+  readonly status: ConnectionStatus;
+  readonly tree: LayerTree;
+  readonly tunnels: TunnelBook;
+  readonly streams: StreamTable;
+  readonly router: Router;
+  readonly stack: LayerStack;
+  readonly guard: CallbackGuard;
+  readonly connRef: StreamRef;
+  readonly events: LifecycleEvents;
+}
+
+interface UpWaiter {
+  resolve(p: 'http' | 'http2' | 'raw'): void;
+  reject(e: BurrowError): void;
+  timer: NodeJS.Timeout | undefined;
+}
+
+/** Connects, reconnects, shuts down and closes one connection. */
+export class Lifecycle {
+  readonly #p: LifecycleParts;
+  readonly #firstHop: ResolvedHop;
+  #retriesLeft: number;
+  #attempt: AbortController | undefined;
+  #retryTimer: NodeJS.Timeout | undefined;
+  readonly #upWaiters: UpWaiter[] = [];
+  readonly #closed: Promise<void>;
+  #resolveClosed!: () => void;
+
+  constructor(parts: LifecycleParts) {
+    this.#p = parts;
+    const o = parts.config;
+    this.#firstHop = { host: o.host, port: o.port, transport: o.transport, tls: o.tls, protocols: o.protocols, tlsHandshakeTimeout: o.tlsHandshakeTimeout };
+    this.#retriesLeft = o.retry;
+    this.#closed = new Promise((resolve) => {
+      this.#resolveClosed = resolve;
+    });
+  }
+
+  /** Reconnection attempts left. */
+  get retriesLeft(): number {
+    return this.#retriesLeft;
+  }
+
+  /** Resolves once the connection is closed for good. */
+  get closed(): Promise<void> {
+    return this.#closed;
+  }
+
+  /** One connection attempt; on success the connection is up and postponed calls run. */
+  async connect(): Promise<void> {
+    const { status, config, tree, stack, streams } = this.#p;
+    status.state = 'connecting';
+    const attempt = new AbortController();
+    this.#attempt = attempt;
+    let socket: Socket | undefined;
+    let node: LayerNode | undefined;
+    try {
+      socket = await dialTcp({ hop: status.hop, signal: attempt.signal }, config);
+      const est = await establish({ signal: attempt.signal, hopIndex: 0, intermediaries: [] }, this.#firstHop, socket);
+      if (est.protocol === 'raw') streams.register(this.#p.connRef, undefined);
+      node = stack.build('', undefined, est, 'conn', undefined, Infinity);
+      await node.layer.ready;
+      if (attempt.signal.aborted) throw new BurrowError('ERR_CLOSED', 'the connection was closed', { stage: 'state', hop: status.hop });
+    } catch (e) {
+      socket?.destroy();
+      node?.layer.destroy(new BurrowError('ERR_CLOSED', 'the connection attempt failed', { stage: 'state', hop: status.hop }));
+      if (attempt.signal.aborted) return;
+      this.#attempt = undefined;
+      const err = e instanceof BurrowError ? e : new BurrowError('ERR_CONNECT', `connection failed: ${(e as Error).message}`, { stage: 'tcp', hop: status.hop, cause: e });
+      this.#attemptFailed(err);
+      return;
+    }
+    this.#attempt = undefined;
+    status.session = new AbortController();
+    tree.add(node);
+    tree.connNode = node;
+    tree.socket = socket;
+    status.state = 'up';
+    status.useful = false;
+    const protocol = node.layer.protocol;
+    this.#p.events.up({ protocol, intermediaries: [...node.intermediaries] });
+    for (const w of this.#upWaiters.splice(0)) {
+      if (w.timer) clearTimeout(w.timer);
+      w.resolve(protocol);
+    }
+    this.#p.router.runPostponed();
+  }
+
+  /** The current connection answered a response: it was useful, the retry budget starts again. */
+  responded(): void {
+    this.#p.status.useful = true;
+    this.#retriesLeft = this.#p.config.retry;
+  }
+
+  #attemptFailed(err: BurrowError): void {
+    const { status, config } = this.#p;
+    status.lastError = err;
+    this.#p.events.error(err);
+    if (status.userClosing || this.#retriesLeft <= 0) {
+      this.terminate(status.userClosing ? null : err);
+      return;
+    }
+    let plan;
+    try {
+      plan = nextRetry(config.retryFn, this.#retriesLeft, config);
+    } catch (e) {
+      this.terminate(e as BurrowError);
+      return;
+    }
+    this.#retriesLeft = plan.retries;
+    status.state = 'waiting-retry';
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = undefined;
+      void this.connect();
+    }, plan.delay);
+  }
+
+  /** The connection's socket is gone: everything on it goes, then reconnection per the options. */
+  lost(error: BurrowError | null, killedByLayer: readonly StreamRef[]): void {
+    const { status, tree, tunnels, stack, config } = this.#p;
+    const protocol = tree.root?.layer.protocol ?? tree.connNode?.layer.protocol ?? 'http';
+    const reason = error ?? new BurrowError('ERR_CONNECTION_CLOSED', 'the server closed the connection', { stage: 'tcp', hop: status.hop });
+    const killed = [...killedByLayer];
+    for (const n of tree.nodes()) killed.push(...n.layer.activeStreams());
+    // Aborted with a reason: no DOMException (and its stack) is built.
+    status.session?.abort(reason);
+    status.session = undefined;
+    const closedTunnels: Array<[StreamRef, BurrowError]> = [];
+    for (const n of tree.clear()) {
+      if (n.tunnelRef !== undefined) {
+        const closed = new BurrowError('ERR_TUNNEL_CLOSED', `${n.tunnelRef} closed with the connection`, { stage: reason.stage, hop: n.hop, cause: reason });
+        tunnels.closed(n.key, closed);
+        closedTunnels.push([n.tunnelRef, closed]);
+        killed.push(n.tunnelRef);
+      }
+      n.layer.destroy(reason);
+    }
+    for (const [ref, closed] of closedTunnels) stack.deliver({ type: 'error', ref, error: closed });
+    // CONNECTs not yet sent wait for the next connection like any postponed request.
+    tunnels.failUnder('', reason, true);
+    if (status.state === 'closed') return;
+    status.lastError = reason;
+    const willRetry = config.retry > 0 && !status.userClosing && (status.useful || this.#retriesLeft > 0);
+    this.#p.events.down({ protocol, reason, killedStreams: killed, willRetry });
+    if ((status.state as string) === 'closed') return;
+    if (!willRetry || status.userClosing) {
+      this.terminate(status.userClosing ? null : reason);
+      return;
+    }
+    if (!status.useful) {
+      // A connection that never answered anything (a server that accepts and closes, a TLS
+      // alert after the handshake) counts as a failed attempt: retries are paced and bounded.
+      this.#attemptFailed(reason);
+      return;
+    }
+    void this.connect();
+  }
+
+  /** Ends the connection for good: every stream still open gets a final error, `close` is emitted. */
+  terminate(error: BurrowError | null): void {
+    const { status, tree, tunnels, router, streams, stack } = this.#p;
+    if (status.state === 'closed') return;
+    status.state = 'closed';
+    if (this.#retryTimer) clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
+    const streamError = error ?? new BurrowError('ERR_CLOSED', 'the connection was closed', { stage: 'state', hop: status.hop });
+    this.#attempt?.abort(streamError);
+    this.#attempt = undefined;
+    status.session?.abort(streamError);
+    status.session = undefined;
+    for (const n of tree.clear()) n.layer.destroy(streamError);
+    tunnels.failUnder('', streamError);
+    router.failPostponed(streamError);
+    for (const w of this.#upWaiters.splice(0)) {
+      if (w.timer) clearTimeout(w.timer);
+      w.reject(streamError);
+    }
+    // Streams that still wait for messages get a final error so no await hangs.
+    for (const ref of streams.unfinished()) stack.deliver({ type: 'error', ref, error: streamError });
+    this.#p.events.close(error);
+    this.#resolveClosed();
+  }
+
+  /**
+   * Graceful close: innermost layers first, each finishing what is in flight.
+   * From inside a callback, no reconnection is decided from then on and the
+   * layers are told once the callback's event is handled.
+   */
+  shutdown(): Promise<void> {
+    const { status, guard } = this.#p;
+    if (status.state === 'closed') return this.#closed;
+    status.userClosing = true;
+    guard.run(() => {
+      if (status.state === 'closed' || status.state === 'closing') return;
+      if (status.state === 'up' && this.#p.tree.connNode !== undefined) {
+        status.state = 'closing';
+        const err = new BurrowError('ERR_CLOSING', 'the connection is shutting down and accepts no new requests', { stage: 'state', hop: status.hop });
+        this.#p.router.failPostponed(err);
+        for (const n of this.#p.tree.innermostFirst()) n.layer.shutdown();
+        return;
+      }
+      this.terminate(null);
+    });
+    return this.#closed;
+  }
+
+  /** Immediate close (no reconnection): open streams get `ERR_CLOSED`. */
+  close(): Promise<void> {
+    const { status, guard } = this.#p;
+    if (status.state === 'closed') return this.#closed;
+    status.userClosing = true;
+    guard.run(() => this.terminate(null));
+    return this.#closed;
+  }
+
+  /** Resolves with the protocol once the connection is up; rejects after `timeout` ms or when it gives up. */
+  awaitUp(timeout: number): Promise<'http' | 'http2' | 'raw'> {
+    const { status, tree } = this.#p;
+    const root = tree.root;
+    if (status.state === 'up' && root) return Promise.resolve(root.layer.protocol);
+    if (status.state === 'closed') {
+      const closed = new BurrowError('ERR_CLOSED', 'the connection is closed', { stage: 'state', hop: status.hop, cause: status.lastError });
+      return Promise.reject(status.userClosing ? closed : (status.lastError ?? closed));
+    }
+    return new Promise((resolve, reject) => {
+      const w: UpWaiter = { resolve, reject, timer: undefined };
+      if (timeout !== Infinity) {
+        w.timer = setTimeout(() => {
+          const i = this.#upWaiters.indexOf(w);
+          if (i >= 0) this.#upWaiters.splice(i, 1);
+          reject(new BurrowError('ERR_AWAIT_TIMEOUT', `the connection was not up within ${timeout} ms`, {
+            stage: 'timeout',
+            hop: status.hop,
+            cause: status.lastError,
+            details: { timeoutMs: timeout },
+          }));
+        }, timeout);
+      }
+      this.#upWaiters.push(w);
+    });
+  }
+}

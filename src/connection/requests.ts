@@ -1,0 +1,239 @@
+/**
+ * The calls that open and drive streams: requests, CONNECTs (with their answer
+ * timer), body data, cancel, flow credit, ping. Each is checked synchronously
+ * (a bad argument throws before anything is sent), gets its ref at once, and
+ * reaches its layer through the router — after the callback in progress when
+ * made from inside one.
+ */
+import { BurrowError } from '../errors/errors.js';
+import { authorityHost, checkRequestLine, hasHeader, normalizeHeaders, type Header, type HeadersInit } from '../shared/headers.js';
+import type { HttpLayer } from '../shared/layer.js';
+import type { Http2SettingsReport } from '../shared/messages.js';
+import { resolveDestination, type ConnectDestination } from '../shared/options/hop.js';
+import type { ResolvedOptions } from '../shared/options/open.js';
+import { checkFlow } from '../shared/options/validate.js';
+import { StreamRef, nextStreamId } from '../shared/stream-ref.js';
+import type { CallbackGuard } from './callbacks.js';
+import type { LayerStack } from './layer-stack.js';
+import type { LayerNode, LayerTree } from './layer-tree.js';
+import type { Router } from './routing.js';
+import type { ConnectionStatus } from './status.js';
+import type { ReplyTo, StreamTable } from './streams.js';
+import type { PendingTunnel, TunnelBook } from './tunnels.js';
+
+/** A request body given whole. */
+export type Body = string | Buffer | Uint8Array;
+
+/** Per-request options. */
+export interface RequestOptions {
+  /** Send the request inside the tunnel this ref names (see docs/tunnels.md). */
+  tunnel?: StreamRef;
+  /** Flow budget in data messages; default the protocol's `flow` option (Infinity). */
+  flow?: number;
+  /**
+   * Receive this stream's messages with this function instead of the mailbox
+   * (`await`/`awaitBody` then do not see them). The `message` event still fires.
+   */
+  replyTo?: ReplyTo;
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/** A body as bytes; throws `ERR_INVALID_REQUEST` for another type. */
+export function toBuffer(body: Body): Buffer {
+  if (typeof body === 'string') return Buffer.from(body);
+  if (Buffer.isBuffer(body)) return body;
+  if (body instanceof Uint8Array) return Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  throw new BurrowError('ERR_INVALID_REQUEST', 'a body must be a string, Buffer or Uint8Array', { stage: 'http' });
+}
+
+/** The parts of a connection the calls go through. */
+export interface RequestParts {
+  readonly config: ResolvedOptions;
+  readonly status: ConnectionStatus;
+  readonly tree: LayerTree;
+  readonly tunnels: TunnelBook;
+  readonly streams: StreamTable;
+  readonly router: Router;
+  readonly stack: LayerStack;
+  readonly guard: CallbackGuard;
+  readonly connRef: StreamRef;
+}
+
+/** Opens and drives the streams of one connection. */
+export class Requests {
+  readonly #p: RequestParts;
+
+  constructor(parts: RequestParts) {
+    this.#p = parts;
+  }
+
+  /** Sends a request: `body` whole, or null to stream it with {@link data}. Returns its ref at once. */
+  start(method: string, path: string, headersInit: HeadersInit | undefined, body: Buffer | null, opts: RequestOptions | undefined): StreamRef {
+    checkRequestLine(method, path);
+    if (method === 'CONNECT') {
+      throw new BurrowError('ERR_INVALID_REQUEST', 'use connect() to open a tunnel', { stage: 'http' });
+    }
+    const headers = normalizeHeaders(headersInit);
+    checkRequestOptions(opts);
+    const { streams, router, guard, config } = this.#p;
+    const ref = newRef(opts?.tunnel);
+    streams.register(ref, opts?.replyTo);
+    const tunnel = opts?.tunnel;
+    const flow = opts?.flow;
+    const send = (layer: HttpLayer): void => {
+      layer.request({ ref, method, path, headers, body, flow: flow ?? (layer.protocol === 'http2' ? config.http2.flow : config.http.flow) });
+    };
+    const fail = (error: BurrowError): void => this.#p.stack.deliver({ type: 'error', ref, error });
+    if (guard.busy) guard.run(() => router.open(ref, tunnel, send, fail));
+    else router.open(ref, tunnel, send, fail);
+    return ref;
+  }
+
+  /** Sends a CONNECT to the layer `opts.tunnel` names (or the connection's own); returns the tunnel's ref at once. */
+  connect(destination: ConnectDestination, headersInit: HeadersInit | undefined, opts: RequestOptions | undefined): StreamRef {
+    const dest = resolveDestination(destination);
+    const target = `${authorityHost(dest.host)}:${dest.port}`;
+    // The host header of a CONNECT is its target's authority (RFC 9112 §3.2), whatever the caller gave:
+    // a proxy may route by either, and the two must not disagree.
+    const hs: Header[] = normalizeHeaders(headersInit).filter(([n]) => n !== 'content-length' && n !== 'transfer-encoding' && n !== 'host');
+    hs.unshift(['host', target]);
+    if (dest.username !== undefined && dest.password !== undefined && !hasHeader(hs, 'proxy-authorization')) {
+      hs.push(['proxy-authorization', `Basic ${Buffer.from(`${dest.username}:${dest.password}`).toString('base64')}`]);
+    }
+    checkRequestOptions(opts);
+    const { streams, tunnels, router, guard } = this.#p;
+    const ref = newRef(opts?.tunnel);
+    streams.register(ref, opts?.replyTo);
+    const pending: PendingTunnel = { ref, dest, flow: opts?.flow ?? Infinity, sent: false, timer: undefined, waiting: [] };
+    tunnels.add(pending);
+    guard.run(() => router.open(ref, opts?.tunnel, (layer, node) => {
+      pending.sent = true;
+      if (dest.connectTimeout !== Infinity) {
+        pending.timer = setTimeout(() => this.#connectTimedOut(pending, layer, node), dest.connectTimeout);
+      }
+      layer.request({ ref, method: 'CONNECT', path: target, headers: hs, body: null, flow: Infinity });
+    }, (e) => {
+      if (tunnels.get(ref.key) === pending) tunnels.take(ref.key);
+      for (const w of pending.waiting.splice(0)) w.fail(e);
+      this.#p.stack.deliver({ type: 'error', ref, error: e });
+    }));
+    return ref;
+  }
+
+  #connectTimedOut(pending: PendingTunnel, layer: HttpLayer, node: LayerNode): void {
+    pending.timer = undefined;
+    const { tunnels, stack } = this.#p;
+    if (tunnels.get(pending.ref.key) !== pending) return;
+    tunnels.take(pending.ref.key);
+    const err = new BurrowError('ERR_CONNECT_RESPONSE_TIMEOUT', `no response to CONNECT ${pending.dest.host}:${pending.dest.port} within ${pending.dest.connectTimeout} ms`, {
+      stage: 'timeout',
+      hop: { ...node.hop, kind: 'connect' },
+      details: { timeoutMs: pending.dest.connectTimeout, during: 'connect-response' },
+    });
+    for (const w of pending.waiting.splice(0)) w.fail(err);
+    stack.deliver({ type: 'error', ref: pending.ref, error: err });
+    // HTTP/2 resets the one stream; an HTTP/1.1 connection waiting for a CONNECT answer is stuck, so it closes.
+    if (layer.protocol === 'http2') layer.cancel(pending.ref);
+    else layer.destroy(err);
+  }
+
+  /** Sends body bytes on `ref`; resolves when the transport can take more. Never rejects. */
+  data(ref: StreamRef, fin: boolean, chunk: Body): Promise<void> {
+    const buf = toBuffer(chunk);
+    const { router, guard, stack } = this.#p;
+    return new Promise<void>((resolve) => {
+      guard.run(() => router.toStream(ref, (layer) => {
+        void layer.data(ref, fin, buf).then(resolve);
+      }, (error) => {
+        stack.deliver({ type: 'error', ref, error });
+        resolve();
+      }));
+    });
+  }
+
+  /**
+   * Stops a stream (HTTP/2: RST_STREAM CANCEL; HTTP/1.1: its response is read
+   * and dropped; a tunnel: closed). Its last message is `ERR_STREAM_CANCELED`.
+   * From inside a callback, the stream receives nothing more from then on, and
+   * the layer is told once the callback's event is handled.
+   */
+  cancel(ref: StreamRef): void {
+    const { guard, streams } = this.#p;
+    if (!guard.busy) {
+      this.#cancel(ref, false);
+      return;
+    }
+    streams.silence(ref);
+    guard.run(() => this.#cancel(ref, streams.unsilence(ref)));
+  }
+
+  #cancel(ref: StreamRef, endedMeanwhile: boolean): void {
+    const { router, tunnels, tree, streams, stack, status, connRef } = this.#p;
+    // Nothing for this stream may run later: not its request, not its body data.
+    let known = endedMeanwhile;
+    if (router.dropPostponed(ref)) known = true;
+    if (tunnels.dropWaiting(ref)) known = true;
+    const err = new BurrowError('ERR_STREAM_CANCELED', `${ref} was cancelled`, { stage: 'state', hop: status.hop });
+    const tunnelNode = tree.get(ref.key);
+    if (tunnelNode !== undefined && !ref.equals(connRef)) {
+      stack.deliver({ type: 'error', ref, error: err });
+      tunnelNode.layer.destroy(err);
+      return;
+    }
+    const pending = tunnels.take(ref.key);
+    if (pending !== undefined) for (const w of pending.waiting.splice(0)) w.fail(err);
+    if (tree.nodeOfStream(ref, connRef)?.layer.cancel(ref)) known = true;
+    if (known || streams.has(ref.key)) streams.cancelled(ref, err);
+  }
+
+  /** Gives a stream `increment` more data messages of flow budget. */
+  updateFlow(ref: StreamRef, increment: number): void {
+    if (!Number.isInteger(increment) || increment < 1) {
+      throw new BurrowError('ERR_INVALID_OPTION', 'invalid option increment: must be an integer >= 1', { stage: 'options', details: { option: 'increment' } });
+    }
+    const { guard, tree, connRef } = this.#p;
+    guard.run(() => tree.nodeOfStream(ref, connRef)?.layer.updateFlow(ref, increment));
+  }
+
+  /** HTTP/2 PING on the connection's layer or the one in `opts.tunnel`; resolves with the round-trip time. */
+  ping(opts?: { tunnel?: StreamRef }): Promise<number> {
+    const { status, tree, guard } = this.#p;
+    if (status.state !== 'up') {
+      return Promise.reject(new BurrowError('ERR_NOT_CONNECTED', 'the connection is not up', { stage: 'state', hop: status.hop }));
+    }
+    const node = tree.get(opts?.tunnel?.key ?? '');
+    if (node === undefined) {
+      return Promise.reject(new BurrowError('ERR_NOT_A_TUNNEL', `${String(opts?.tunnel)} is not a tunnel`, { stage: 'state', hop: status.hop }));
+    }
+    if (node.takenOverBy !== undefined) {
+      return Promise.reject(new BurrowError('ERR_BAD_STATE', `this layer became the tunnel ${node.takenOverBy}: ping with { tunnel }`, { stage: 'state', hop: node.hop }));
+    }
+    if (!guard.busy) return node.layer.ping();
+    return new Promise((resolve, reject) => guard.run(() => node.layer.ping().then(resolve, reject)));
+  }
+
+  /** The HTTP/2 server's SETTINGS for the connection's layer or the one in `opts.tunnel`, once known. */
+  remoteSettings(opts?: { tunnel?: StreamRef }): Http2SettingsReport | undefined {
+    if (this.#p.status.state !== 'up') return undefined;
+    return this.#p.tree.get(opts?.tunnel?.key ?? '')?.layer.remoteSettings();
+  }
+}
+
+/** An empty whole body. */
+export const NO_BODY = EMPTY;
+
+function checkRequestOptions(opts: RequestOptions | undefined): void {
+  checkFlow('flow', opts?.flow);
+  if (opts?.replyTo !== undefined && typeof opts.replyTo !== 'function') {
+    throw new BurrowError('ERR_INVALID_OPTION', 'invalid option replyTo: must be a function', { stage: 'options', details: { option: 'replyTo' } });
+  }
+}
+
+function newRef(tunnel: StreamRef | undefined): StreamRef {
+  if (tunnel !== undefined && !(tunnel instanceof StreamRef)) {
+    throw new BurrowError('ERR_INVALID_OPTION', 'invalid option tunnel: must be a StreamRef', { stage: 'options', details: { option: 'tunnel' } });
+  }
+  const id = nextStreamId();
+  return tunnel ? tunnel.child(id) : new StreamRef([id]);
+}

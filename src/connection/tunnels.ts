@@ -1,0 +1,148 @@
+/**
+ * The CONNECTs of a connection that are not (yet) tunnels: those sent and not
+ * answered (with their answer timers and the requests waiting to go through
+ * them), and a bounded memory of refs that were refused or closed, so that a
+ * request sent into one gets a precise error.
+ */
+import type { BurrowError } from '../errors/errors.js';
+import type { ResolvedDestination } from '../shared/options/hop.js';
+import type { StreamRef } from '../shared/stream-ref.js';
+
+/** A call waiting for the connection, or for a tunnel, to come up. */
+export interface Waiting {
+  /** The stream it concerns (undefined for calls that concern none). */
+  readonly ref: StreamRef | undefined;
+  /** Runs the call (it is dispatched again). */
+  readonly run: () => void;
+  /** The call will never run. */
+  readonly fail: (e: BurrowError) => void;
+}
+
+/** A CONNECT sent and not yet answered (or whose tunnel is being set up). */
+export interface PendingTunnel {
+  readonly ref: StreamRef;
+  readonly dest: ResolvedDestination;
+  /** Flow budget for a raw protocol reached through the tunnel. */
+  readonly flow: number;
+  /** The CONNECT was handed to a layer (before that, it waits like any request). */
+  sent: boolean;
+  /** The answer timer (`connectTimeout`). */
+  timer: NodeJS.Timeout | undefined;
+  /** Requests made with `{ tunnel: ref }` before the tunnel was up. */
+  readonly waiting: Waiting[];
+}
+
+/** How many refused and closed tunnel refs are remembered (each). */
+export const TUNNEL_MEMORY = 1024;
+
+function remember<K, V>(map: Map<K, V>, key: K, value: V): void {
+  map.delete(key);
+  map.set(key, value);
+  if (map.size > TUNNEL_MEMORY) {
+    const oldest = map.keys().next();
+    if (oldest.done !== true) map.delete(oldest.value);
+  }
+}
+
+/** Pending CONNECTs by ref key, and what became of those that are no tunnel. */
+export class TunnelBook {
+  readonly #pending = new Map<string, PendingTunnel>();
+  /** Refs whose CONNECT was refused (not a 2xx). */
+  readonly #refused = new Map<string, true>();
+  /** Tunnels that were up and closed, with the error a request sent in them gets. */
+  readonly #closed = new Map<string, BurrowError>();
+
+  add(p: PendingTunnel): void {
+    this.#pending.set(p.ref.key, p);
+  }
+
+  get(key: string): PendingTunnel | undefined {
+    return this.#pending.get(key);
+  }
+
+  has(key: string): boolean {
+    return this.#pending.has(key);
+  }
+
+  /** Every pending CONNECT. */
+  values(): IterableIterator<PendingTunnel> {
+    return this.#pending.values();
+  }
+
+  /** Stops the answer timer of a pending CONNECT (its answer arrived). */
+  answered(p: PendingTunnel): void {
+    stopTimer(p);
+  }
+
+  /** Forgets a pending CONNECT and stops its answer timer. Its waiting requests are the caller's. */
+  take(key: string): PendingTunnel | undefined {
+    const p = this.#pending.get(key);
+    if (p === undefined) return undefined;
+    this.#pending.delete(key);
+    stopTimer(p);
+    return p;
+  }
+
+  /** The CONNECT on `key` was answered with something other than a 2xx: the ref is no tunnel. */
+  refused(key: string): void {
+    remember(this.#refused, key, true);
+  }
+
+  isRefused(key: string): boolean {
+    return this.#refused.has(key);
+  }
+
+  /** The tunnel on `key` was up and closed: requests sent in it get `error`. */
+  closed(key: string, error: BurrowError): void {
+    remember(this.#closed, key, error);
+  }
+
+  closedError(key: string): BurrowError | undefined {
+    return this.#closed.get(key);
+  }
+
+  /**
+   * Removes every pending CONNECT whose key starts with `prefix` (every one for
+   * `''`), failing what waits on it. With `sentOnly`, those not yet handed to a
+   * layer stay: they wait for the next connection like any postponed request.
+   */
+  failUnder(prefix: string, error: BurrowError, sentOnly = false): void {
+    for (const [key, p] of [...this.#pending]) {
+      if (key.startsWith(prefix) && (p.sent || !sentOnly)) {
+        this.#pending.delete(key);
+        stopTimer(p);
+        for (const w of p.waiting.splice(0)) w.fail(error);
+      }
+    }
+  }
+
+  /** True when a request for `ref` waits for a tunnel. */
+  isWaiting(ref: StreamRef): boolean {
+    for (const p of this.#pending.values()) if (p.waiting.some((w) => w.ref?.equals(ref) === true)) return true;
+    return false;
+  }
+
+  /** Drops every waiting call for `ref` (nothing of a cancelled stream may run later); true when there was one. */
+  dropWaiting(ref: StreamRef): boolean {
+    let dropped = false;
+    for (const p of this.#pending.values()) if (dropFrom(p.waiting, ref)) dropped = true;
+    return dropped;
+  }
+}
+
+/** Removes the calls for `ref` from `list`; true when there was one. */
+export function dropFrom(list: Waiting[], ref: StreamRef): boolean {
+  let dropped = false;
+  for (let i = list.length - 1; i >= 0; i--) {
+    if (list[i]?.ref?.equals(ref) === true) {
+      list.splice(i, 1);
+      dropped = true;
+    }
+  }
+  return dropped;
+}
+
+function stopTimer(p: PendingTunnel): void {
+  if (p.timer !== undefined) clearTimeout(p.timer);
+  p.timer = undefined;
+}
