@@ -133,8 +133,9 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       },
     });
     this.#lifecycle = lifecycle;
-    this.#requests = new Requests({ config: options, status, tree, tunnels, streams, router, stack, guard, connRef });
-    this.#describe = { config: options, status, tree, tunnels, router, connRef, retriesLeft: () => lifecycle.retriesLeft };
+    const requests = new Requests({ config: options, status, tree, tunnels, streams, router, stack, guard, connRef });
+    this.#requests = requests;
+    this.#describe = { config: options, status, tree, tunnels, router, connRef, retriesLeft: () => lifecycle.retriesLeft, isQueued: (ref) => requests.isQueued(ref) };
     void lifecycle.connect();
   }
 

@@ -26,6 +26,8 @@ export interface DescribeParts {
   readonly router: Router;
   readonly connRef: StreamRef;
   readonly retriesLeft: () => number;
+  /** True while the opening of `ref` waits for a callback in progress. */
+  readonly isQueued: (ref: StreamRef) => boolean;
 }
 
 /**
@@ -55,7 +57,7 @@ export function streamInfo(p: DescribeParts, ref: StreamRef): StreamInfo | undef
   const node = p.tree.nodeOfStream(ref, p.connRef);
   const state = node?.layer.streamState(ref);
   if (node !== undefined && state !== undefined) return { ref, state, intermediaries: node.intermediaries.map((i) => ({ ...i })) };
-  if (p.router.isPostponed(ref) || p.tunnels.isWaiting(ref)) return { ref, state: 'pending', intermediaries: [] };
+  if (p.isQueued(ref) || p.router.isPostponed(ref) || p.tunnels.isWaiting(ref)) return { ref, state: 'pending', intermediaries: [] };
   if (p.tunnels.has(ref.key)) return { ref, state: 'running', intermediaries: [] };
   return undefined;
 }

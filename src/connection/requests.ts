@@ -63,6 +63,8 @@ export interface RequestParts {
 /** Opens and drives the streams of one connection. */
 export class Requests {
   readonly #p: RequestParts;
+  /** Streams opened from inside a callback whose call has not run yet (`streamInfo`: pending). */
+  readonly #queued = new Set<string>();
 
   constructor(parts: RequestParts) {
     this.#p = parts;
@@ -85,7 +87,7 @@ export class Requests {
       layer.request({ ref, method, path, headers, body, flow: flow ?? (layer.protocol === 'http2' ? config.http2.flow : config.http.flow) });
     };
     const fail = (error: BurrowError): void => this.#p.stack.deliver({ type: 'error', ref, error });
-    if (guard.busy) guard.run(() => router.open(ref, tunnel, send, fail));
+    if (guard.busy) this.#later(ref, () => router.open(ref, tunnel, send, fail));
     else router.open(ref, tunnel, send, fail);
     return ref;
   }
@@ -102,12 +104,12 @@ export class Requests {
       hs.push(['proxy-authorization', `Basic ${Buffer.from(`${dest.username}:${dest.password}`).toString('base64')}`]);
     }
     checkRequestOptions(opts);
-    const { streams, tunnels, router, guard } = this.#p;
+    const { streams, tunnels, router } = this.#p;
     const ref = newRef(opts?.tunnel);
     streams.register(ref, opts?.replyTo);
     const pending: PendingTunnel = { ref, dest, flow: opts?.flow ?? Infinity, sent: false, timer: undefined, waiting: [] };
     tunnels.add(pending);
-    guard.run(() => router.open(ref, opts?.tunnel, (layer, node) => {
+    this.#later(ref, () => router.open(ref, opts?.tunnel, (layer, node) => {
       pending.sent = true;
       if (dest.connectTimeout !== Infinity) {
         pending.timer = setTimeout(() => this.#connectTimedOut(pending, layer, node), dest.connectTimeout);
@@ -119,6 +121,25 @@ export class Requests {
       this.#p.stack.deliver({ type: 'error', ref, error: e });
     }));
     return ref;
+  }
+
+  /** Runs the opening of stream `ref` now, or after the callback in progress. */
+  #later(ref: StreamRef, open: () => void): void {
+    const guard = this.#p.guard;
+    if (!guard.busy) {
+      open();
+      return;
+    }
+    this.#queued.add(ref.key);
+    guard.run(() => {
+      this.#queued.delete(ref.key);
+      open();
+    });
+  }
+
+  /** True while the opening of `ref` waits for the callback in progress. */
+  isQueued(ref: StreamRef): boolean {
+    return this.#queued.size > 0 && this.#queued.has(ref.key);
   }
 
   #connectTimedOut(pending: PendingTunnel, layer: HttpLayer, node: LayerNode): void {
