@@ -201,6 +201,72 @@ describe('regressions: HTTP/1.1 CONNECT before its 2xx', () => {
   });
 });
 
+describe('regressions: HTTP/1.1 CONNECT requests', () => {
+  it("a CONNECT's host header is its target: one given by the caller is replaced", async (t) => {
+    const baseline = resourceSnapshot();
+    const head = deferred<string>();
+    const srv = await scripted(async (c) => {
+      head.resolve(await c.readRequestHead());
+      await c.write('HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\n\r\n');
+    });
+    const conn = conn1(srv.port);
+    t.after(async () => {
+      await conn.close();
+      await srv.close();
+    });
+    const tunnel = conn.connect({ host: 'intended.test', port: 443 }, { host: 'other.test:25', 'x-extra': '1' });
+    const m = await conn.await(tunnel, 2000);
+    assert.ok(m.type === 'response' && m.status === 403);
+    const sent = await head.promise;
+    assert.match(sent, /^CONNECT intended\.test:443 HTTP\/1\.1\r\nhost: intended\.test:443\r\n/);
+    assert.doesNotMatch(sent, /other\.test/);
+    assert.match(sent, /\r\nx-extra: 1\r\n/);
+    await conn.close();
+    await srv.close();
+    await assertNoLeaks(baseline);
+  });
+
+  it('a CONNECT waiting for the connection (after connection: close) survives the loss of that connection and opens its tunnel on the next one', async (t) => {
+    const baseline = resourceSnapshot();
+    const connectMade = deferred();
+    const srv = await scripted(async (c, index) => {
+      if (index === 0) {
+        // A response that says connection: close, whose body is still coming when the CONNECT is made.
+        await c.readRequestHead();
+        await c.write('HTTP/1.1 200 OK\r\ncontent-length: 10\r\nconnection: close\r\n\r\n12345');
+        await connectMade.promise;
+        await c.write('67890');
+        c.end();
+        return;
+      }
+      // The next connection: the CONNECT, then a request inside the tunnel.
+      assert.match(await c.readRequestHead(), /^CONNECT example\.test:80 /);
+      await c.write('HTTP/1.1 200 Connection established\r\n\r\n');
+      assert.match(await c.readRequestHead(), /^GET \/inside /);
+      await c.write(ok('inside'));
+    });
+    const conn = conn1(srv.port, { retry: 1, retryTimeout: 0 });
+    t.after(async () => {
+      await conn.close();
+      await srv.close();
+    });
+    const first = conn.get('/first');
+    const m = await conn.await(first, 2000);
+    assert.ok(m.type === 'response' && m.status === 200);
+    // The layer takes no new request (connection: close): the CONNECT waits for the next connection.
+    const tunnel = conn.connect({ host: 'example.test', port: 80 });
+    const inside = conn.get('/inside', {}, { tunnel });
+    assert.equal(conn.streamInfo(tunnel)?.state, 'pending');
+    connectMade.resolve();
+    assert.equal((await conn.awaitBody(first, 2000)).body.toString(), '1234567890');
+    assert.equal((await conn.awaitBody(inside, 3000)).body.toString(), 'inside');
+    assert.deepEqual(srv.errors, []);
+    await conn.close();
+    await srv.close();
+    await assertNoLeaks(baseline);
+  });
+});
+
 describe('regressions: HTTP/1.1 connection: close', () => {
   it('a request made after a `connection: close` head, before that body ends, goes to the next connection instead of failing', async (t) => {
     const baseline = resourceSnapshot();
@@ -266,6 +332,29 @@ describe('regressions: reconnection', () => {
     assert.ok(reason !== null && reason.code === 'ERR_CONNECTION_CLOSED');
     assert.deepEqual(downs.map((d) => d.willRetry), [true, false]);
     assert.equal(srv.connections.length, 2, 'exactly one retry');
+    await conn.close();
+    await srv.close();
+    await assertNoLeaks(baseline);
+  });
+});
+
+describe('regressions: HTTP/1.1 parse errors', () => {
+  it('a complete response followed by garbage in the same read is delivered; only the next stream gets the parse error', async (t) => {
+    const baseline = resourceSnapshot();
+    const srv = await scripted(async (c) => {
+      await c.readRequestHead();
+      await c.readRequestHead();
+      await c.write(`${ok('a')}GARBAGE\r\n\r\n`);
+    });
+    const conn = conn1(srv.port);
+    t.after(async () => {
+      await conn.close();
+      await srv.close();
+    });
+    const a = conn.get('/a');
+    const b = conn.get('/b');
+    assert.equal((await conn.awaitBody(a, 2000)).body.toString(), 'a');
+    await assert.rejects(conn.awaitBody(b, 2000), (e: unknown) => isBurrowError(e, 'ERR_HTTP_PARSE') && e.hop?.index === 0 && /GARBAGE/.test(e.message));
     await conn.close();
     await srv.close();
     await assertNoLeaks(baseline);

@@ -380,11 +380,14 @@ export class Http1Layer implements HttpLayer {
       this.#deliverRaw(chunk);
       return;
     }
-    let events: ParseEvent[];
+    const events: ParseEvent[] = [];
     try {
-      events = this.#parser.feed(chunk);
+      this.#parser.feedInto(chunk, events);
     } catch (e) {
-      this.#finish(this.#parseError(e));
+      // What the chunk completed before the bad byte is delivered first: a complete
+      // response is not lost because garbage follows it in the same read.
+      this.#handle(events);
+      if (!this.#closed) this.#finish(this.#parseError(e));
       return;
     }
     this.#handle(events);

@@ -867,3 +867,35 @@ describe('ResponseParser: finish()', () => {
     assert.deepEqual(show(q.finish()), [END_CLOSE]);
   });
 });
+
+describe('ResponseParser: feedInto() keeps what a chunk completed before a bad byte', () => {
+  it('a complete response, then garbage in the same chunk: its events, then the error', () => {
+    const p = parser(['GET', 'GET']);
+    const events: ParseEvent[] = [];
+    assert.throws(
+      () => p.feedInto(Buffer.from('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nhiGARBAGE\r\n\r\n', 'latin1'), events),
+      (e: unknown) => e instanceof BurrowError && e.code === 'ERR_HTTP_PARSE' && /invalid status line "GARBAGE"/.test(e.message),
+    );
+    assert.deepEqual(show(events), [
+      { kind: 'head', status: 200, reason: 'OK', version: '1.1', headers: [['content-length', '2']], body: 'length', contentLength: 2, keepAlive: true },
+      { kind: 'data', data: 'hi' },
+      { kind: 'end', keepAlive: true },
+    ]);
+    assert.throws(() => p.feed(Buffer.from('x')), (e: unknown) => e instanceof BurrowError && /a previous error/.test(e.message));
+  });
+
+  it('body bytes of a chunked response before a bad chunk line are kept', () => {
+    const p = parser();
+    const events: ParseEvent[] = [];
+    assert.throws(() => p.feedInto(Buffer.from('HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\nZZ\r\n', 'latin1'), events));
+    assert.deepEqual(show(events).map((e) => e.kind), ['head', 'data']);
+    assert.equal((show(events)[1] as { data: string }).data, 'abc');
+  });
+
+  it('feed() is feedInto() into a new array', () => {
+    const bytes = Buffer.from('HTTP/1.1 204 No Content\r\n\r\n', 'latin1');
+    const a: ParseEvent[] = [];
+    parser().feedInto(bytes, a);
+    assert.deepEqual(show(parser().feed(bytes)), show(a));
+  });
+});
