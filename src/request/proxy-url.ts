@@ -243,3 +243,38 @@ export function parseProxyChain(input: string | readonly (string | URL)[], name 
 export function splitChain(s: string): string[] {
   return s.split(/[\s,]+/).filter((p) => p !== '');
 }
+
+// Proxy URLs given again and again (the same `via` for every request) parse to the same hop: each is
+// parsed once and remembered, up to a bound. Those with credentials in them are parsed every time and
+// never remembered, so no proxy credential stays in memory after the requests that use it; nor are long ones.
+const MAX_REMEMBERED = 256;
+const MAX_REMEMBERED_LENGTH = 2048;
+const remembered = new Map<string, ProxyHop>();
+
+/**
+ * {@link parseProxyUrl}, remembering the hops of URLs without credentials
+ * (at most 256, each up to 2 KiB): the parse `request()` uses for `via`.
+ */
+export function rememberedProxyUrl(entry: string | URL, name: string): ProxyHop {
+  const key = typeof entry === 'string' ? entry : entry instanceof URL ? entry.href : undefined;
+  if (key !== undefined) {
+    const known = remembered.get(key);
+    if (known !== undefined) return known;
+  }
+  const hop = parseProxyUrl(entry, name);
+  if (key !== undefined && key.length <= MAX_REMEMBERED_LENGTH && hop.username === undefined && hop.password === undefined) {
+    if (remembered.size >= MAX_REMEMBERED) remembered.clear();
+    remembered.set(key, hop);
+  }
+  return hop;
+}
+
+/** Whether the hop of `url` is remembered (for tests: URLs with credentials and long ones never are). */
+export function isProxyRemembered(url: string): boolean {
+  return remembered.has(url);
+}
+
+/** How many proxy URLs are remembered (for tests: never more than the bound). */
+export function rememberedProxyCount(): number {
+  return remembered.size;
+}

@@ -11,7 +11,7 @@ import type { StreamRef } from '../shared/stream-ref.js';
 import { authority, hasHeader, normalizeHeaders, type HeaderList, type HeadersInit } from '../shared/headers.js';
 import { proxyForUrl, type ProxyEnv } from './env.js';
 import { defaultPool, Pool, type Lease } from './pool.js';
-import { parseProxyChain, parseProxyUrl, type ProxyHop } from './proxy-url.js';
+import { parseProxyChain, rememberedProxyUrl } from './proxy-url.js';
 import { BodyQueue, Response, type BodyHooks } from './response.js';
 import { targetOf } from './target.js';
 import { openRoute, routeKey, type RouteHop, type RouteOrigin, type ViaHopOptions } from './route.js';
@@ -54,23 +54,6 @@ export interface RequestInit {
 /** Data messages delivered ahead of the reader: bounds the memory a slow reader costs. */
 const BODY_WINDOW = 16;
 
-// Proxy URLs given as strings parse to the same hop every time: parse each once.
-const MAX_PARSED_PROXIES = 256;
-const parsedProxies = new Map<string, ProxyHop>();
-
-function proxyOf(entry: string | URL, name: string): ProxyHop {
-  const key = typeof entry === 'string' ? entry : entry.href;
-  let hop = parsedProxies.get(key);
-  if (hop === undefined) {
-    hop = parseProxyUrl(entry, name);
-    Object.freeze(hop.protocols);
-    Object.freeze(hop);
-    if (parsedProxies.size >= MAX_PARSED_PROXIES) parsedProxies.clear();
-    parsedProxies.set(key, hop);
-  }
-  return hop;
-}
-
 function toHops(via: RequestInit['via'], href: string, env: RequestInit['env']): RouteHop[] {
   if (via === undefined) {
     if (env === undefined || env === false) return [];
@@ -79,9 +62,9 @@ function toHops(via: RequestInit['via'], href: string, env: RequestInit['env']):
   if (typeof via === 'string') return parseProxyChain(via).map((proxy) => ({ proxy, options: {} }));
   if (!Array.isArray(via)) throw new BurrowError('ERR_INVALID_OPTION', 'invalid option via: a list of proxy URLs or a string', { stage: 'options', details: { option: 'via' } });
   return via.map((entry, i) => {
-    if (typeof entry === 'string' || entry instanceof URL) return { proxy: proxyOf(entry, `via[${i}]`), options: {} };
+    if (typeof entry === 'string' || entry instanceof URL) return { proxy: rememberedProxyUrl(entry, `via[${i}]`), options: {} };
     const { url, ...options } = entry;
-    return { proxy: proxyOf(url, `via[${i}]`), options };
+    return { proxy: rememberedProxyUrl(url, `via[${i}]`), options };
   });
 }
 

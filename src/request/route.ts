@@ -4,6 +4,7 @@
  * CONNECT proxy, with SOCKS hops folded into the `protocols` of the endpoint
  * before them. Also the route's pool key.
  */
+import { createHmac, randomBytes } from 'node:crypto';
 import { lookup as dnsLookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { BurrowError, type HopInfo } from '../errors/errors.js';
@@ -73,17 +74,27 @@ function part(v: string | number | undefined): string {
   return v === undefined ? '-' : typeof v === 'number' ? String(v) : JSON.stringify(v);
 }
 
+// Credentials enter a route key as a keyed digest, never as they are: pool keys live as long as their
+// connections, and must not keep a proxy's password in memory (the key is random per process).
+const CREDENTIALS_KEY = randomBytes(32);
+
+function credentialsPart(username: string | undefined, password: string | undefined): string {
+  if (username === undefined && password === undefined) return '-';
+  return createHmac('sha256', CREDENTIALS_KEY).update(`${part(username)}\n${part(password)}`).digest('base64');
+}
+
 /**
- * Two requests share a connection only when this key is equal: every hop, its credentials and options, and the
- * origin. Built by concatenation (it is computed for every request): a line per value, a `|` line between hops;
- * strings that may hold any character are JSON-quoted, host names cannot hold a newline or `|`, TLS keys are base64.
+ * Two requests share a connection only when this key is equal: every hop, its credentials (as a keyed
+ * digest) and options, and the origin. Built by concatenation (it is computed for every request): a line per
+ * value, a `|` line between hops; strings that may hold any character are JSON-quoted, host names cannot hold
+ * a newline or `|`, TLS keys and digests are base64.
  */
 export function routeKey(hops: readonly RouteHop[], origin: RouteOrigin): string {
   let k = '';
   for (const h of hops) {
     const p = h.proxy;
     const o = h.options;
-    k += `${p.scheme}\n${p.host}\n${p.port}\n${part(p.username)}\n${part(p.password)}\n${tlsKey(o.tls)}\n${part(o.connectTimeout)}\n${part(o.tlsHandshakeTimeout)}\n${part(o.socksTimeout)}\n|\n`;
+    k += `${p.scheme}\n${p.host}\n${p.port}\n${credentialsPart(p.username, p.password)}\n${tlsKey(o.tls)}\n${part(o.connectTimeout)}\n${part(o.tlsHandshakeTimeout)}\n${part(o.socksTimeout)}\n|\n`;
   }
   return `${k}${origin.scheme}\n${origin.host}\n${origin.port}\n${tlsKey(origin.tls)}\n${JSON.stringify(origin.protocols)}\n${part(origin.tlsHandshakeTimeout)}`;
 }

@@ -49,3 +49,13 @@ describe('routeKey', () => {
     assert.notEqual(z, w);
   });
 });
+
+describe('routeKey: credentials', () => {
+  it('holds no credential as given: neither the user name nor the password appears in the key', () => {
+    const key = routeKey([hop('https://alice-the-user:s3cret-pass-phrase@proxy.test:3128'), hop('socks5h://bob-user:other-s3cret@socks.test:1080')], origin());
+    for (const secret of ['alice-the-user', 's3cret-pass-phrase', 'bob-user', 'other-s3cret']) {
+      assert.ok(!key.includes(secret), `${secret} is in the key`);
+      assert.ok(!key.includes(JSON.stringify(secret)), `${secret} is in the key, quoted`);
+    }
+  });
+});
