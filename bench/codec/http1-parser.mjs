@@ -4,11 +4,19 @@
 // Usage: npm run build && node bench/codec/http1-parser.mjs [iterations]
 // Both parsers are reused across iterations (like a keep-alive connection) and
 // parse one whole response per iteration. Runs are interleaved; medians of 5.
+// With BENCH_BASELINE_DIST=/path/to/other/dist, that build's parser runs too
+// ("burrow@base"), interleaved with the others: a before/after in one run.
 import { Buffer } from 'node:buffer';
+import { pathToFileURL } from 'node:url';
 import { ResponseParser } from '../../dist/protocols/http1/codec/index.js';
 
+const BASE_DIST = process.env.BENCH_BASELINE_DIST;
+const BaseParser = BASE_DIST
+  ? (await import(pathToFileURL(`${BASE_DIST.replace(/\/$/, '')}/protocols/http1/codec/index.js`).href)).ResponseParser
+  : undefined;
+
 const N = Number(process.argv[2] ?? 200_000);
-const RUNS = 5;
+const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 
 const SMALL = Buffer.from(
   'HTTP/1.1 200 OK\r\n' +
@@ -42,8 +50,8 @@ const CHUNKED = Buffer.from(
 
 let sink = 0;
 
-function makeBurrow() {
-  const parser = new ResponseParser();
+function makeBurrow(Parser = ResponseParser) {
+  const parser = new Parser();
   return (buf) => {
     parser.expect('GET');
     const events = parser.feed(buf);
@@ -115,19 +123,28 @@ for (const [label, buf] of [
   ['chunked (6 headers, 2 chunks)', CHUNKED],
 ]) {
   const burrow = makeBurrow();
+  const base = BaseParser ? makeBurrow(BaseParser) : null;
   const llhttp = ll.HTTPParser ? makeLlhttp(ll.HTTPParser) : null;
   // Warm-up.
   time(burrow, buf, Math.min(N, 50_000));
+  if (base) time(base, buf, Math.min(N, 50_000));
   if (llhttp) time(llhttp, buf, Math.min(N, 50_000));
   const rb = [];
+  const rbase = [];
   const rl = [];
   for (let r = 0; r < RUNS; r++) {
     rb.push(time(burrow, buf, N));
+    if (base) rbase.push(time(base, buf, N));
     if (llhttp) rl.push(time(llhttp, buf, N));
   }
   const mb = median(rb);
   console.log(`\n${label}, ${buf.length} bytes`);
   console.log(`  burrow  ${fmt(mb)} ops/s`);
+  if (base) {
+    const mbase = median(rbase);
+    console.log(`  burrow@base ${fmt(mbase)} ops/s`);
+    console.log(`  ratio   ${(mb / mbase).toFixed(2)}x (burrow / burrow@base)`);
+  }
   if (llhttp) {
     const ml = median(rl);
     console.log(`  llhttp  ${fmt(ml)} ops/s`);

@@ -1,10 +1,10 @@
-/** Byte classes and errors shared by the pieces of the HTTP/1.1 response parser. */
+/**
+ * Byte classes and errors shared by the pieces of the HTTP/1.1 response parser.
+ * The pieces keep their own copies of the byte values they compare against
+ * (module-local constants are cheaper in hot loops than imported ones).
+ */
 import { BurrowError } from '../../../errors/errors.js';
 
-export const LF = 0x0a;
-export const CR = 0x0d;
-export const SP = 0x20;
-export const HT = 0x09;
 
 /** 1 for RFC 9110 tchar bytes. */
 export const TCHAR = new Uint8Array(256);

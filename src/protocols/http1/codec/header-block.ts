@@ -8,7 +8,7 @@
  */
 import { BurrowError } from '../../../errors/errors.js';
 import type { Header } from '../../../shared/headers.js';
-import { bareCR, CR, HT, LF, parseError, SP, TCHAR } from './chars.js';
+import { bareCR, parseError, TCHAR as TCHAR_TABLE } from './chars.js';
 import { newStatusLine, scanStatusLine, type StatusLine } from './status-line.js';
 
 /** The limits a block is read under. */
@@ -28,6 +28,14 @@ export interface Block {
 }
 
 const EMPTY = Buffer.alloc(0);
+
+// Byte values as module-local constants: an imported binding is read through its module cell (with a
+// hole check) on every use, which costs ~10% in the scanning loops.
+const LF = 0x0a;
+const CR = 0x0d;
+const SP = 0x20;
+const HT = 0x09;
+const TCHAR: Uint8Array = TCHAR_TABLE;
 
 /**
  * Common response header names. A name that matches one (case-insensitively)
@@ -73,37 +81,37 @@ function knownName(buf: Buffer, start: number, end: number): number {
 
 /** Reads header and trailer blocks for one connection, whole or across chunks. */
 export class HeaderBlockReader {
-  readonly #limits: BlockLimits;
+  private readonly limits: BlockLimits;
   /** Bytes of an incomplete block. */
-  #pend: Buffer = EMPTY;
-  #pendLen = 0;
+  private pend: Buffer = EMPTY;
+  private pendLen = 0;
   /** Block-end scanner state: 0 in a line, 1 just after LF, 2 after LF CR. */
-  #scan = 0;
+  private scan = 0;
   /** Field offsets recorded by a scan: [nameStart, nameEnd, valueStart, valueEnd, how] each. */
-  readonly #offs: number[] = [];
-  #nFields = 0;
+  private readonly offs: number[] = [];
+  private nFields = 0;
   /** The status line of the last header block read. */
   readonly status: StatusLine = newStatusLine();
 
   constructor(limits: BlockLimits) {
-    this.#limits = limits;
+    this.limits = limits;
   }
 
   /** Bytes of an incomplete block held. */
   get buffered(): number {
-    return this.#pendLen;
+    return this.pendLen;
   }
 
   /** Field lines in the last block read. */
   get fieldCount(): number {
-    return this.#nFields;
+    return this.nFields;
   }
 
   /** Drops an incomplete block (the parser stopped). */
   reset(): void {
-    this.#pend = EMPTY;
-    this.#pendLen = 0;
-    this.#scan = 0;
+    this.pend = EMPTY;
+    this.pendLen = 0;
+    this.scan = 0;
   }
 
   /**
@@ -113,45 +121,45 @@ export class HeaderBlockReader {
    * (they were buffered). Throws on invalid content or a block over its limit.
    */
   gather(chunk: Buffer, p: number, trailer: boolean): Block | null {
-    const max = trailer ? this.#limits.maxTrailerBlockSize : this.#limits.maxHeaderBlockSize;
+    const max = trailer ? this.limits.maxTrailerBlockSize : this.limits.maxHeaderBlockSize;
     const invalid = trailer ? 'invalid trailer block' : 'invalid response header block';
     const len = chunk.length;
-    if (this.#pendLen === 0) {
+    if (this.pendLen === 0) {
       // Common case: the whole block is in this chunk; scan it in place.
-      const end = this.#scanBlock(chunk, p, len, trailer);
+      const end = this.scanBlock(chunk, p, len, trailer);
       if (end === -1) {
-        if (len - p > max) throw this.#tooLarge(trailer);
+        if (len - p > max) throw this.tooLarge(trailer);
         // A trailer block starts just after the LF of the last-chunk line.
-        this.#scan = trailer ? 1 : 0;
-        if (this.#findBlockEnd(chunk, p) !== -1) throw parseError(invalid);
-        this.#append(chunk, p, len);
+        this.scan = trailer ? 1 : 0;
+        if (this.findBlockEnd(chunk, p) !== -1) throw parseError(invalid);
+        this.append(chunk, p, len);
         return null;
       }
-      if (end - p > max) throw this.#tooLarge(trailer);
-      this.#scan = 0;
+      if (end - p > max) throw this.tooLarge(trailer);
+      this.scan = 0;
       return { buf: chunk, start: p, end, next: end };
     }
-    const next = this.#findBlockEnd(chunk, p);
+    const next = this.findBlockEnd(chunk, p);
     if (next === -1) {
-      if (this.#pendLen + (len - p) > max) throw this.#tooLarge(trailer);
-      this.#append(chunk, p, len);
+      if (this.pendLen + (len - p) > max) throw this.tooLarge(trailer);
+      this.append(chunk, p, len);
       return null;
     }
-    if (this.#pendLen + (next - p) > max) throw this.#tooLarge(trailer);
-    this.#append(chunk, p, next);
-    const buf = this.#pend;
-    const end = this.#scanBlock(buf, 0, this.#pendLen, trailer);
-    if (end !== this.#pendLen) throw parseError(invalid);
-    this.#pendLen = 0;
-    this.#scan = 0;
-    if (!trailer && buf.length > 16384) this.#pend = EMPTY; // do not keep a large buffer around
+    if (this.pendLen + (next - p) > max) throw this.tooLarge(trailer);
+    this.append(chunk, p, next);
+    const buf = this.pend;
+    const end = this.scanBlock(buf, 0, this.pendLen, trailer);
+    if (end !== this.pendLen) throw parseError(invalid);
+    this.pendLen = 0;
+    this.scan = 0;
+    if (!trailer && buf.length > 16384) this.pend = EMPTY; // do not keep a large buffer around
     return { buf, start: 0, end, next };
   }
 
   /** The header list of the last block read, from `s`: the block decoded (latin1) from offset `base`. */
   fields(s: string, base: number): Header[] {
-    const n = this.#nFields;
-    const offs = this.#offs;
+    const n = this.nFields;
+    const offs = this.offs;
     const out: Header[] = [];
     for (let k = 0; k < n * 5; k += 5) {
       const how = offs[k + 4] as number;
@@ -166,33 +174,33 @@ export class HeaderBlockReader {
     return out;
   }
 
-  #tooLarge(trailer: boolean): BurrowError {
-    const limit = trailer ? this.#limits.maxTrailerBlockSize : this.#limits.maxHeaderBlockSize;
+  private tooLarge(trailer: boolean): BurrowError {
+    const limit = trailer ? this.limits.maxTrailerBlockSize : this.limits.maxHeaderBlockSize;
     return new BurrowError(trailer ? 'ERR_TRAILER_BLOCK_TOO_LARGE' : 'ERR_HEADER_BLOCK_TOO_LARGE', `response ${trailer ? 'trailer' : 'header'} block larger than ${limit} bytes`, {
       stage: 'http',
       details: { limit },
     });
   }
 
-  #append(src: Buffer, start: number, end: number): void {
+  private append(src: Buffer, start: number, end: number): void {
     const n = end - start;
-    const need = this.#pendLen + n;
-    if (need > this.#pend.length) {
-      const grown = Buffer.allocUnsafe(Math.max(need, this.#pend.length * 2, 256));
-      this.#pend.copy(grown, 0, 0, this.#pendLen);
-      this.#pend = grown;
+    const need = this.pendLen + n;
+    if (need > this.pend.length) {
+      const grown = Buffer.allocUnsafe(Math.max(need, this.pend.length * 2, 256));
+      this.pend.copy(grown, 0, 0, this.pendLen);
+      this.pend = grown;
     }
-    src.copy(this.#pend, this.#pendLen, start, end);
-    this.#pendLen = need;
+    src.copy(this.pend, this.pendLen, start, end);
+    this.pendLen = need;
   }
 
   /**
    * Looks for the end of a block (an empty line) from `p`, continuing from the
    * scanner state. Returns the index just past it, or -1 (keeping the state).
    */
-  #findBlockEnd(buf: Buffer, p: number): number {
+  private findBlockEnd(buf: Buffer, p: number): number {
     const len = buf.length;
-    let st = this.#scan;
+    let st = this.scan;
     let i = p;
     while (i < len) {
       if (st === 1) {
@@ -216,7 +224,7 @@ export class HeaderBlockReader {
       i = j + 1;
       st = 1;
     }
-    this.#scan = st;
+    this.scan = st;
     return -1;
   }
 
@@ -227,28 +235,28 @@ export class HeaderBlockReader {
    * line and the field offsets; throws on invalid content (which never depends on
    * bytes after `limit`).
    */
-  #scanBlock(buf: Buffer, start: number, limit: number, trailer: boolean): number {
+  private scanBlock(buf: Buffer, start: number, limit: number, trailer: boolean): number {
     let i = start;
     if (!trailer) {
       i = scanStatusLine(buf, start, limit, this.status);
       if (i === -1) return -1;
     }
     const section = trailer ? 'trailer' : 'header';
-    const offs = this.#offs;
-    const max = this.#limits.maxHeaderCount;
+    const offs = this.offs;
+    const max = this.limits.maxHeaderCount;
     let n = 0;
     let c: number;
     for (;;) {
       if (i >= limit) return -1;
       c = buf[i] as number;
       if (c === LF) {
-        this.#nFields = n;
+        this.nFields = n;
         return i + 1;
       }
       if (c === CR) {
         if (i + 1 >= limit) return -1;
         if (buf[i + 1] !== LF) throw bareCR(`${section} block`);
-        this.#nFields = n;
+        this.nFields = n;
         return i + 2;
       }
       if (c === SP || c === HT) throw parseError(`obsolete line folding in the ${section} block is not accepted`);

@@ -23,7 +23,7 @@
  */
 import { BurrowError, invalidOption } from '../../../errors/errors.js';
 import type { Header } from '../../../shared/headers.js';
-import { CR, LF, parseError } from './chars.js';
+import { parseError } from './chars.js';
 import { ChunkSizeReader } from './chunked.js';
 import { responseFraming, type BodyKind, type HttpVersion } from './framing.js';
 import { HeaderBlockReader } from './header-block.js';
@@ -90,6 +90,9 @@ interface Expected {
   readonly connect: boolean;
   readonly upgrade: boolean;
 }
+
+const LF = 0x0a;
+const CR = 0x0d;
 
 // Parser states.
 const S_HEAD = 0; // reading a status line and header fields (or waiting for one)
