@@ -109,9 +109,10 @@ const lines = ['| scenario | client | req/s median (min–max) | × undici (same
 const tgt = ['| target: ≥ 1.5× undici (same Node) | req/s | | client CPU per request (undici ÷ burrow) | |', '|---|---:|---|---:|---|'];
 let bad = false;
 for (const s of Object.keys(res)) {
-  const ok = (c) => res[s][c].filter((r) => !r.failed);
-  const und = (c) => median(ok(refOf(c)).map((r) => r.rate));
-  const undCpu = (c) => median(ok(refOf(c)).map((r) => r.cpuUs));
+  // A client list without the reference peer (e.g. a before/after of burrow alone) gives no ratio to it.
+  const ok = (c) => (res[s][c] ?? []).filter((r) => !r.failed);
+  const und = (c) => (res[s][refOf(c)] ? median(ok(refOf(c)).map((r) => r.rate)) : NaN);
+  const undCpu = (c) => (res[s][refOf(c)] ? median(ok(refOf(c)).map((r) => r.cpuUs)) : NaN);
   for (const c of CLIENTS) {
     const rs = ok(c);
     const errors = rs.reduce((a, r) => a + (r.errors ?? 0), 0);
@@ -122,7 +123,7 @@ for (const s of Object.keys(res)) {
       `| ${SCEN[s].title} | ${b}${LABELS[c]}${b}${c.startsWith('undici') ? ` (${SCEN[s].undici})` : ''} | ${rs.length ? `${b}${fmtInt(rate)}${b} (${fmtInt(min(rs.map((r) => r.rate)))}–${fmtInt(max(rs.map((r) => r.rate)))})` : `failed: ${res[s][c][0]?.fatal?.split('\n')[0]}`}${errors ? ` (${errors} errors)` : ''} | ` +
         `${fmtFixed(rate / und(c), 2)} | ${fmtFixed(median(rs.map((r) => r.cpuUs)))} (${fmtFixed(min(rs.map((r) => r.cpuUs)))}–${fmtFixed(max(rs.map((r) => r.cpuUs)))}) | ${fmtFixed(median(rs.map((r) => r.farUs)))} |`,
     );
-    if (c.startsWith('burrow') && rs.length) {
+    if (c.startsWith('burrow') && rs.length && res[s][refOf(c)]) {
       const cpu = undCpu(c) / median(rs.map((r) => r.cpuUs));
       tgt.push(`| ${s} ${c} vs ${refOf(c)} | ${fmtFixed(rate / und(c), 2)}× | ${rate / und(c) >= 1.5 ? 'met' : '**missed**'} | ${fmtFixed(cpu, 2)}× | ${cpu >= 1.5 ? 'met' : '**missed**'} |`);
     }

@@ -4,6 +4,7 @@
  * options, shut down gracefully or closed. This is where a reconnection is
  * decided, and the only writer of the connection's status.
  */
+import { setMaxListeners } from 'node:events';
 import type { Socket } from 'node:net';
 import { BurrowError } from '../errors/errors.js';
 import type { DownEvent, UpEvent } from '../shared/messages.js';
@@ -107,6 +108,8 @@ export class Lifecycle {
     }
     this.#attempt = undefined;
     status.session = new AbortController();
+    // Every tunnel being set up on this connection listens to it: any number of them is expected.
+    setMaxListeners(0, status.session.signal);
     tree.add(node);
     tree.connNode = node;
     tree.socket = socket;

@@ -7,6 +7,8 @@ import { open, type DownEvent, type StreamMessage, type StreamRef, type Connecti
 import { startScriptedServer, type ScriptedConnection, type ScriptedServer } from '../../src/testing/scripted.js';
 import { startH2ConnectProxy } from '../../src/testing/h2-proxy.js';
 import { startConnectProxy } from '../../src/testing/connect-proxy.js';
+import { startOrigin } from '../../src/testing/origin.js';
+import { createTestPki } from '../../src/testing/pki.js';
 import { assertNoLeaks, resourceSnapshot } from '../helpers/leaks.js';
 import { deferred, within } from './util.js';
 
@@ -207,5 +209,33 @@ describe('regressions: nested tunnels', () => {
     await h1.close();
     await notTls.close();
     await assertNoLeaks(baseline);
+  });
+});
+
+describe('regressions: many tunnels at once', () => {
+  it('setting up more than 10 tunnels at once on one connection prints no MaxListenersExceededWarning', async () => {
+    const pki = createTestPki();
+    const origin = await startOrigin({ protocol: 'http', transport: 'tls', pki });
+    const proxy = await startH2ConnectProxy({ transport: 'tcp' });
+    const warnings: Error[] = [];
+    const onWarning = (w: Error): void => {
+      warnings.push(w);
+    };
+    process.on('warning', onWarning);
+    const conn = open({ host: '127.0.0.1', port: proxy.port, protocols: ['http2'], retry: 0 });
+    try {
+      // TLS handshakes inside the tunnels: each setup listens to the connection's session signal meanwhile.
+      const refs = Array.from({ length: 24 }, () => conn.connect({ host: 'localhost', port: origin.port, transport: 'tls', tls: { ca: pki.ca }, protocols: ['http'] }));
+      const reqs = refs.map((tunnel) => conn.get('/', {}, { tunnel }));
+      const bodies = await Promise.all(reqs.map((r) => conn.awaitBody(r, 5000)));
+      assert.equal(bodies.filter((b) => b.body.toString() === 'hello').length, 24);
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      assert.deepEqual(warnings.filter((w) => w.name === 'MaxListenersExceededWarning').map((w) => w.message), []);
+    } finally {
+      process.off('warning', onWarning);
+      await conn.close();
+      await proxy.close();
+      await origin.close();
+    }
   });
 });

@@ -2,6 +2,12 @@
  * HTTP/1.1 over a duplex: drives burrow's sans-I/O codec (./codec) with the
  * bytes of one socket. Requests are written at once and pipelined; responses
  * are matched to them in order.
+ *
+ * One file, one state machine: what may be written next (a body being
+ * streamed, a CONNECT awaiting its answer, requests blocked behind them) and
+ * what is read (the exchange at the head of the pipeline, an upgraded stream,
+ * a socket handed over as a tunnel) change together on every event of the one
+ * socket; splitting them would spread each transition over several files.
  */
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';

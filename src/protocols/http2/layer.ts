@@ -1,6 +1,11 @@
 /**
  * HTTP/2 over a duplex, using `node:http2` attached to the duplex the
  * connection hands over (prior knowledge over TCP, ALPN h2 over TLS).
+ *
+ * One file, one state machine: each stream's life (early data, response,
+ * trailers, push, hand-over as a tunnel, reset) and the session's (SETTINGS,
+ * GOAWAY, keepalive, graceful close) are driven by the same session events and
+ * decide together when the layer is finished.
  */
 import {
   connect as h2connect,

@@ -24,19 +24,25 @@ export type BodyKind = 'none' | 'length' | 'chunked' | 'close';
 
 /** The framing of one response. */
 export interface Framing {
-  readonly body: BodyKind;
+  body: BodyKind;
   /** Set when `body` is `'length'`. */
-  readonly contentLength: number | undefined;
+  contentLength: number | undefined;
   /** False when the connection must be closed after this response. */
-  readonly keepAlive: boolean;
+  keepAlive: boolean;
+}
+
+/** A record for {@link responseFraming} to fill (a parser reuses one: no allocation per response). */
+export function newFraming(): Framing {
+  return { body: 'none', contentLength: undefined, keepAlive: true };
 }
 
 /**
  * The framing of a final response (status >= 200) to a request that was
- * `head` or not. Throws `ERR_HTTP_PARSE` for an invalid content-length and
+ * `head` or not, written into `out` (a new record when not given), which is
+ * returned. Throws `ERR_HTTP_PARSE` for an invalid content-length and
  * `ERR_CONFLICTING_CONTENT_LENGTH` when several disagree.
  */
-export function responseFraming(status: number, version: HttpVersion, headers: readonly Header[], head: boolean): Framing {
+export function responseFraming(status: number, version: HttpVersion, headers: readonly Header[], head: boolean, out: Framing = newFraming()): Framing {
   let te: string | undefined;
   let cl: string | undefined;
   let clCount = 0;
@@ -73,7 +79,10 @@ export function responseFraming(status: number, version: HttpVersion, headers: r
     body = 'close';
   }
   if (body === 'close') keepAlive = false;
-  return { body, contentLength, keepAlive };
+  out.body = body;
+  out.contentLength = contentLength;
+  out.keepAlive = keepAlive;
+  return out;
 }
 
 /** Parses a (possibly comma-joined) content-length value; all values must agree. */

@@ -25,7 +25,7 @@ import { BurrowError, invalidOption } from '../../../errors/errors.js';
 import type { Header } from '../../../shared/headers.js';
 import { parseError } from './chars.js';
 import { ChunkSizeReader } from './chunked.js';
-import { responseFraming, type BodyKind, type HttpVersion } from './framing.js';
+import { newFraming, responseFraming, type BodyKind, type HttpVersion } from './framing.js';
 import { HeaderBlockReader } from './header-block.js';
 
 export { MAX_CHUNK_SIZE_LINE } from './chunked.js';
@@ -132,6 +132,7 @@ export class ResponseParser {
 
   private readonly blocks: HeaderBlockReader;
   private readonly chunkSize = new ChunkSizeReader();
+  private readonly framing = newFraming();
 
   // Current message.
   private keepAlive = true;
@@ -334,7 +335,7 @@ export class ResponseParser {
       return p;
     }
     if (req.connect && status < 300) return this.switchProtocols(status, reason, version, headers, chunk, p, events);
-    const { body, contentLength, keepAlive } = responseFraming(status, version, headers, req.head);
+    const { body, contentLength, keepAlive } = responseFraming(status, version, headers, req.head, this.framing);
     this.keepAlive = keepAlive;
     events.push({ kind: 'head', status, reason, version, headers, body, contentLength, keepAlive });
     if (body === 'none' || contentLength === 0) {
