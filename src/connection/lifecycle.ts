@@ -9,18 +9,12 @@ import type { Socket } from 'node:net';
 import { BurrowError } from '../errors/errors.js';
 import type { DownEvent, UpEvent } from '../shared/messages.js';
 import type { ResolvedHop } from '../shared/options/hop.js';
-import type { ResolvedOptions } from '../shared/options/open.js';
 import type { StreamRef } from '../shared/stream-ref.js';
 import { dialTcp } from '../transport/dial.js';
 import { establish } from '../tunnel/establish.js';
-import type { CallbackGuard } from './callbacks.js';
-import type { LayerStack } from './layer-stack.js';
-import type { LayerNode, LayerTree } from './layer-tree.js';
+import type { LayerNode } from './layer-tree.js';
+import type { CoreParts } from './parts.js';
 import { nextRetry } from './retry.js';
-import type { Router } from './routing.js';
-import type { ConnectionStatus } from './status.js';
-import type { StreamTable } from './streams.js';
-import type { TunnelBook } from './tunnels.js';
 
 /** The connection events the lifecycle emits. */
 export interface LifecycleEvents {
@@ -31,17 +25,8 @@ export interface LifecycleEvents {
   close(e: BurrowError | null): void;
 }
 
-/** The parts of the connection the lifecycle drives. */
-export interface LifecycleParts {
-  readonly config: ResolvedOptions;
-  readonly status: ConnectionStatus;
-  readonly tree: LayerTree;
-  readonly tunnels: TunnelBook;
-  readonly streams: StreamTable;
-  readonly router: Router;
-  readonly stack: LayerStack;
-  readonly guard: CallbackGuard;
-  readonly connRef: StreamRef;
+/** The parts of the connection the lifecycle drives, and where it reports. */
+export interface LifecycleParts extends CoreParts {
   readonly events: LifecycleEvents;
 }
 

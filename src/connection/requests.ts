@@ -10,16 +10,12 @@ import { authorityHost, checkRequestLine, hasHeader, normalizeHeaders, type Head
 import type { HttpLayer } from '../shared/layer.js';
 import type { Http2SettingsReport } from '../shared/messages.js';
 import { resolveDestination, type ConnectDestination } from '../shared/options/hop.js';
-import type { ResolvedOptions } from '../shared/options/open.js';
 import { checkFlow } from '../shared/options/validate.js';
 import { StreamRef, nextStreamId } from '../shared/stream-ref.js';
-import type { CallbackGuard } from './callbacks.js';
-import type { LayerStack } from './layer-stack.js';
-import type { LayerNode, LayerTree } from './layer-tree.js';
-import type { Router } from './routing.js';
-import type { ConnectionStatus } from './status.js';
-import type { ReplyTo, StreamTable } from './streams.js';
-import type { PendingTunnel, TunnelBook } from './tunnels.js';
+import type { LayerNode } from './layer-tree.js';
+import type { CoreParts } from './parts.js';
+import type { ReplyTo } from './streams.js';
+import type { PendingTunnel } from './tunnels.js';
 
 /** A request body given whole. */
 export type Body = string | Buffer | Uint8Array;
@@ -47,26 +43,13 @@ export function toBuffer(body: Body): Buffer {
   throw new BurrowError('ERR_INVALID_REQUEST', 'a body must be a string, Buffer or Uint8Array', { stage: 'http' });
 }
 
-/** The parts of a connection the calls go through. */
-export interface RequestParts {
-  readonly config: ResolvedOptions;
-  readonly status: ConnectionStatus;
-  readonly tree: LayerTree;
-  readonly tunnels: TunnelBook;
-  readonly streams: StreamTable;
-  readonly router: Router;
-  readonly stack: LayerStack;
-  readonly guard: CallbackGuard;
-  readonly connRef: StreamRef;
-}
-
 /** Opens and drives the streams of one connection. */
 export class Requests {
-  readonly #p: RequestParts;
+  readonly #p: CoreParts;
   /** Streams opened from inside a callback whose call has not run yet (`streamInfo`: pending). */
   readonly #queued = new Set<string>();
 
-  constructor(parts: RequestParts) {
+  constructor(parts: CoreParts) {
     this.#p = parts;
   }
 

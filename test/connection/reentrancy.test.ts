@@ -154,6 +154,34 @@ function makeCall(scene: Scene, call: CallKind): void {
   }
 }
 
+/**
+ * Opens a, b (GET) and u (POST, body streamed) on `conn`, with `callback` making `call` when a's response
+ * arrives (or when the connection goes up or down); returns the iterator consumer's end when there is one.
+ */
+function openStreams(scene: Scene, callback: CallbackKind, call: CallKind, paths: readonly [string, string, string]): Promise<void> {
+  const { conn } = scene;
+  if (callback === 'up listener') conn.on('up', () => makeCall(scene, call));
+  if (callback === 'down listener') conn.on('down', () => makeCall(scene, call));
+  if (callback === 'message listener') {
+    conn.on('message', (m) => {
+      if (m.ref.equals(scene.a) && m.type === 'response') makeCall(scene, call);
+    });
+  }
+  const replyTo = callback === 'replyTo' ? (m: StreamMessage): void => {
+    if (m.type === 'response') makeCall(scene, call);
+  } : undefined;
+  scene.a = conn.get(paths[0], {}, replyTo ? { replyTo } : {});
+  scene.b = conn.get(paths[1]);
+  scene.u = conn.post(paths[2], {});
+  if (callback !== 'iterator consumer') return Promise.resolve();
+  return (async () => {
+    for await (const m of conn.messages(scene.a)) {
+      scene.iterated.push(m);
+      if (m.type === 'response') makeCall(scene, call);
+    }
+  })();
+}
+
 /** HTTP/1.1 through a byte-exact server: a's response arrives in the same chunk as all of b's. */
 async function runHttp1(callback: CallbackKind, call: CallKind): Promise<void> {
   const baseline = resourceSnapshot();
@@ -167,28 +195,7 @@ async function runHttp1(callback: CallbackKind, call: CallKind): Promise<void> {
   conn.on('message', rec.onMessage);
   const scene = newScene(conn, rec);
   try {
-    if (callback === 'up listener') conn.on('up', () => makeCall(scene, call));
-    if (callback === 'down listener') conn.on('down', () => makeCall(scene, call));
-    if (callback === 'message listener') {
-      conn.on('message', (m) => {
-        if (m.ref.equals(scene.a) && m.type === 'response') makeCall(scene, call);
-      });
-    }
-    const replyTo = callback === 'replyTo' ? (m: StreamMessage): void => {
-      if (m.type === 'response') makeCall(scene, call);
-    } : undefined;
-    scene.a = conn.get('/a', {}, replyTo ? { replyTo } : {});
-    scene.b = conn.get('/b');
-    scene.u = conn.post('/u', {});
-    let consumed: Promise<void> = Promise.resolve();
-    if (callback === 'iterator consumer') {
-      consumed = (async () => {
-        for await (const m of conn.messages(scene.a)) {
-          scene.iterated.push(m);
-          if (m.type === 'response') makeCall(scene, call);
-        }
-      })();
-    }
+    const consumed = openStreams(scene, callback, call, ['/a', '/b', '/u']);
     // The down listener runs after u's response (the server drops the connection then): u's body is sent here.
     if (call !== 'data' || down) {
       await rec.ended(scene.a);
@@ -270,27 +277,7 @@ async function runHttp2(callback: Exclude<CallbackKind, 'down listener'>, call: 
   conn.on('message', rec.onMessage);
   const scene = newScene(conn, rec);
   try {
-    if (callback === 'up listener') conn.on('up', () => makeCall(scene, call));
-    if (callback === 'message listener') {
-      conn.on('message', (m) => {
-        if (m.ref.equals(scene.a) && m.type === 'response') makeCall(scene, call);
-      });
-    }
-    const replyTo = callback === 'replyTo' ? (m: StreamMessage): void => {
-      if (m.type === 'response') makeCall(scene, call);
-    } : undefined;
-    scene.a = conn.get('/chunked', {}, replyTo ? { replyTo } : {});
-    scene.b = conn.get('/bytes/100000');
-    scene.u = conn.post('/echo', {});
-    let consumed: Promise<void> = Promise.resolve();
-    if (callback === 'iterator consumer') {
-      consumed = (async () => {
-        for await (const m of conn.messages(scene.a)) {
-          scene.iterated.push(m);
-          if (m.type === 'response') makeCall(scene, call);
-        }
-      })();
-    }
+    const consumed = openStreams(scene, callback, call, ['/chunked', '/bytes/100000', '/echo']);
     if (call !== 'data') {
       await rec.ended(scene.a);
       await conn.data(scene.u, true, 'xyz');
