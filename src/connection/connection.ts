@@ -22,6 +22,9 @@ import type { DownEvent, Http2SettingsReport, Notification, StreamMessage, UpEve
 import type { ConnectDestination } from '../shared/options/hop.js';
 import type { ResolvedOptions } from '../shared/options/open.js';
 import { StreamRef, nextStreamId } from '../shared/stream-ref.js';
+import { layerFailed } from '../observe/layer-events.js';
+import { nextConnection, Observer } from '../observe/observer.js';
+import { StreamEvents } from './stream-events.js';
 import { CallbackGuard } from './callbacks.js';
 import { connectionInfo, hasStream, streamInfo, type DescribeParts } from './describe.js';
 import { LayerStack } from './layer-stack.js';
@@ -83,6 +86,8 @@ export class Connection extends EventEmitter<ConnectionEvents> {
    * this ref (`data(conn.ref, …)` and data messages).
    */
   readonly ref: StreamRef;
+  /** Unique in the process: the `connection` of this connection's events (docs/events.md). */
+  readonly id: number;
   readonly #guard: CallbackGuard;
   readonly #status: ConnectionStatus;
   readonly #streams: StreamTable;
@@ -98,6 +103,9 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     const connRef = this.ref;
     const guard = new CallbackGuard((e, callback) => this.#callbackThrew(e, callback));
     this.#guard = guard;
+    this.id = nextConnection();
+    const observer = new Observer(this.id, options.events, (fn, payload, callback) => guard.call(fn, payload, callback));
+    const streamEvents = new StreamEvents(observer);
     const status = new ConnectionStatus({ index: 0, kind: 'origin', host: options.host, port: options.port, transport: options.transport });
     this.#status = status;
     const streams = new StreamTable(guard, options.mailbox, (m) => {
@@ -105,14 +113,16 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     });
     this.#streams = streams;
     const tree = new LayerTree();
-    const tunnels = new TunnelBook();
+    const tunnels = new TunnelBook((p, error) => {
+      if (p.record !== undefined && p.record.state === 'starting') layerFailed(observer, p.record, error);
+    });
     const router = new Router(status, tree, tunnels, streams, connRef);
     const stack = new LayerStack(status, tree, tunnels, streams, router, options, connRef, {
       lost: (error, killed) => lifecycle.lost(error, killed),
       ended: () => lifecycle.terminate(null),
       responded: () => lifecycle.responded(),
       notify: (n) => this.#emit('notify', n),
-    });
+    }, { observer, streamEvents });
     const lifecycle = new Lifecycle({
       config: options,
       status,
@@ -123,6 +133,8 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       stack,
       guard,
       connRef,
+      observer,
+      streamEvents,
       events: {
         up: (e) => this.#emit('up', e),
         down: (e) => this.#emit('down', e),
@@ -133,9 +145,12 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       },
     });
     this.#lifecycle = lifecycle;
-    const requests = new Requests({ config: options, status, tree, tunnels, streams, router, stack, guard, connRef });
+    const requests = new Requests({ config: options, status, tree, tunnels, streams, router, stack, guard, connRef, observer, streamEvents });
     this.#requests = requests;
     this.#describe = { config: options, status, tree, tunnels, router, connRef, retriesLeft: () => lifecycle.retriesLeft, isQueued: (ref) => requests.isQueued(ref) };
+    if (observer.wants('burrow:connection:created')) {
+      observer.publish('burrow:connection:created', { connection: this.id, host: options.host, port: options.port, transport: options.transport });
+    }
     void lifecycle.connect();
   }
 

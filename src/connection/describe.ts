@@ -52,13 +52,14 @@ export function streamInfo(p: DescribeParts, ref: StreamRef): StreamInfo | undef
       state: 'running',
       intermediaries: tunnel.viaParent.map((i) => ({ ...i })),
       tunnel: { transport: r.transport, protocol: r.protocol, scheme: schemeOf(r), host: r.host, port: r.port },
+      layers: p.tree.chainOf(tunnel).map((l) => l.snapshot()),
     };
   }
   const node = p.tree.nodeOfStream(ref, p.connRef);
   const state = node?.layer.streamState(ref);
-  if (node !== undefined && state !== undefined) return { ref, state, intermediaries: node.intermediaries.map((i) => ({ ...i })) };
-  if (p.isQueued(ref) || p.router.isPostponed(ref) || p.tunnels.isWaiting(ref)) return { ref, state: 'pending', intermediaries: [] };
-  if (p.tunnels.has(ref.key)) return { ref, state: 'running', intermediaries: [] };
+  if (node !== undefined && state !== undefined) return { ref, state, intermediaries: node.intermediaries.map((i) => ({ ...i })), layers: p.tree.chainOf(node).map((l) => l.snapshot()) };
+  if (p.isQueued(ref) || p.router.isPostponed(ref) || p.tunnels.isWaiting(ref)) return { ref, state: 'pending', intermediaries: [], layers: [] };
+  if (p.tunnels.has(ref.key)) return { ref, state: 'running', intermediaries: [], layers: [] };
   return undefined;
 }
 
@@ -84,5 +85,6 @@ export function connectionInfo(p: DescribeParts): ConnectionInfo {
     remotePort: s?.remotePort,
     tls: tlsSocket ? { version: tlsSocket.getProtocol(), cipher: cipher?.name ?? '', alpn: tlsSocket.alpnProtocol, resumed: tlsSocket.isSessionReused() } : undefined,
     retriesLeft: p.retriesLeft(),
+    layers: node === undefined ? [] : p.tree.chainOf(node).map((l) => l.snapshot()),
   };
 }

@@ -3,21 +3,27 @@
  * endpoint (the first hop, or a tunnel once its CONNECT succeeded), taking
  * each layer's reports (messages, notifications, its close, a tunnel handed
  * over), and tearing layers down in order when one closes: a layer's subtree
- * goes with it; the root's loss is the connection's.
+ * goes with it; the root's loss is the connection's. Each layer's record is
+ * published as it comes up and goes down.
  */
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { BurrowError } from '../errors/errors.js';
+import type { LayerKind } from '../shared/events.js';
 import type { IntermediaryInfo } from '../shared/info.js';
 import type { LayerSink } from '../shared/layer.js';
 import { isFinal, type Notification, type StreamMessage } from '../shared/messages.js';
 import type { ResolvedHttp1Options, ResolvedHttp2Options } from '../shared/options/http.js';
 import type { StreamRef } from '../shared/stream-ref.js';
+import { chainFailed, layerBroke, layersDown, layerUp, startLayer } from '../observe/layer-events.js';
+import type { LayerRecord } from '../observe/layer-record.js';
+import type { Observer } from '../observe/observer.js';
 import { establish, type Established } from '../tunnel/establish.js';
 import { createProtocolLayer } from '../tunnel/protocol-layer.js';
 import type { LayerNode, LayerTree } from './layer-tree.js';
 import type { Router } from './routing.js';
 import type { ConnectionStatus } from './status.js';
+import type { StreamEvents } from './stream-events.js';
 import type { StreamTable } from './streams.js';
 import type { TunnelBook } from './tunnels.js';
 
@@ -39,6 +45,14 @@ export interface StackOptions {
   readonly http2: ResolvedHttp2Options;
 }
 
+/** What the stack publishes through. */
+export interface StackObservers {
+  readonly observer: Observer;
+  readonly streamEvents: StreamEvents;
+}
+
+const PROTOCOL_KIND: Readonly<Record<'http' | 'http2' | 'raw', LayerKind>> = { http: 'http1', http2: 'http2', raw: 'raw' };
+
 /** Builds, feeds and tears down the layers of one connection. */
 export class LayerStack {
   readonly #status: ConnectionStatus;
@@ -49,8 +63,10 @@ export class LayerStack {
   readonly #options: StackOptions;
   readonly #connRef: StreamRef;
   readonly #hooks: StackHooks;
+  readonly #obs: Observer;
+  readonly #streamEvents: StreamEvents;
 
-  constructor(status: ConnectionStatus, tree: LayerTree, tunnels: TunnelBook, streams: StreamTable, router: Router, options: StackOptions, connRef: StreamRef, hooks: StackHooks) {
+  constructor(status: ConnectionStatus, tree: LayerTree, tunnels: TunnelBook, streams: StreamTable, router: Router, options: StackOptions, connRef: StreamRef, hooks: StackHooks, observers: StackObservers) {
     this.#status = status;
     this.#tree = tree;
     this.#tunnels = tunnels;
@@ -59,10 +75,17 @@ export class LayerStack {
     this.#options = options;
     this.#connRef = connRef;
     this.#hooks = hooks;
+    this.#obs = observers.observer;
+    this.#streamEvents = observers.streamEvents;
   }
 
-  /** Creates the layer for an established endpoint and its node (not in the tree yet). */
-  build(key: string, tunnelRef: StreamRef | undefined, est: Established, scope: 'conn' | 'stream', carrier: LayerNode | undefined, flow: number, viaParent: readonly IntermediaryInfo[] = []): LayerNode {
+  /**
+   * Creates the layer for an established endpoint and its node (not in the tree
+   * yet). `below`: the records of the layers under it that this node owns (the
+   * TCP connection or the CONNECT tunnel, then `est.layers`); the protocol
+   * layer's record is added last, started.
+   */
+  build(key: string, tunnelRef: StreamRef | undefined, est: Established, scope: 'conn' | 'stream', carrier: LayerNode | undefined, parentNode: LayerNode | undefined, flow: number, below: readonly LayerRecord[], viaParent: readonly IntermediaryInfo[] = []): LayerNode {
     const holder: { node: LayerNode | undefined } = { node: undefined };
     const hooks = this.#hooks;
     const sink: LayerSink = {
@@ -71,11 +94,16 @@ export class LayerStack {
       closed: (error, killed) => {
         if (holder.node !== undefined) this.nodeClosed(holder.node, error, killed);
       },
-      tunnel: (ref, duplex) => {
-        if (holder.node !== undefined) void this.#tunnelUp(holder.node, ref, duplex);
+      tunnel: (ref, duplex, earlyBytes) => {
+        if (holder.node !== undefined) void this.#tunnelUp(holder.node, ref, duplex, earlyBytes);
         else duplex.destroy();
       },
+      sent: (ref, what) => {
+        if (this.#streamEvents.size > 0) this.#streamEvents.sent(ref, what, est.protocol);
+      },
     };
+    const protocolRecord = startLayer(this.#obs, PROTOCOL_KIND[est.protocol], est.hop, est.top, tunnelRef?.path);
+    protocolRecord.countOn(est.duplex);
     const layer = createProtocolLayer(est, { rawRef: tunnelRef ?? this.#connRef, flow, http: this.#options.http, http2: this.#options.http2, sink });
     const node: LayerNode = {
       key,
@@ -90,9 +118,32 @@ export class LayerStack {
       carrier,
       tls: est.tls,
       takenOverBy: undefined,
+      records: [...below, protocolRecord],
+      parentNode,
     };
     holder.node = node;
     return node;
+  }
+
+  /** The node's protocol layer is ready: its record is up. */
+  ready(node: LayerNode): void {
+    const r = node.records[node.records.length - 1];
+    if (r !== undefined && r.state === 'starting') layerUp(this.#obs, r);
+  }
+
+  /** A node that was being set up failed: its layer still starting fails with `error`, the others go down. */
+  setupFailed(records: readonly LayerRecord[], error: BurrowError): void {
+    chainFailed(this.#obs, records, error);
+  }
+
+  /** Nodes removed from the tree: their layers go down, innermost nodes first (`error`: why, for the layer that broke). */
+  nodesDown(nodes: readonly LayerNode[], error: BurrowError | null, broken?: LayerNode): void {
+    if (error !== null && broken !== undefined) {
+      const r = broken.records[broken.records.length - 1];
+      if (r !== undefined) layerBroke(this.#obs, r, error);
+    }
+    const sorted = [...nodes].sort((a, b) => b.key.length - a.key.length);
+    for (const n of sorted) layersDown(this.#obs, n.records);
   }
 
   /**
@@ -102,6 +153,7 @@ export class LayerStack {
    */
   readonly deliver = (msg: StreamMessage): void => {
     if (msg.type === 'data' && !msg.fin) {
+      if (this.#streamEvents.size > 0) this.#streamEvents.message(msg, false);
       this.#streams.deliverData(msg);
       return;
     }
@@ -109,32 +161,46 @@ export class LayerStack {
     const key = msg.ref.key;
     const pending = this.#tunnels.get(key);
     if (pending === undefined) {
-      this.#streams.deliver(msg, isFinal(msg));
+      const final = isFinal(msg);
+      if (this.#streamEvents.size > 0) this.#streamEvents.message(msg, final);
+      this.#streams.deliver(msg, final);
       return;
     }
     const ok = msg.type === 'response' && msg.status >= 200 && msg.status < 300;
-    if (msg.type === 'response') this.#tunnels.answered(pending);
+    if (msg.type === 'response') {
+      this.#tunnels.answered(pending);
+      if (pending.record?.connect !== undefined) pending.record.connect = { ...pending.record.connect, status: msg.status, headers: msg.headers };
+    }
     const final = !ok && isFinal(msg);
     if (final) {
       // A refused (or failed) CONNECT: the ref is no tunnel.
-      this.#tunnels.take(key);
-      const err = msg.type === 'error' ? msg.error : this.#router.notATunnel(msg.ref);
-      for (const w of pending.waiting.splice(0)) w.fail(err);
+      const rec = pending.record;
+      const err = msg.type === 'error'
+        ? msg.error
+        : new BurrowError('ERR_CONNECT_STATUS', `the proxy refused CONNECT ${pending.dest.host}:${pending.dest.port} with status ${msg.type === 'response' ? msg.status : '?'}`, {
+            stage: 'connect-response',
+            hop: rec?.hop,
+            details: msg.type === 'response' ? { status: msg.status } : undefined,
+          });
+      this.#tunnels.take(key, err);
+      const refused = msg.type === 'error' ? msg.error : this.#router.notATunnel(msg.ref);
+      for (const w of pending.waiting.splice(0)) w.fail(refused);
       this.#tunnels.refused(key);
     }
+    if (this.#streamEvents.size > 0) this.#streamEvents.message(msg, final);
     this.#streams.deliver(msg, final);
   };
 
   /** A CONNECT on `parent`'s layer succeeded: builds the next layers on `duplex`. */
-  async #tunnelUp(parent: LayerNode, ref: StreamRef, duplex: Socket | Duplex): Promise<void> {
+  async #tunnelUp(parent: LayerNode, ref: StreamRef, duplex: Socket | Duplex, earlyBytes: number): Promise<void> {
     const pending = this.#tunnels.get(ref.key);
     const session = this.#status.session;
     if (pending === undefined || session === undefined || this.#status.userClosing) {
       // Cancelled, timed out or shutting down: no tunnel. A conn-wide one took the parent's socket with it.
       duplex.destroy();
       if (pending !== undefined) {
-        this.#tunnels.take(ref.key);
         const err = new BurrowError('ERR_CLOSING', 'the connection is shutting down; the tunnel was not set up', { stage: 'state', hop: parent.hop });
+        this.#tunnels.take(ref.key, err);
         for (const w of pending.waiting.splice(0)) w.fail(err);
         this.deliver({ type: 'error', ref, error: err });
       }
@@ -143,7 +209,19 @@ export class LayerStack {
     }
     this.#tunnels.answered(pending);
     const scope = parent.layer.protocol === 'http2' ? 'stream' : 'conn';
-    if (scope === 'conn') parent.takenOverBy = ref;
+    if (scope === 'conn') {
+      parent.takenOverBy = ref;
+      // The parent's protocol layer handed its socket over: it no longer runs.
+      layersDown(this.#obs, parent.records.slice(-1));
+    }
+    const connectRecord = pending.record;
+    const below: LayerRecord[] = [];
+    if (connectRecord !== undefined) {
+      if (connectRecord.connect !== undefined) connectRecord.connect = { ...connectRecord.connect, earlyBytes };
+      connectRecord.countOn(duplex);
+      layerUp(this.#obs, connectRecord);
+      below.push(connectRecord);
+    }
     const proxy: IntermediaryInfo = {
       type: 'connect',
       host: parent.endpoint.host,
@@ -159,11 +237,19 @@ export class LayerStack {
           hopIndex: parent.hop.index + 1,
           intermediaries: [...parent.intermediaries, proxy],
           onSocksUp: () => this.deliver({ type: 'up', ref, protocol: 'socks' }),
+          observer: this.#obs,
+          parent: connectRecord ?? parent.records[parent.records.length - 1],
+          tunnel: ref.path,
         },
         pending.dest,
         duplex,
-      );
-      node = this.build(ref.key, ref, est, scope, scope === 'conn' ? parent : undefined, pending.flow, parent.intermediaries);
+      ).catch((e: unknown) => {
+        // establish() published its own layers' failure; the CONNECT tunnel goes down with them.
+        layersDown(this.#obs, below);
+        throw e;
+      });
+      below.push(...est.layers);
+      node = this.build(ref.key, ref, est, scope, scope === 'conn' ? parent : undefined, parent, pending.flow, below, parent.intermediaries);
       await node.layer.ready;
       if (session.signal.aborted) throw new BurrowError('ERR_CLOSED', 'the connection was closed', { stage: 'state', hop: est.hop });
       if (this.#tunnels.get(ref.key) !== pending) {
@@ -173,6 +259,7 @@ export class LayerStack {
       const stillPending = this.#tunnels.get(ref.key) === pending;
       if (stillPending) this.#tunnels.take(ref.key);
       const err = e instanceof BurrowError ? e : new BurrowError('ERR_TUNNEL_CLOSED', `tunnel setup failed: ${(e as Error).message}`, { stage: 'tcp', cause: e });
+      if (node !== undefined) this.setupFailed(node.records, err);
       node?.layer.destroy(err);
       duplex.destroy();
       for (const w of pending.waiting.splice(0)) w.fail(err);
@@ -188,6 +275,7 @@ export class LayerStack {
     }
     this.#tunnels.take(ref.key);
     this.#tree.add(node);
+    this.ready(node);
     if (scope === 'conn' && this.#tree.connNode === parent) this.#tree.connNode = node;
     this.deliver({ type: 'up', ref, protocol: node.layer.protocol });
     for (const w of pending.waiting.splice(0)) w.run();
@@ -200,7 +288,7 @@ export class LayerStack {
     const root = tree.rootOf(node);
     if (root.key === '') {
       if (this.#status.userClosing) {
-        this.#removeSubtree(node, null);
+        this.#removeSubtree(node, null, null);
         if (node === tree.connNode) this.#hooks.ended();
         return;
       }
@@ -210,7 +298,7 @@ export class LayerStack {
     // A stream-wide tunnel (or a conn-wide chain inside one) closed: only its subtree goes.
     const err = error ?? new BurrowError('ERR_TUNNEL_CLOSED', 'the tunnel closed', { stage: 'tcp', hop: node.hop });
     for (let n: LayerNode | undefined = node; n !== undefined; n = n.carrier) {
-      this.#removeSubtree(n, err);
+      this.#removeSubtree(n, err, n === node ? error : null);
       if (n.tunnelRef !== undefined) {
         const closed = new BurrowError('ERR_TUNNEL_CLOSED', `${n.tunnelRef} closed`, { stage: err.stage, hop: n.hop, cause: error ?? undefined });
         this.#tunnels.closed(n.key, closed);
@@ -220,11 +308,19 @@ export class LayerStack {
   }
 
   /** Removes `node` and every node nested in its streams, destroying their layers, and the CONNECTs sent inside. */
-  #removeSubtree(node: LayerNode, reason: BurrowError | null): void {
-    for (const n of this.#tree.removeSubtree(node)) {
+  #removeSubtree(node: LayerNode, reason: BurrowError | null, brokenBy: BurrowError | null): void {
+    const removed = this.#tree.removeSubtree(node);
+    for (const n of removed) {
       if (n !== node) n.layer.destroy(reason ?? new BurrowError('ERR_TUNNEL_CLOSED', 'the tunnel carrying this layer closed', { stage: 'tcp', hop: n.hop }));
     }
     const prefix = node.key === '' ? '' : `${node.key}/`;
     this.#tunnels.failUnder(prefix, reason ?? new BurrowError('ERR_TUNNEL_CLOSED', 'the layer carrying this CONNECT closed', { stage: 'tcp', hop: node.hop }));
+    this.nodesDown(removed, brokenBy, node);
   }
 }
+
+/** The kind of a CONNECT layer sent on a layer speaking `protocol`. */
+export function connectKind(protocol: 'http' | 'http2' | 'raw'): LayerKind {
+  return protocol === 'http2' ? 'http2-connect' : 'http1-connect';
+}
+

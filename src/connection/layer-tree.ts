@@ -9,6 +9,7 @@
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { HopInfo } from '../errors/errors.js';
+import type { LayerRecord } from '../observe/layer-record.js';
 import type { IntermediaryInfo } from '../shared/info.js';
 import type { HttpLayer } from '../shared/layer.js';
 import type { StreamRef } from '../shared/stream-ref.js';
@@ -36,6 +37,14 @@ export interface LayerNode {
   readonly tls: TLSSocket | undefined;
   /** Set when a conn-wide CONNECT on this layer made the socket a tunnel. */
   takenOverBy: StreamRef | undefined;
+  /**
+   * The layers this node brought up, outermost first: the TCP connection (root)
+   * or the CONNECT tunnel (a tunnel node), then TLS and SOCKS5 layers, then the
+   * protocol layer (last).
+   */
+  readonly records: readonly LayerRecord[];
+  /** The node this one runs inside (the tunnel's carrier or parent layer); undefined for the root. */
+  readonly parentNode: LayerNode | undefined;
 }
 
 /** The nodes of one connection, by key. */
@@ -107,6 +116,13 @@ export class LayerTree {
     this.connNode = undefined;
     this.socket = undefined;
     return all;
+  }
+
+  /** The records of `node`'s chain, from the TCP connection to its protocol layer. */
+  chainOf(node: LayerNode): LayerRecord[] {
+    const nodes: LayerNode[] = [];
+    for (let n: LayerNode | undefined = node; n !== undefined; n = n.parentNode) nodes.unshift(n);
+    return nodes.flatMap((n) => (n === node ? [...n.records] : n.records.slice(0, -1).concat(n.takenOverBy === undefined ? n.records.slice(-1) : [])));
   }
 
   /** The layers still running their own protocol (not taken over), innermost first: the order of a graceful shutdown. */

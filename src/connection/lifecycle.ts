@@ -10,6 +10,8 @@ import { BurrowError } from '../errors/errors.js';
 import type { DownEvent, UpEvent } from '../shared/messages.js';
 import type { ResolvedHop } from '../shared/options/hop.js';
 import type { StreamRef } from '../shared/stream-ref.js';
+import { chainFailed, layerUp, startLayer } from '../observe/layer-events.js';
+import { epochNow, type LayerRecord } from '../observe/layer-record.js';
 import { dialTcp } from '../transport/dial.js';
 import { establish } from '../tunnel/establish.js';
 import type { LayerNode } from './layer-tree.js';
@@ -69,25 +71,36 @@ export class Lifecycle {
 
   /** One connection attempt; on success the connection is up and postponed calls run. */
   async connect(): Promise<void> {
-    const { status, config, tree, stack, streams } = this.#p;
+    const { status, config, tree, stack, streams, observer } = this.#p;
     status.state = 'connecting';
     const attempt = new AbortController();
     this.#attempt = attempt;
+    const startedAt = epochNow();
     let socket: Socket | undefined;
     let node: LayerNode | undefined;
+    const records: LayerRecord[] = [];
     try {
-      socket = await dialTcp({ hop: status.hop, signal: attempt.signal }, config);
-      const est = await establish({ signal: attempt.signal, hopIndex: 0, intermediaries: [] }, this.#firstHop, socket);
+      // The TCP layer: its DNS lookup, then the connection.
+      const tcp = startLayer(observer, 'tcp', status.hop, undefined, undefined);
+      records.push(tcp);
+      socket = await dialTcp({ hop: status.hop, signal: attempt.signal }, { ...config, observer });
+      tcp.countOn(socket);
+      tcp.tcp = { localAddress: socket.localAddress, localPort: socket.localPort, remoteAddress: socket.remoteAddress, remotePort: socket.remotePort };
+      layerUp(observer, tcp);
+      const est = await establish({ signal: attempt.signal, hopIndex: 0, intermediaries: [], observer, parent: tcp, tunnel: undefined }, this.#firstHop, socket);
+      records.push(...est.layers);
       if (est.protocol === 'raw') streams.register(this.#p.connRef, undefined);
-      node = stack.build('', undefined, est, 'conn', undefined, Infinity);
+      node = stack.build('', undefined, est, 'conn', undefined, undefined, Infinity, records);
       await node.layer.ready;
       if (attempt.signal.aborted) throw new BurrowError('ERR_CLOSED', 'the connection was closed', { stage: 'state', hop: status.hop });
     } catch (e) {
+      const err = e instanceof BurrowError ? e : new BurrowError('ERR_CONNECT', `connection failed: ${(e as Error).message}`, { stage: 'tcp', hop: status.hop, cause: e });
+      // establish() published the failure of its own layers; the TCP layer (and the protocol layer) are ours.
+      stack.setupFailed(node?.records ?? records.slice(0, 1), err);
       socket?.destroy();
       node?.layer.destroy(new BurrowError('ERR_CLOSED', 'the connection attempt failed', { stage: 'state', hop: status.hop }));
       if (attempt.signal.aborted) return;
       this.#attempt = undefined;
-      const err = e instanceof BurrowError ? e : new BurrowError('ERR_CONNECT', `connection failed: ${(e as Error).message}`, { stage: 'tcp', hop: status.hop, cause: e });
       this.#attemptFailed(err);
       return;
     }
@@ -98,9 +111,13 @@ export class Lifecycle {
     tree.add(node);
     tree.connNode = node;
     tree.socket = socket;
+    stack.ready(node);
     status.state = 'up';
     status.useful = false;
     const protocol = node.layer.protocol;
+    if (observer.wants('burrow:connection:up')) {
+      observer.publish('burrow:connection:up', { connection: observer.connection, protocol, layers: node.records.map((r) => r.snapshot()), durationMs: epochNow() - startedAt });
+    }
     this.#p.events.up({ protocol, intermediaries: [...node.intermediaries] });
     for (const w of this.#upWaiters.splice(0)) {
       if (w.timer) clearTimeout(w.timer);
@@ -132,6 +149,10 @@ export class Lifecycle {
     }
     this.#retriesLeft = plan.retries;
     status.state = 'waiting-retry';
+    const observer = this.#p.observer;
+    if (observer.wants('burrow:connection:retry')) {
+      observer.publish('burrow:connection:retry', { connection: observer.connection, error: err, retriesLeft: plan.retries, delayMs: plan.delay });
+    }
     this.#retryTimer = setTimeout(() => {
       this.#retryTimer = undefined;
       void this.connect();
@@ -149,7 +170,10 @@ export class Lifecycle {
     status.session?.abort(reason);
     status.session = undefined;
     const closedTunnels: Array<[StreamRef, BurrowError]> = [];
-    for (const n of tree.clear()) {
+    const broken = tree.connNode ?? tree.root;
+    const nodes = tree.clear();
+    stack.nodesDown(nodes, error, broken);
+    for (const n of nodes) {
       if (n.tunnelRef !== undefined) {
         const closed = new BurrowError('ERR_TUNNEL_CLOSED', `${n.tunnelRef} closed with the connection`, { stage: reason.stage, hop: n.hop, cause: reason });
         tunnels.closed(n.key, closed);
@@ -164,6 +188,10 @@ export class Lifecycle {
     if (status.state === 'closed') return;
     status.lastError = reason;
     const willRetry = config.retry > 0 && !status.userClosing && (status.useful || this.#retriesLeft > 0);
+    const observer = this.#p.observer;
+    if (observer.wants('burrow:connection:down')) {
+      observer.publish('burrow:connection:down', { connection: observer.connection, reason, willRetry, killedStreams: killed.map((r) => r.path) });
+    }
     this.#p.events.down({ protocol, reason, killedStreams: killed, willRetry });
     if ((status.state as string) === 'closed') return;
     if (!willRetry || status.userClosing) {
@@ -191,7 +219,9 @@ export class Lifecycle {
     this.#attempt = undefined;
     status.session?.abort(streamError);
     status.session = undefined;
-    for (const n of tree.clear()) n.layer.destroy(streamError);
+    const nodes = tree.clear();
+    stack.nodesDown(nodes, null);
+    for (const n of nodes) n.layer.destroy(streamError);
     tunnels.failUnder('', streamError);
     router.failPostponed(streamError);
     for (const w of this.#upWaiters.splice(0)) {
@@ -200,6 +230,8 @@ export class Lifecycle {
     }
     // Streams that still wait for messages get a final error so no await hangs.
     for (const ref of streams.unfinished()) stack.deliver({ type: 'error', ref, error: streamError });
+    const observer = this.#p.observer;
+    if (observer.wants('burrow:connection:closed')) observer.publish('burrow:connection:closed', { connection: observer.connection, error });
     this.#p.events.close(error);
     this.#resolveClosed();
   }

@@ -4,12 +4,14 @@
  * needs).
  */
 import type { ResolvedOptions } from '../shared/options/open.js';
+import type { Observer } from '../observe/observer.js';
 import type { StreamRef } from '../shared/stream-ref.js';
 import type { CallbackGuard } from './callbacks.js';
 import type { LayerStack } from './layer-stack.js';
 import type { LayerTree } from './layer-tree.js';
 import type { Router } from './routing.js';
 import type { ConnectionStatus } from './status.js';
+import type { StreamEvents } from './stream-events.js';
 import type { StreamTable } from './streams.js';
 import type { TunnelBook } from './tunnels.js';
 
@@ -25,4 +27,7 @@ export interface CoreParts {
   readonly guard: CallbackGuard;
   /** The connection-level ref (`Connection.ref`). */
   readonly connRef: StreamRef;
+  /** Publishes the connection's events. */
+  readonly observer: Observer;
+  readonly streamEvents: StreamEvents;
 }

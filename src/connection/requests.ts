@@ -12,6 +12,9 @@ import type { Http2SettingsReport } from '../shared/messages.js';
 import { resolveDestination, type ConnectDestination } from '../shared/options/hop.js';
 import { checkFlow } from '../shared/options/validate.js';
 import { StreamRef, nextStreamId } from '../shared/stream-ref.js';
+import type { EventHandler } from '../shared/events.js';
+import { startLayer } from '../observe/layer-events.js';
+import { connectKind } from './layer-stack.js';
 import type { LayerNode } from './layer-tree.js';
 import type { CoreParts } from './parts.js';
 import type { ReplyTo } from './streams.js';
@@ -31,6 +34,8 @@ export interface RequestOptions {
    * (`await`/`awaitBody` then do not see them). The `message` event still fires.
    */
   replyTo?: ReplyTo;
+  /** This stream's events go to this handler instead of the connection's (`streamStart` … `streamEnd`). */
+  events?: EventHandler;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -61,9 +66,10 @@ export class Requests {
     }
     const headers = normalizeHeaders(headersInit);
     checkRequestOptions(opts);
-    const { streams, router, guard, config } = this.#p;
+    const { streams, router, guard, config, streamEvents } = this.#p;
     const ref = newRef(opts?.tunnel);
     streams.register(ref, opts?.replyTo);
+    streamEvents.start(ref, method, path, headers, opts?.tunnel, body === null ? 0 : body.length, opts?.events);
     const tunnel = opts?.tunnel;
     const flow = opts?.flow;
     const send = (layer: HttpLayer): void => {
@@ -87,13 +93,18 @@ export class Requests {
       hs.push(['proxy-authorization', `Basic ${Buffer.from(`${dest.username}:${dest.password}`).toString('base64')}`]);
     }
     checkRequestOptions(opts);
-    const { streams, tunnels, router } = this.#p;
+    const { streams, tunnels, router, streamEvents, observer } = this.#p;
     const ref = newRef(opts?.tunnel);
     streams.register(ref, opts?.replyTo);
-    const pending: PendingTunnel = { ref, dest, flow: opts?.flow ?? Infinity, sent: false, timer: undefined, waiting: [] };
+    streamEvents.start(ref, 'CONNECT', target, hs, opts?.tunnel, 0, opts?.events);
+    const pending: PendingTunnel = { ref, dest, flow: opts?.flow ?? Infinity, sent: false, record: undefined, timer: undefined, waiting: [] };
     tunnels.add(pending);
     this.#later(ref, () => router.open(ref, opts?.tunnel, (layer, node) => {
       pending.sent = true;
+      // The CONNECT layer: a tunnel through the proxy this node talks to.
+      const record = startLayer(observer, connectKind(layer.protocol), { ...node.hop, kind: 'connect' }, node.records[node.records.length - 1], ref.path);
+      record.connect = { target, status: undefined, headers: undefined, earlyBytes: undefined };
+      pending.record = record;
       if (dest.connectTimeout !== Infinity) {
         pending.timer = setTimeout(() => this.#connectTimedOut(pending, layer, node), dest.connectTimeout);
       }
@@ -129,12 +140,12 @@ export class Requests {
     pending.timer = undefined;
     const { tunnels, stack } = this.#p;
     if (tunnels.get(pending.ref.key) !== pending) return;
-    tunnels.take(pending.ref.key);
     const err = new BurrowError('ERR_CONNECT_RESPONSE_TIMEOUT', `no response to CONNECT ${pending.dest.host}:${pending.dest.port} within ${pending.dest.connectTimeout} ms`, {
       stage: 'timeout',
       hop: { ...node.hop, kind: 'connect' },
       details: { timeoutMs: pending.dest.connectTimeout, during: 'connect-response' },
     });
+    tunnels.take(pending.ref.key, err);
     for (const w of pending.waiting.splice(0)) w.fail(err);
     stack.deliver({ type: 'error', ref: pending.ref, error: err });
     // HTTP/2 resets the one stream; an HTTP/1.1 connection waiting for a CONNECT answer is stuck, so it closes.
@@ -145,7 +156,8 @@ export class Requests {
   /** Sends body bytes on `ref`; resolves when the transport can take more. Never rejects. */
   data(ref: StreamRef, fin: boolean, chunk: Body): Promise<void> {
     const buf = toBuffer(chunk);
-    const { router, guard, stack } = this.#p;
+    const { router, guard, stack, streamEvents } = this.#p;
+    if (streamEvents.size > 0) streamEvents.body(ref, buf.length);
     return new Promise<void>((resolve) => {
       guard.run(() => router.toStream(ref, (layer) => {
         void layer.data(ref, fin, buf).then(resolve);
@@ -173,22 +185,26 @@ export class Requests {
   }
 
   #cancel(ref: StreamRef, endedMeanwhile: boolean): void {
-    const { router, tunnels, tree, streams, stack, status, connRef } = this.#p;
+    const { router, tunnels, tree, streams, stack, status, connRef, streamEvents } = this.#p;
     // Nothing for this stream may run later: not its request, not its body data.
     let known = endedMeanwhile;
     if (router.dropPostponed(ref)) known = true;
     if (tunnels.dropWaiting(ref)) known = true;
     const err = new BurrowError('ERR_STREAM_CANCELED', `${ref} was cancelled`, { stage: 'state', hop: status.hop });
+    if (streamEvents.size > 0) streamEvents.cancelled(ref);
     const tunnelNode = tree.get(ref.key);
     if (tunnelNode !== undefined && !ref.equals(connRef)) {
       stack.deliver({ type: 'error', ref, error: err });
       tunnelNode.layer.destroy(err);
       return;
     }
-    const pending = tunnels.take(ref.key);
+    const pending = tunnels.take(ref.key, err);
     if (pending !== undefined) for (const w of pending.waiting.splice(0)) w.fail(err);
     if (tree.nodeOfStream(ref, connRef)?.layer.cancel(ref)) known = true;
-    if (known || streams.has(ref.key)) streams.cancelled(ref, err);
+    if (known || streams.has(ref.key)) {
+      if (streamEvents.size > 0) streamEvents.message({ type: 'error', ref, error: err }, true);
+      streams.cancelled(ref, err);
+    } else if (streamEvents.size > 0) streamEvents.forget(ref, undefined);
   }
 
   /** Gives a stream `increment` more data messages of flow budget. */

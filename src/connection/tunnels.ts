@@ -5,6 +5,7 @@
  * request sent into one gets a precise error.
  */
 import type { BurrowError } from '../errors/errors.js';
+import type { LayerRecord } from '../observe/layer-record.js';
 import type { ResolvedDestination } from '../shared/options/hop.js';
 import type { StreamRef } from '../shared/stream-ref.js';
 
@@ -26,6 +27,8 @@ export interface PendingTunnel {
   readonly flow: number;
   /** The CONNECT was handed to a layer (before that, it waits like any request). */
   sent: boolean;
+  /** The CONNECT layer's record, once the CONNECT was handed to a layer. */
+  record: LayerRecord | undefined;
   /** The answer timer (`connectTimeout`). */
   timer: NodeJS.Timeout | undefined;
   /** Requests made with `{ tunnel: ref }` before the tunnel was up. */
@@ -47,6 +50,13 @@ function remember<K, V>(map: Map<K, V>, key: K, value: V): void {
 /** Pending CONNECTs by ref key, and what became of those that are no tunnel. */
 export class TunnelBook {
   readonly #pending = new Map<string, PendingTunnel>();
+  /** Told of a pending CONNECT dropped with an error (its layer failed). */
+  readonly #onDropped: (p: PendingTunnel, error: BurrowError) => void;
+
+  constructor(onDropped: (p: PendingTunnel, error: BurrowError) => void = () => undefined) {
+    this.#onDropped = onDropped;
+  }
+
   /** Refs whose CONNECT was refused (not a 2xx). */
   readonly #refused = new Map<string, true>();
   /** Tunnels that were up and closed, with the error a request sent in them gets. */
@@ -74,12 +84,16 @@ export class TunnelBook {
     stopTimer(p);
   }
 
-  /** Forgets a pending CONNECT and stops its answer timer. Its waiting requests are the caller's. */
-  take(key: string): PendingTunnel | undefined {
+  /**
+   * Forgets a pending CONNECT and stops its answer timer. Its waiting requests
+   * are the caller's. With `error`, the CONNECT failed (its layer fails with it).
+   */
+  take(key: string, error?: BurrowError): PendingTunnel | undefined {
     const p = this.#pending.get(key);
     if (p === undefined) return undefined;
     this.#pending.delete(key);
     stopTimer(p);
+    if (error !== undefined) this.#onDropped(p, error);
     return p;
   }
 
@@ -111,6 +125,7 @@ export class TunnelBook {
       if (key.startsWith(prefix) && (p.sent || !sentOnly)) {
         this.#pending.delete(key);
         stopTimer(p);
+        this.#onDropped(p, error);
         for (const w of p.waiting.splice(0)) w.fail(error);
       }
     }

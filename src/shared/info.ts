@@ -2,6 +2,7 @@
  * What `info()` and `streamInfo()` report: the endpoint reached and the
  * proxies traversed to reach it (Gun's `intermediaries`).
  */
+import type { LayerInfo } from './events.js';
 import type { StreamRef } from './stream-ref.js';
 
 /** One proxy a stream's data goes through. */
@@ -37,6 +38,12 @@ export interface StreamInfo {
   intermediaries: IntermediaryInfo[];
   /** For a tunnel (a CONNECT stream that succeeded): the endpoint it reached. */
   tunnel?: TunnelEndpointInfo;
+  /**
+   * Every layer this stream goes through, from the TCP connection to the
+   * protocol layer that carries it (for a tunnel: to the protocol reached
+   * inside it); empty while pending. See docs/events.md.
+   */
+  layers: LayerInfo[];
 }
 
 /** Where a connection is in its life. */
@@ -62,4 +69,9 @@ export interface ConnectionInfo {
   tls: { version: string | null; cipher: string; alpn: string | false | null; resumed: boolean } | undefined;
   /** Reconnection attempts left. */
   retriesLeft: number;
+  /**
+   * Every layer from the TCP connection to that endpoint's protocol layer, each
+   * with its hop, timings, bytes, and TLS / CONNECT / SOCKS5 details. See docs/events.md.
+   */
+  layers: LayerInfo[];
 }

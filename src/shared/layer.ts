@@ -27,8 +27,11 @@ export interface LayerSink {
    * `duplex` now carries the tunnel: the connection's socket for HTTP/1.1 (the
    * layer has let go of it, with any bytes read past the response put back with
    * `unshift`), or the HTTP/2 stream. The connection builds the next layer on it.
+   * `earlyBytes`: tunnel bytes that arrived together with the 2xx.
    */
-  tunnel(ref: StreamRef, duplex: Socket | Duplex): void;
+  tunnel(ref: StreamRef, duplex: Socket | Duplex, earlyBytes: number): void;
+  /** The request head (`headers`), or the end of the request body (`body`), of `ref` was handed to the transport. */
+  sent(ref: StreamRef, what: 'headers' | 'body'): void;
 }
 
 /** The endpoint a layer talks to: used for `host` / `:authority` and `:scheme`. */

@@ -5,7 +5,10 @@
 import { lookup as dnsLookup } from 'node:dns';
 import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { BurrowError } from '../errors/errors.js';
+import type { DnsLookupContext } from '../shared/events.js';
 import type { LookupFunction } from '../shared/options/open.js';
+import { DNS_TRACE, tracing } from '../observe/channels.js';
+import type { Observer } from '../observe/observer.js';
 import { withTimeout, type StepContext } from './timeout.js';
 
 /** Where and how to dial. */
@@ -15,9 +18,12 @@ export interface DialOptions {
   readonly lookup: LookupFunction | undefined;
   readonly lookupTimeout: number;
   readonly connectTimeout: number;
+  /** Publishes the lookup (`tracing:burrow:dns:*`, the handler's `dnsStart`/`dnsEnd`). */
+  readonly observer?: Observer | undefined;
 }
 
-type Addresses = ReadonlyArray<{ address: string; family: 4 | 6 }>;
+/** Resolved addresses, in the order to try them. */
+export type Addresses = ReadonlyArray<{ address: string; family: 4 | 6 }>;
 
 const systemLookup: LookupFunction = (host) =>
   new Promise((resolve, reject) => {
@@ -27,11 +33,43 @@ const systemLookup: LookupFunction = (host) =>
     });
   });
 
+/**
+ * Runs `lookup` as the DNS lookup of `host` for `hop`, published on the
+ * `burrow:dns` tracing channel and to the observer's handler when anyone
+ * watches (the context gets `addresses` or `error`).
+ */
+export function observedLookup<T extends ReadonlyArray<{ address: string }>>(
+  observer: Pick<Observer, 'connection' | 'dns'> | undefined,
+  context: Omit<DnsLookupContext, 'connection'>,
+  lookup: () => Promise<T>,
+  wantsHandler: boolean,
+): Promise<T> {
+  const traced = tracing(DNS_TRACE);
+  if (!traced && !wantsHandler) return lookup();
+  const c: DnsLookupContext = { connection: observer?.connection, host: context.host, hop: context.hop };
+  if (wantsHandler) observer?.dns('dnsStart', c);
+  const run = async (): Promise<T> => {
+    try {
+      const addrs = await lookup();
+      c.addresses = Array.isArray(addrs) ? addrs.map((a) => a.address) : [];
+      if (wantsHandler) observer?.dns('dnsEnd', c);
+      return addrs;
+    } catch (e) {
+      c.error = e;
+      if (wantsHandler) observer?.dns('dnsEnd', c);
+      throw e;
+    }
+  };
+  return traced ? DNS_TRACE.tracePromise(run, c) : run();
+}
+
 /** Resolves `host` (stage `dns`). IP literals are returned as they are. */
 export async function resolveHost(ctx: StepContext, opts: DialOptions): Promise<Addresses> {
   const family = isIP(opts.host);
   if (family !== 0) return [{ address: opts.host, family: family === 6 ? 6 : 4 }];
-  const lookup = opts.lookup ?? systemLookup;
+  const lookupFn = opts.lookup ?? systemLookup;
+  const obs = opts.observer;
+  const lookup: LookupFunction = (host) => observedLookup(obs, { host, hop: ctx.hop }, () => lookupFn(host), obs !== undefined && (typeof obs.handler?.dnsStart === 'function' || typeof obs.handler?.dnsEnd === 'function'));
   const addrs = await withTimeout(ctx, opts.lookupTimeout, 'ERR_LOOKUP_TIMEOUT', `DNS lookup of ${opts.host}`, async () => {
     try {
       return await lookup(opts.host);
@@ -73,7 +111,11 @@ function connectOne(address: string, port: number, onSocket: (s: Socket) => void
 
 /** Resolves and connects (stages `dns`, `tcp`); the connect timeout covers all addresses together. */
 export async function dialTcp(ctx: StepContext, opts: DialOptions): Promise<Socket> {
-  const addrs = await resolveHost(ctx, opts);
+  return connectTcp(ctx, opts, await resolveHost(ctx, opts));
+}
+
+/** Connects to the first of `addrs` that answers (stage `tcp`); the connect timeout covers them all together. */
+export function connectTcp(ctx: StepContext, opts: DialOptions, addrs: Addresses): Promise<Socket> {
   let current: Socket | undefined;
   return withTimeout(ctx, opts.connectTimeout, 'ERR_CONNECT_TIMEOUT', `TCP connect to ${opts.host}:${opts.port}`, async () => {
     let last: unknown;

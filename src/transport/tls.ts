@@ -20,6 +20,8 @@ export interface TlsResult {
   readonly socket: TLSSocket;
   /** The protocol to speak, from ALPN (or the only protocol offered). */
   readonly protocol: ProtocolName;
+  /** The SNI sent (undefined for an IP address). */
+  readonly servername: string | undefined;
 }
 
 // Building a SecureContext costs ~0.4 ms per handshake: reuse one per distinct set of options
@@ -212,7 +214,7 @@ export function startTls(ctx: StepContext, socket: Socket | Duplex, opts: TlsHan
         reject(new BurrowError('ERR_ALPN', `${opts.host} selected ALPN ${String(s.alpnProtocol)}, which was not offered`, { stage: 'tls', hop: ctx.hop }));
         return;
       }
-      resolve({ socket: s, protocol });
+      resolve({ socket: s, protocol, servername });
     };
     s.once('error', onError);
     s.once('secureConnect', onSecure);

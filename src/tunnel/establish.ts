@@ -4,16 +4,21 @@
  * `tls.connect`, so TLS layers stack in C++), then SOCKS5 handshakes as long as
  * the protocol chosen is SOCKS (each one reaching the next hop over the same
  * duplex), until an HTTP or raw protocol is reached. The same code serves the
- * first hop, every conn-wide tunnel and every stream-wide tunnel.
+ * first hop, every conn-wide tunnel and every stream-wide tunnel. Each layer it
+ * brings up gets a record, published as it starts, comes up or fails.
  */
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
-import type { HopInfo } from '../errors/errors.js';
+import { BurrowError, type HopInfo } from '../errors/errors.js';
 import type { IntermediaryInfo } from '../shared/info.js';
+import { protocolNames, type ResolvedHop } from '../shared/options/hop.js';
+import { layerFailed, layersDown, layerUp, startLayer } from '../observe/layer-events.js';
+import type { LayerRecord } from '../observe/layer-record.js';
+import type { Observer } from '../observe/observer.js';
 import { startTls } from '../transport/tls.js';
 import { socks5Handshake } from '../protocols/socks5/handshake.js';
-import { protocolNames, type ResolvedHop } from '../shared/options/hop.js';
+import { authorityHost } from '../shared/headers.js';
 
 /** An endpoint as reported by `info()` and `streamInfo()`. */
 export interface EndpointInfo {
@@ -32,6 +37,12 @@ export interface EstablishContext {
   readonly intermediaries: readonly IntermediaryInfo[];
   /** Called when a SOCKS5 layer came up (its `up` message). */
   readonly onSocksUp?: ((bound: { host: string; port: number }) => void) | undefined;
+  /** Publishes the layers. */
+  readonly observer: Observer;
+  /** The layer the duplex comes out of (the TCP connection, or a CONNECT tunnel). */
+  readonly parent: LayerRecord | undefined;
+  /** The tunnel the duplex is, if any (its ref path). */
+  readonly tunnel: readonly number[] | undefined;
 }
 
 /** What `establish` yields: the duplex the final protocol runs on, and where it is. */
@@ -47,6 +58,10 @@ export interface Established {
   readonly reached: EndpointInfo;
   /** Proxies traversed before `endpoint` (including the SOCKS servers passed here). */
   readonly intermediaries: readonly IntermediaryInfo[];
+  /** The layers brought up here (TLS, SOCKS5), in order: the caller ends them when they go down. */
+  readonly layers: readonly LayerRecord[];
+  /** The layer the final protocol runs over (the last of `layers`, else the context's parent). */
+  readonly top: LayerRecord | undefined;
 }
 
 function hopInfo(hop: ResolvedHop, index: number): HopInfo {
@@ -54,12 +69,19 @@ function hopInfo(hop: ResolvedHop, index: number): HopInfo {
   return { index, kind: socks ? 'socks5' : 'origin', host: hop.host, port: hop.port, transport: hop.transport };
 }
 
+function asBurrowError(e: unknown, hop: HopInfo): BurrowError {
+  return e instanceof BurrowError ? e : new BurrowError('ERR_TUNNEL_CLOSED', `layer setup failed: ${(e as Error).message}`, { stage: 'tcp', hop, cause: e });
+}
+
 /** Brings up TLS and SOCKS layers over `duplex` until an HTTP or raw protocol is reached. */
 export async function establish(ctx: EstablishContext, first: ResolvedHop, duplex: Socket | Duplex): Promise<Established> {
+  const obs = ctx.observer;
   let hop = first;
   let d: Socket | Duplex = duplex;
   let index = ctx.hopIndex;
   const intermediaries = [...ctx.intermediaries];
+  const layers: LayerRecord[] = [];
+  let top = ctx.parent;
   let reached: EndpointInfo | undefined;
   for (;;) {
     const info = hopInfo(hop, index);
@@ -67,22 +89,53 @@ export async function establish(ctx: EstablishContext, first: ResolvedHop, duple
     let protocol = hop.protocols[0]?.name ?? 'http';
     let tls: TLSSocket | undefined;
     if (hop.transport === 'tls') {
-      const r = await startTls(step, d, { host: hop.host, port: hop.port, tls: hop.tls, protocols: protocolNames(hop.protocols), handshakeTimeout: hop.tlsHandshakeTimeout });
-      d = r.socket;
-      tls = r.socket;
-      protocol = r.protocol;
+      const rec = startLayer(obs, 'tls', info, top, ctx.tunnel);
+      rec.countOn(d);
+      layers.push(rec);
+      try {
+        const r = await startTls(step, d, { host: hop.host, port: hop.port, tls: hop.tls, protocols: protocolNames(hop.protocols), handshakeTimeout: hop.tlsHandshakeTimeout });
+        d = r.socket;
+        tls = r.socket;
+        protocol = r.protocol;
+        rec.setTls(r.socket, r.servername);
+      } catch (e) {
+        layerFailed(obs, rec, asBurrowError(e, info));
+        layersDown(obs, layers);
+        throw e;
+      }
+      layerUp(obs, rec);
+      top = rec;
     }
     const endpoint: EndpointInfo = { host: hop.host, port: hop.port, transport: hop.transport, protocol };
     reached ??= endpoint;
     const spec = hop.protocols.find((p) => p.name === protocol);
     if (spec !== undefined && spec.name === 'socks') {
-      const bound = await socks5Handshake(step, d, spec.socks);
+      const next = spec.socks.next;
+      const rec = startLayer(obs, 'socks5', info, top, ctx.tunnel);
+      rec.socks5 = { target: `${authorityHost(next.host)}:${next.port}`, method: undefined, reply: undefined, bound: undefined };
+      rec.countOn(d);
+      layers.push(rec);
+      let bound: { host: string; port: number };
+      try {
+        const r = await socks5Handshake(step, d, spec.socks);
+        bound = { host: r.bound.host, port: r.bound.port };
+        rec.socks5 = { ...rec.socks5, method: r.method, reply: 0, bound };
+      } catch (e) {
+        const err = asBurrowError(e, info);
+        const reply = err.details['reply'];
+        if (typeof reply === 'number') rec.socks5 = { ...rec.socks5, reply };
+        layerFailed(obs, rec, err);
+        layersDown(obs, layers);
+        throw e;
+      }
+      layerUp(obs, rec);
+      top = rec;
       ctx.onSocksUp?.(bound);
-      intermediaries.push({ type: 'socks5', host: hop.host, port: hop.port, transport: hop.transport, protocol: 'socks', bound: { host: bound.host, port: bound.port } });
-      hop = spec.socks.next;
+      intermediaries.push({ type: 'socks5', host: hop.host, port: hop.port, transport: hop.transport, protocol: 'socks', bound });
+      hop = next;
       index++;
       continue;
     }
-    return { duplex: d, tls, protocol: protocol as 'http' | 'http2' | 'raw', hop: info, endpoint, reached, intermediaries };
+    return { duplex: d, tls, protocol: protocol as 'http' | 'http2' | 'raw', hop: info, endpoint, reached, intermediaries, layers, top };
   }
 }

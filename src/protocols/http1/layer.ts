@@ -172,6 +172,8 @@ export class Http1Layer implements HttpLayer {
     } else {
       this.#socket.write(head);
     }
+    this.#sink.sent(spec.ref, 'headers');
+    if (!ex.sending) this.#sink.sent(spec.ref, 'body');
     if (ex.sending) this.#writer = ex;
     const queued = this.#queuedData.get(spec.ref.key);
     if (queued !== undefined) {
@@ -253,6 +255,7 @@ export class Http1Layer implements HttpLayer {
     if (fin) {
       ex.sending = false;
       this.#writer = undefined;
+      this.#sink.sent(ref, 'body');
       this.#unblock();
     }
     return whenWritable(this.#socket, ok);
@@ -590,7 +593,7 @@ export class Http1Layer implements HttpLayer {
       this.#dropQueued(spec.ref);
       this.#sink.deliver({ type: 'error', ref: spec.ref, error: err });
     }
-    this.#sink.tunnel(ex.ref, socket);
+    this.#sink.tunnel(ex.ref, socket, rest.length);
   }
 
   #deliverRaw(chunk: Buffer): void {

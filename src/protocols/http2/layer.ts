@@ -205,6 +205,8 @@ export class Http2Layer implements HttpLayer {
     }
     this.#track(spec.ref, stream, String(headers[':authority']), spec.flow, false, spec.method === 'CONNECT');
     if (spec.body !== null && spec.body.length > 0) stream.end(spec.body);
+    this.#sink.sent(spec.ref, 'headers');
+    if (spec.body !== null) this.#sink.sent(spec.ref, 'body');
   }
 
   #openLocalStreams(): number {
@@ -318,7 +320,7 @@ export class Http2Layer implements HttpLayer {
     });
     stream.pause();
     if (st.alive) this.#sink.deliver({ type: 'response', ref: st.ref, fin: true, status, headers: toHeaderList(h), version: '2' });
-    this.#sink.tunnel(st.ref, stream);
+    this.#sink.tunnel(st.ref, stream, stream.readableLength);
     this.#maybeFinishClosing();
   }
 
@@ -421,8 +423,10 @@ export class Http2Layer implements HttpLayer {
     }
     const s = st.stream;
     let ok = true;
-    if (fin) s.end(chunk);
-    else if (chunk.length > 0) ok = s.write(chunk);
+    if (fin) {
+      s.end(chunk);
+      this.#sink.sent(ref, 'body');
+    } else if (chunk.length > 0) ok = s.write(chunk);
     return whenWritable(s, ok);
   }
 

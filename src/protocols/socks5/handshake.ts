@@ -10,14 +10,23 @@ import type { ResolvedSocks } from '../../shared/options/hop.js';
 import { withTimeout, type StepContext } from '../../transport/timeout.js';
 import { Socks5Client, type SocksBound, type SocksEvent } from './codec.js';
 
+/** A SOCKS5 handshake that succeeded. */
+export interface SocksResult {
+  /** The address the server reported it bound. */
+  readonly bound: SocksBound;
+  /** The authentication method the server chose. */
+  readonly method: 'none' | 'username-password';
+}
+
 /**
  * Asks the SOCKS server at the end of `duplex` to connect to `socks.next`.
  * Stages `socks-auth` / `socks-reply`; a timeout covers the whole handshake.
  */
-export function socks5Handshake(ctx: StepContext, duplex: Socket | Duplex, socks: ResolvedSocks): Promise<SocksBound> {
+export function socks5Handshake(ctx: StepContext, duplex: Socket | Duplex, socks: ResolvedSocks): Promise<SocksResult> {
   let cleanup = (): void => undefined;
-  const run = (): Promise<SocksBound> =>
-    new Promise<SocksBound>((resolve, reject) => {
+  const run = (): Promise<SocksResult> =>
+    new Promise<SocksResult>((resolve, reject) => {
+      let method: SocksResult['method'] = 'none';
       let client: Socks5Client;
       try {
         client = new Socks5Client({ host: socks.next.host, port: socks.next.port, auth: socks.auth });
@@ -33,11 +42,12 @@ export function socks5Handshake(ctx: StepContext, duplex: Socket | Duplex, socks
       const apply = (events: SocksEvent[]): void => {
         for (const ev of events) {
           if (ev.kind === 'send') duplex.write(ev.data);
+          else if (ev.kind === 'method') method = ev.method;
           else if (ev.kind === 'done') {
             cleanup();
             duplex.pause();
             if (ev.rest.length > 0) duplex.unshift(ev.rest);
-            resolve(ev.bound);
+            resolve({ bound: ev.bound, method });
           }
         }
       };

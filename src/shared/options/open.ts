@@ -3,6 +3,7 @@
  * throw at once, naming the option (`ERR_INVALID_OPTION`).
  */
 import { invalidOption } from '../../errors/errors.js';
+import type { EventHandler } from '../events.js';
 import { resolveProtocols, type ProtocolSpec, type ResolvedProtocol } from './hop.js';
 import { resolveHttp1Options, resolveHttp2Options, type Http1Options, type Http2Options, type ResolvedHttp1Options, type ResolvedHttp2Options } from './http.js';
 import { checkTlsOptions, type TlsOptions } from './tls.js';
@@ -57,6 +58,12 @@ export interface OpenOptions {
   /** HTTP/2 options. */
   http2?: Http2Options;
   /**
+   * Methods called synchronously as each layer, stream and the connection itself
+   * start, come up, fail and end: the payloads of burrow's `diagnostics_channel`
+   * channels (docs/events.md).
+   */
+  events?: EventHandler;
+  /**
    * Keep per-stream mailboxes for `await`/`awaitBody`/`messages` (default true).
    * Set false when consuming only through events or `replyTo`, so nothing queues.
    */
@@ -80,6 +87,7 @@ export interface ResolvedOptions {
   http: ResolvedHttp1Options;
   http2: ResolvedHttp2Options;
   mailbox: boolean;
+  events: EventHandler | undefined;
 }
 
 /** Gun's default: the first retry is immediate, the others wait `retryTimeout`. */
@@ -90,7 +98,7 @@ export const defaultRetryFn: RetryFunction = (retriesLeft, opts) => ({
 
 const OPEN_KEYS: ReadonlySet<string> = new Set([
   'host', 'port', 'transport', 'protocols', 'tls', 'lookupTimeout', 'connectTimeout', 'tlsHandshakeTimeout',
-  'retry', 'retryTimeout', 'retryFn', 'lookup', 'http', 'http2', 'mailbox',
+  'retry', 'retryTimeout', 'retryFn', 'lookup', 'http', 'http2', 'mailbox', 'events',
 ]);
 
 /** Validates `open()` options and applies defaults. Throws `ERR_INVALID_OPTION`. */
@@ -106,6 +114,8 @@ export function resolveOpenOptions(input: unknown): ResolvedOptions {
   if (lookup !== undefined && typeof lookup !== 'function') throw invalidOption('lookup', 'must be a function');
   const mailbox = input['mailbox'];
   if (mailbox !== undefined && typeof mailbox !== 'boolean') throw invalidOption('mailbox', 'must be a boolean');
+  const events = input['events'];
+  if (events !== undefined && (typeof events !== 'object' || events === null)) throw invalidOption('events', 'must be an object of event handler methods');
   if (transport === 'tcp' && input['tls'] !== undefined) throw invalidOption('tls', "only meaningful with transport 'tls'");
   return {
     host,
@@ -123,6 +133,7 @@ export function resolveOpenOptions(input: unknown): ResolvedOptions {
     http: resolveHttp1Options(input['http']),
     http2: resolveHttp2Options(input['http2']),
     mailbox: (mailbox as boolean | undefined) ?? true,
+    events: events as EventHandler | undefined,
   };
 }
 

@@ -1,0 +1,134 @@
+/**
+ * The `burrow:stream:*` events of one connection: each stream watched from its
+ * start (when a channel has subscribers or an events handler has a stream
+ * method), with its start time and byte counts, until its last message. A
+ * stream not watched at its start is not watched at all.
+ */
+import type { BurrowError } from '../errors/errors.js';
+import type { EventHandler } from '../shared/events.js';
+import type { HeaderList } from '../shared/headers.js';
+import type { StreamMessage } from '../shared/messages.js';
+import type { StreamRef } from '../shared/stream-ref.js';
+import { epochNow } from '../observe/layer-record.js';
+import type { Observer } from '../observe/observer.js';
+
+const STREAM_CHANNELS = [
+  'burrow:stream:start', 'burrow:stream:headers-sent', 'burrow:stream:body-sent', 'burrow:stream:inform', 'burrow:stream:response',
+  'burrow:stream:trailers', 'burrow:stream:end', 'burrow:stream:error', 'burrow:stream:cancel', 'burrow:stream:push',
+] as const;
+
+interface Watched {
+  readonly stream: readonly number[];
+  readonly startedAt: number;
+  readonly handler: EventHandler | undefined;
+  /** Request body bytes handed to the connection. */
+  bodyBytes: number;
+  /** Response body bytes received. */
+  bytes: number;
+}
+
+/** Watches the streams of one connection for their events. */
+export class StreamEvents {
+  readonly #obs: Observer;
+  readonly #watched = new Map<string, Watched>();
+
+  constructor(observer: Observer) {
+    this.#obs = observer;
+  }
+
+  /** Streams being watched. */
+  get size(): number {
+    return this.#watched.size;
+  }
+
+  /** A stream starts: watched when anyone wants its events (`handler`: its own, else the connection's). */
+  start(ref: StreamRef, method: string, target: string, headers: HeaderList, tunnel: StreamRef | undefined, bodyBytes: number, handler: EventHandler | undefined): void {
+    const h = handler ?? this.#obs.handler;
+    let wanted = false;
+    for (const name of STREAM_CHANNELS) {
+      if (this.#obs.wants(name, h)) {
+        wanted = true;
+        break;
+      }
+    }
+    if (!wanted) return;
+    const w: Watched = { stream: ref.path, startedAt: epochNow(), handler: h, bodyBytes, bytes: 0 };
+    this.#watched.set(ref.key, w);
+    if (this.#obs.wants('burrow:stream:start', h)) {
+      this.#obs.publish('burrow:stream:start', { connection: this.#obs.connection, stream: w.stream, method, target, headers, tunnel: tunnel?.path }, h);
+    }
+  }
+
+  /** Body bytes handed to `data()` for `ref`. */
+  body(ref: StreamRef, bytes: number): void {
+    const w = this.#watched.get(ref.key);
+    if (w !== undefined) w.bodyBytes += bytes;
+  }
+
+  /** A layer handed the request head or the end of the body to the transport. */
+  sent(ref: StreamRef, what: 'headers' | 'body', protocol: 'http' | 'http2' | 'raw'): void {
+    const w = this.#watched.get(ref.key);
+    if (w === undefined) return;
+    const obs = this.#obs;
+    if (what === 'headers') {
+      if (obs.wants('burrow:stream:headers-sent', w.handler)) obs.publish('burrow:stream:headers-sent', { connection: obs.connection, stream: w.stream, protocol: protocol === 'http2' ? 'http2' : 'http1' }, w.handler);
+    } else if (obs.wants('burrow:stream:body-sent', w.handler)) {
+      obs.publish('burrow:stream:body-sent', { connection: obs.connection, stream: w.stream, bytes: w.bodyBytes }, w.handler);
+    }
+  }
+
+  /** A message for a watched stream (`final`: its last). */
+  message(msg: StreamMessage, final: boolean): void {
+    const w = this.#watched.get(msg.ref.key);
+    if (w === undefined) return;
+    const obs = this.#obs;
+    const h = w.handler;
+    const base = { connection: obs.connection, stream: w.stream };
+    switch (msg.type) {
+      case 'data':
+        w.bytes += msg.data.length;
+        break;
+      case 'inform':
+        if (obs.wants('burrow:stream:inform', h)) obs.publish('burrow:stream:inform', { ...base, status: msg.status, headers: msg.headers }, h);
+        break;
+      case 'response':
+        if (obs.wants('burrow:stream:response', h)) obs.publish('burrow:stream:response', { ...base, status: msg.status, headers: msg.headers, version: msg.version }, h);
+        break;
+      case 'trailers':
+        if (obs.wants('burrow:stream:trailers', h)) obs.publish('burrow:stream:trailers', { ...base, headers: msg.headers }, h);
+        break;
+      case 'push':
+        if (obs.wants('burrow:stream:push', h)) obs.publish('burrow:stream:push', { ...base, pushStream: msg.pushRef.path, method: msg.method, url: msg.url, headers: msg.headers }, h);
+        this.#watched.set(msg.pushRef.key, { stream: msg.pushRef.path, startedAt: epochNow(), handler: h, bodyBytes: 0, bytes: 0 });
+        break;
+      case 'error':
+        this.#watched.delete(msg.ref.key);
+        if (obs.wants('burrow:stream:error', h)) obs.publish('burrow:stream:error', { ...base, error: msg.error }, h);
+        return;
+      default:
+        break;
+    }
+    if (final) {
+      this.#watched.delete(msg.ref.key);
+      if (obs.wants('burrow:stream:end', h)) obs.publish('burrow:stream:end', { ...base, bytes: w.bytes, durationMs: epochNow() - w.startedAt }, h);
+    }
+  }
+
+  /** The caller cancelled `ref` (its error follows). */
+  cancelled(ref: StreamRef): void {
+    const w = this.#watched.get(ref.key);
+    if (w === undefined) return;
+    const obs = this.#obs;
+    if (obs.wants('burrow:stream:cancel', w.handler)) obs.publish('burrow:stream:cancel', { connection: obs.connection, stream: w.stream }, w.handler);
+  }
+
+  /** The stream's events go no further (it ended without a message reaching the table). */
+  forget(ref: StreamRef, error: BurrowError | undefined): void {
+    const w = this.#watched.get(ref.key);
+    if (w === undefined) return;
+    this.#watched.delete(ref.key);
+    if (error !== undefined && this.#obs.wants('burrow:stream:error', w.handler)) {
+      this.#obs.publish('burrow:stream:error', { connection: this.#obs.connection, stream: w.stream, error }, w.handler);
+    }
+  }
+}

@@ -1,0 +1,53 @@
+/**
+ * One connection's publisher: sends each event to its `diagnostics_channel`
+ * channel when that channel has subscribers, and to the connection's `events`
+ * handler (or a stream's own) when it has the method. Callers ask
+ * {@link Observer.wants} first and build a payload only when it says yes.
+ */
+import { CHANNELS } from './channels.js';
+import { HANDLER_OF, type BurrowChannelName, type BurrowChannels, type EventHandler } from '../shared/events.js';
+
+/** Calls a handler method as a user callback (re-entrancy rules, exceptions reported). */
+export type InvokeHandler = (fn: (payload: unknown) => void, payload: unknown, callback: string) => void;
+
+let nextConnectionId = 1;
+
+/** A new connection id (unique in the process). */
+export function nextConnection(): number {
+  return nextConnectionId++;
+}
+
+/** Publishes one connection's events. */
+export class Observer {
+  readonly connection: number;
+  readonly handler: EventHandler | undefined;
+  readonly #invoke: InvokeHandler;
+
+  constructor(connection: number, handler: EventHandler | undefined, invoke: InvokeHandler) {
+    this.connection = connection;
+    this.handler = handler;
+    this.#invoke = invoke;
+  }
+
+  /** True when `name` has a subscriber, or the handler (`handler`, default the connection's) has its method. */
+  wants(name: BurrowChannelName, handler: EventHandler | undefined = this.handler): boolean {
+    return CHANNELS[name].hasSubscribers || (handler !== undefined && typeof handler[HANDLER_OF[name]] === 'function');
+  }
+
+  /** Publishes `message` on `name` and gives it to the handler's method. */
+  publish<K extends BurrowChannelName>(name: K, message: BurrowChannels[K], handler: EventHandler | undefined = this.handler): void {
+    const ch = CHANNELS[name];
+    if (ch.hasSubscribers) ch.publish(message);
+    if (handler === undefined) return;
+    const method = HANDLER_OF[name];
+    const fn = handler[method] as ((m: BurrowChannels[K]) => void) | undefined;
+    if (typeof fn === 'function') this.#invoke((m) => fn.call(handler, m as BurrowChannels[K]), message, `the events handler's ${method}`);
+  }
+
+  /** Calls one of the handler's DNS methods. */
+  dns(method: 'dnsStart' | 'dnsEnd', context: Parameters<NonNullable<EventHandler['dnsStart']>>[0]): void {
+    const handler = this.handler;
+    const fn = handler?.[method];
+    if (typeof fn === 'function') this.#invoke((c) => fn.call(handler, c as typeof context), context, `the events handler's ${method}`);
+  }
+}
