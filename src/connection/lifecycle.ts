@@ -10,7 +10,7 @@ import { BurrowError } from '../errors/errors.js';
 import type { DownEvent, UpEvent } from '../shared/messages.js';
 import type { ResolvedHop } from '../shared/options/hop.js';
 import type { StreamRef } from '../shared/stream-ref.js';
-import { chainFailed, layerUp, startLayer } from '../observe/layer-events.js';
+import { layerUp, startLayer } from '../observe/layer-events.js';
 import { epochNow, type LayerRecord } from '../observe/layer-record.js';
 import { dialTcp } from '../transport/dial.js';
 import { establish } from '../tunnel/establish.js';
