@@ -53,3 +53,38 @@ export type { Http1Options, Http2Options } from './shared/options/http.js';
 export type { TlsOptions } from './shared/options/tls.js';
 export { BurrowError, isBurrowError, type ErrorCode, type ErrorStage, type HopInfo, type HopKind } from './errors/errors.js';
 export { getHeader, getHeaders, hasHeader, type Header, type HeaderList, type HeadersInit } from './shared/headers.js';
+export type {
+  BurrowChannelMessage,
+  BurrowChannelName,
+  BurrowChannels,
+  ConnectLayerDetails,
+  ConnectionClosedEvent,
+  ConnectionCreatedEvent,
+  ConnectionDownEvent,
+  ConnectionRetryEvent,
+  ConnectionUpEvent,
+  DnsLookupContext,
+  EventHandler,
+  LayerErrorEvent,
+  LayerEvent,
+  LayerInfo,
+  LayerKind,
+  LayerState,
+  PeerCertificateInfo,
+  RequestCallContext,
+  Socks5LayerDetails,
+  StreamBodySentEvent,
+  StreamCancelEvent,
+  StreamEndEvent,
+  StreamErrorEvent,
+  StreamEventBase,
+  StreamHeadersSentEvent,
+  StreamInformEvent,
+  StreamPushEvent,
+  StreamResponseEvent,
+  StreamStartEvent,
+  StreamTrailersEvent,
+  TcpLayerDetails,
+  TlsLayerDetails,
+} from './shared/events.js';
+export { CHANNEL_NAMES, TRACING_CHANNEL_NAMES } from './shared/events.js';

@@ -135,6 +135,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       connRef,
       observer,
       streamEvents,
+      dropQueued: (error) => requests.dropQueued(error),
       events: {
         up: (e) => this.#emit('up', e),
         down: (e) => this.#emit('down', e),

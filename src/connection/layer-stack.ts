@@ -278,6 +278,8 @@ export class LayerStack {
     this.ready(node);
     if (scope === 'conn' && this.#tree.connNode === parent) this.#tree.connNode = node;
     this.deliver({ type: 'up', ref, protocol: node.layer.protocol });
+    // shutdown() was called while the tunnel was being set up: the new layer closes gracefully too.
+    if (this.#status.userClosing) node.layer.shutdown();
     for (const w of pending.waiting.splice(0)) w.run();
   }
 

@@ -30,6 +30,8 @@ export interface LifecycleEvents {
 /** The parts of the connection the lifecycle drives, and where it reports. */
 export interface LifecycleParts extends CoreParts {
   readonly events: LifecycleEvents;
+  /** The streams opened from callbacks whose opening has not run yet get `error` now; their openings will not run. */
+  readonly dropQueued: (error: BurrowError) => void;
 }
 
 interface UpWaiter {
@@ -119,6 +121,8 @@ export class Lifecycle {
       observer.publish('burrow:connection:up', { connection: observer.connection, protocol, layers: node.records.map((r) => r.snapshot()), durationMs: epochNow() - startedAt });
     }
     this.#p.events.up({ protocol, intermediaries: [...node.intermediaries] });
+    // An `up` listener that called close() or shutdown(): nothing waiting is sent; the close fails it.
+    if (status.userClosing) return;
     for (const w of this.#upWaiters.splice(0)) {
       if (w.timer) clearTimeout(w.timer);
       w.resolve(protocol);
@@ -224,12 +228,14 @@ export class Lifecycle {
     for (const n of nodes) n.layer.destroy(streamError);
     tunnels.failUnder('', streamError);
     router.failPostponed(streamError);
-    for (const w of this.#upWaiters.splice(0)) {
-      if (w.timer) clearTimeout(w.timer);
-      w.reject(streamError);
-    }
-    // Streams that still wait for messages get a final error so no await hangs.
+    this.#rejectUpWaiters(streamError);
+    // Streams that still wait for messages get a final error so no await hangs; calls queued by
+    // callbacks find the connection closed and do nothing more.
+    streams.unsilenceAll();
+    this.#p.dropQueued(streamError);
     for (const ref of streams.unfinished()) stack.deliver({ type: 'error', ref, error: streamError });
+    // A callback among those may have cancelled a stream after its turn: it keeps the error it got.
+    streams.unsilenceAll();
     const observer = this.#p.observer;
     if (observer.wants('burrow:connection:closed')) observer.publish('burrow:connection:closed', { connection: observer.connection, error });
     this.#p.events.close(error);
@@ -251,6 +257,7 @@ export class Lifecycle {
         status.state = 'closing';
         const err = new BurrowError('ERR_CLOSING', 'the connection is shutting down and accepts no new requests', { stage: 'state', hop: status.hop });
         this.#p.router.failPostponed(err);
+        this.#rejectUpWaiters(err);
         for (const n of this.#p.tree.innermostFirst()) n.layer.shutdown();
         return;
       }
@@ -266,6 +273,13 @@ export class Lifecycle {
     status.userClosing = true;
     guard.run(() => this.terminate(null));
     return this.#closed;
+  }
+
+  #rejectUpWaiters(error: BurrowError): void {
+    for (const w of this.#upWaiters.splice(0)) {
+      if (w.timer) clearTimeout(w.timer);
+      w.reject(error);
+    }
   }
 
   /** Resolves with the protocol once the connection is up; rejects after `timeout` ms or when it gives up. */

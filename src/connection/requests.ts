@@ -52,7 +52,7 @@ export function toBuffer(body: Body): Buffer {
 export class Requests {
   readonly #p: CoreParts;
   /** Streams opened from inside a callback whose call has not run yet (`streamInfo`: pending). */
-  readonly #queued = new Set<string>();
+  readonly #queued = new Map<string, StreamRef>();
 
   constructor(parts: CoreParts) {
     this.#p = parts;
@@ -101,6 +101,8 @@ export class Requests {
     tunnels.add(pending);
     this.#later(ref, () => router.open(ref, opts?.tunnel, (layer, node) => {
       pending.sent = true;
+      // The endpoint answering CONNECTs is a proxy: its layers say so from now on.
+      for (const r of node.records) if (r.hop.index === node.hop.index && r.hop.kind === 'origin') r.hop = { ...r.hop, kind: 'connect' };
       // The CONNECT layer: a tunnel through the proxy this node talks to.
       const record = startLayer(observer, connectKind(layer.protocol), { ...node.hop, kind: 'connect' }, node.records[node.records.length - 1], ref.path);
       record.connect = { target, status: undefined, headers: undefined, earlyBytes: undefined };
@@ -124,11 +126,24 @@ export class Requests {
       open();
       return;
     }
-    this.#queued.add(ref.key);
+    this.#queued.set(ref.key, ref);
     guard.run(() => {
-      this.#queued.delete(ref.key);
+      // Dropped meanwhile: the connection closed and the stream got its error.
+      if (!this.#queued.delete(ref.key)) return;
       open();
     });
+  }
+
+  /** The connection closed: streams whose opening waits for a callback get `error` now, their openings never run. */
+  dropQueued(error: BurrowError): void {
+    if (this.#queued.size === 0) return;
+    const refs = [...this.#queued.values()];
+    this.#queued.clear();
+    for (const ref of refs) {
+      const p = this.#p.tunnels.take(ref.key, error);
+      if (p !== undefined) for (const w of p.waiting.splice(0)) w.fail(error);
+      this.#p.stack.deliver({ type: 'error', ref, error });
+    }
   }
 
   /** True while the opening of `ref` waits for the callback in progress. */
@@ -164,7 +179,7 @@ export class Requests {
       }, (error) => {
         stack.deliver({ type: 'error', ref, error });
         resolve();
-      }));
+      }, resolve));
     });
   }
 
@@ -181,7 +196,12 @@ export class Requests {
       return;
     }
     streams.silence(ref);
-    guard.run(() => this.#cancel(ref, streams.unsilence(ref)));
+    guard.run(() => {
+      const ended = streams.unsilence(ref);
+      // The connection closed meanwhile: the stream already got its last message.
+      if (this.#p.status.state === 'closed') return;
+      this.#cancel(ref, ended);
+    });
   }
 
   #cancel(ref: StreamRef, endedMeanwhile: boolean): void {
@@ -230,7 +250,14 @@ export class Requests {
       return Promise.reject(new BurrowError('ERR_BAD_STATE', `this layer became the tunnel ${node.takenOverBy}: ping with { tunnel }`, { stage: 'state', hop: node.hop }));
     }
     if (!guard.busy) return node.layer.ping();
-    return new Promise((resolve, reject) => guard.run(() => node.layer.ping().then(resolve, reject)));
+    return new Promise((resolve, reject) => guard.run(() => {
+      // The connection may have closed meanwhile (a close() made in the same callback).
+      if (status.state !== 'up' || tree.get(opts?.tunnel?.key ?? '') !== node) {
+        reject(new BurrowError('ERR_NOT_CONNECTED', 'the connection is not up', { stage: 'state', hop: status.hop }));
+        return;
+      }
+      node.layer.ping().then(resolve, reject);
+    }));
   }
 
   /** The HTTP/2 server's SETTINGS for the connection's layer or the one in `opts.tunnel`, once known. */

@@ -84,25 +84,29 @@ export class Router {
     );
   }
 
-  /** Runs `run` on the layer that carries the existing stream `ref` (body data, raw bytes). */
-  toStream(ref: StreamRef, run: OnLayer, fail: (e: BurrowError) => void): void {
+  /**
+   * Runs `run` on the layer that carries the existing stream `ref` (body data,
+   * raw bytes). A call that waits and whose stream is cancelled meanwhile is
+   * `drop`ped: neither run nor failed.
+   */
+  toStream(ref: StreamRef, run: OnLayer, fail: (e: BurrowError) => void, drop?: () => void): void {
     const status = this.#status;
     if (status.state === 'closed') {
       failSoon(fail, this.#stateError());
       return;
     }
     if (!status.running) {
-      this.#postpone(ref, () => this.toStream(ref, run, fail), fail);
+      this.#postpone(ref, () => this.toStream(ref, run, fail, drop), fail, drop);
       return;
     }
     // Body data for a request still waiting for its tunnel (or for the connection) waits behind it.
     const waitingIn = this.#tunnels.get(ref.parentKey);
     if (waitingIn !== undefined) {
-      waitingIn.waiting.push({ ref, run: () => this.toStream(ref, run, fail), fail });
+      waitingIn.waiting.push({ ref, run: () => this.toStream(ref, run, fail, drop), fail, drop });
       return;
     }
     if (this.isPostponed(ref)) {
-      this.#postpone(ref, () => this.toStream(ref, run, fail), fail);
+      this.#postpone(ref, () => this.toStream(ref, run, fail, drop), fail, drop);
       return;
     }
     const node = this.#tree.nodeOfStream(ref, this.#connRef);
@@ -135,8 +139,8 @@ export class Router {
     for (const p of this.#postponed.splice(0)) p.fail(error);
   }
 
-  #postpone(ref: StreamRef | undefined, run: () => void, fail: (e: BurrowError) => void): void {
-    this.#postponed.push({ ref, run, fail });
+  #postpone(ref: StreamRef | undefined, run: () => void, fail: (e: BurrowError) => void, drop?: () => void): void {
+    this.#postponed.push({ ref, run, fail, drop });
   }
 
   #stateError(): BurrowError {

@@ -28,7 +28,7 @@ export class StreamTable {
    * Streams cancelled from inside a callback, until the cancel takes effect:
    * what their layer still delivers meanwhile is dropped (`sawFinal`: it ended them).
    */
-  readonly #silenced = new Map<string, { sawFinal: boolean }>();
+  readonly #silenced = new Map<string, { final: StreamMessage | undefined }>();
   readonly #guard: CallbackGuard;
   readonly #mailboxes: boolean;
   readonly #onMessage: (msg: StreamMessage) => void;
@@ -88,7 +88,7 @@ export class StreamTable {
     if (this.#silenced.size > 0) {
       const s = this.#silenced.get(key);
       if (s !== undefined) {
-        if (final) s.sawFinal = true;
+        if (final) s.final ??= msg;
         return;
       }
     }
@@ -125,14 +125,26 @@ export class StreamTable {
    * a stream cancelled from inside a callback receives nothing more before its cancel error.
    */
   silence(ref: StreamRef): void {
-    if (!this.#silenced.has(ref.key)) this.#silenced.set(ref.key, { sawFinal: false });
+    if (!this.#silenced.has(ref.key)) this.#silenced.set(ref.key, { final: undefined });
   }
 
   /** Ends the silence of `ref`; true when its layer ended it meanwhile. */
   unsilence(ref: StreamRef): boolean {
     const s = this.#silenced.get(ref.key);
     this.#silenced.delete(ref.key);
-    return s?.sawFinal === true;
+    return s?.final !== undefined;
+  }
+
+  /**
+   * The connection ends before the cancels that silenced streams take effect:
+   * each silenced stream gets the last message its layer delivered meanwhile
+   * (or, for none, the connection's final error that follows).
+   */
+  unsilenceAll(): void {
+    if (this.#silenced.size === 0) return;
+    const finals = [...this.#silenced.values()];
+    this.#silenced.clear();
+    for (const s of finals) if (s.final !== undefined) this.deliver(s.final, true);
   }
 
   /** Refs of the streams whose last message has not been delivered. */

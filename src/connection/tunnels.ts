@@ -17,6 +17,8 @@ export interface Waiting {
   readonly run: () => void;
   /** The call will never run. */
   readonly fail: (e: BurrowError) => void;
+  /** The call's stream was cancelled: it will never run, and its stream gets no error from it (the cancel's is its last). */
+  readonly drop?: (() => void) | undefined;
 }
 
 /** A CONNECT sent and not yet answered (or whose tunnel is being set up). */
@@ -145,12 +147,14 @@ export class TunnelBook {
   }
 }
 
-/** Removes the calls for `ref` from `list`; true when there was one. */
+/** Removes the calls for `ref` from `list` (each told it is dropped); true when there was one. */
 export function dropFrom(list: Waiting[], ref: StreamRef): boolean {
   let dropped = false;
   for (let i = list.length - 1; i >= 0; i--) {
-    if (list[i]?.ref?.equals(ref) === true) {
+    const w = list[i];
+    if (w?.ref?.equals(ref) === true) {
       list.splice(i, 1);
+      w.drop?.();
       dropped = true;
     }
   }

@@ -100,7 +100,8 @@ export class LayerRecord {
   readonly id = nextLayerId++;
   readonly connection: number;
   readonly kind: LayerKind;
-  readonly hop: HopInfo;
+  /** The endpoint (relabelled `connect` once a CONNECT shows the endpoint is a proxy). */
+  hop: HopInfo;
   readonly parent: LayerRecord | undefined;
   readonly tunnel: readonly number[] | undefined;
   state: LayerState = 'starting';
@@ -169,8 +170,9 @@ export class LayerRecord {
     if (this.state === 'failed' || this.state === 'down') return;
     // The TLS details stay readable after the socket is gone.
     void this.tls;
+    const bytesOut = this.bytesOut;
     this.#finalIn = this.bytesIn;
-    this.#finalOut = this.bytesOut;
+    this.#finalOut = bytesOut;
     this.state = state;
   }
 

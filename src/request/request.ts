@@ -14,6 +14,8 @@ import { defaultPool, Pool, type Lease } from './pool.js';
 import { parseProxyChain, rememberedProxyUrl } from './proxy-url.js';
 import { BodyQueue, Response, type BodyHooks } from './response.js';
 import { targetOf } from './target.js';
+import type { EventHandler, LayerInfo, RequestCallContext } from '../shared/events.js';
+import { REQUEST_TRACE, tracing } from '../observe/channels.js';
 import { openRoute, routeKey, type RouteHop, type RouteOrigin, type ViaHopOptions } from './route.js';
 
 /** A request body: whole (string, bytes) or streamed (a Readable or any async iterable of chunks). */
@@ -49,6 +51,12 @@ export interface RequestInit {
   pool?: Pool | false;
   /** Custom DNS lookup. */
   lookup?: LookupFunction;
+  /**
+   * Methods called as the route's layers and the request's stream start, come up
+   * and end (docs/events.md). A route's layer and connection events go to the
+   * handler of the request that opened it; stream events to each request's own.
+   */
+  events?: EventHandler;
 }
 
 /** Data messages delivered ahead of the reader: bounds the memory a slow reader costs. */
@@ -141,6 +149,27 @@ function planOf(url: string | URL, init: RequestInit): Plan {
  * ```
  */
 export function request(url: string | URL, init: RequestInit = {}): Promise<Response> {
+  if (!tracing(REQUEST_TRACE)) return send(url, init);
+  const ctx: RequestCallContext = { method: (typeof init.method === 'string' ? init.method : 'GET').toUpperCase(), url: String(url), via: viaForTrace(init.via) };
+  return REQUEST_TRACE.tracePromise(async () => {
+    const res = await send(url, init);
+    ctx.response = { status: res.status, version: res.version, connection: res.info.connection, stream: res.info.stream };
+    return res;
+  }, ctx);
+}
+
+/** The proxy chain of a request, passwords masked, for the `burrow:request` tracing channel. */
+function viaForTrace(via: RequestInit['via']): string[] {
+  try {
+    if (via === undefined) return [];
+    if (typeof via === 'string') return parseProxyChain(via).map((h) => h.url);
+    return via.map((e, i) => rememberedProxyUrl(typeof e === 'string' || e instanceof URL ? e : e.url, `via[${i}]`).url);
+  } catch {
+    return [];
+  }
+}
+
+function send(url: string | URL, init: RequestInit): Promise<Response> {
   // Nothing here throws: every failure, bad input included, is a rejection.
   let ex: Exchange;
   let pool: Pool | undefined;
@@ -233,7 +262,7 @@ class Exchange implements BodyHooks {
     const signal = this.#ac?.signal;
     let lease: Lease;
     try {
-      const open = (): ReturnType<typeof openRoute> => openRoute(hops, origin, { lookup: this.#init.lookup, signal, connectTimeout: this.#init.timeouts?.connect });
+      const open = (): ReturnType<typeof openRoute> => openRoute(hops, origin, { lookup: this.#init.lookup, signal, connectTimeout: this.#init.timeouts?.connect, events: this.#init.events });
       if (pool === undefined) {
         const route = await open();
         lease = { route, reused: false, release: () => void route.conn.close() };
@@ -282,7 +311,8 @@ class Exchange implements BodyHooks {
         if (this.#ref !== undefined) conn.cancel(this.#ref);
       }, headersTimeout);
     }
-    const opts = tunnel ? { replyTo: this.#replyTo, flow: BODY_WINDOW, tunnel } : { replyTo: this.#replyTo, flow: BODY_WINDOW };
+    const events = this.#init.events;
+    const opts = tunnel ? { replyTo: this.#replyTo, flow: BODY_WINDOW, tunnel, events } : { replyTo: this.#replyTo, flow: BODY_WINDOW, events };
     const body = plan.body;
     try {
       if (body === null || isWholeBody(body)) {
@@ -346,7 +376,7 @@ class Exchange implements BodyHooks {
         }
         const lease = this.#lease as Lease;
         const headersMs = Number(process.hrtime.bigint() - this.#plan.started) / 1e6;
-        this.#resolve?.(new Response({ status: m.status, headers: m.headers, version: m.version, url: this.#plan.href, info: { layers: lease.route.layers, reused: lease.reused, headersMs } }, queue));
+        this.#resolve?.(new Response({ status: m.status, headers: m.headers, version: m.version, url: this.#plan.href, info: new Info(lease, headersMs, m.ref.path) }, queue));
         return;
       }
       case 'data':
@@ -392,3 +422,32 @@ class Exchange implements BodyHooks {
     return this.#trailers;
   }
 }
+
+/** `Response.info`: what the response went through; the layer chain is read once, when first asked for. */
+class Info {
+  readonly layers: Lease['route']['layers'];
+  readonly reused: boolean;
+  readonly headersMs: number;
+  readonly connection: number;
+  readonly stream: readonly number[];
+  readonly #route: Lease['route'];
+  #chain: readonly LayerInfo[] | undefined;
+
+  constructor(lease: Lease, headersMs: number, stream: readonly number[]) {
+    this.#route = lease.route;
+    this.layers = lease.route.layers;
+    this.reused = lease.reused;
+    this.headersMs = headersMs;
+    this.connection = lease.route.conn.id;
+    this.stream = stream;
+  }
+
+  get chain(): readonly LayerInfo[] {
+    if (this.#chain === undefined) {
+      const { conn, tunnel } = this.#route;
+      this.#chain = tunnel === undefined ? conn.info().layers : (conn.streamInfo(tunnel)?.layers ?? []);
+    }
+    return this.#chain;
+  }
+}
+

@@ -6,6 +6,7 @@
 import { BurrowError } from '../errors/errors.js';
 import type { HeaderList } from '../shared/headers.js';
 import { getHeader } from '../shared/headers.js';
+import type { LayerInfo } from '../shared/events.js';
 import type { LayerTiming } from './route.js';
 
 /** What a response went through. */
@@ -16,6 +17,17 @@ export interface ResponseInfo {
   readonly reused: boolean;
   /** ms from the start of the request to the response headers. */
   readonly headersMs: number;
+  /**
+   * Every layer of the route (TCP, TLS, CONNECT, SOCKS5, the protocol with the
+   * origin) with its hop, timings, byte counts and TLS / CONNECT / SOCKS5
+   * details, as `Connection.info()` reports them. Read from the connection on
+   * first access (while it is open: empty once it has closed), then kept.
+   */
+  readonly chain: readonly LayerInfo[];
+  /** The id of the connection that carried the request (the `connection` of its events). */
+  readonly connection: number;
+  /** The request's stream ref path (the `stream` of its events). */
+  readonly stream: readonly number[];
 }
 
 /** @internal What the body queue asks of the request behind it. */

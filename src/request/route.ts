@@ -16,6 +16,8 @@ import type { TlsOptions } from '../shared/options/tls.js';
 import type { StreamRef } from '../shared/stream-ref.js';
 import type { ProtocolSpec } from '../shared/options/hop.js';
 import type { ProxyHop } from './proxy-url.js';
+import type { EventHandler } from '../shared/events.js';
+import { observedLookup } from '../transport/dial.js';
 import { tlsOptionsKeyOf } from '../transport/tls.js';
 
 /** Options for one hop of a `via` chain, by position. */
@@ -135,7 +137,7 @@ function abortable<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T
 export async function openRoute(
   hops: readonly RouteHop[],
   origin: RouteOrigin,
-  opts: { lookup?: LookupFunction | undefined; signal?: AbortSignal | undefined; connectTimeout?: number | undefined },
+  opts: { lookup?: LookupFunction | undefined; signal?: AbortSignal | undefined; connectTimeout?: number | undefined; events?: EventHandler | undefined },
 ): Promise<OpenRoute> {
   const t0 = process.hrtime.bigint();
   const at = (): number => Number(process.hrtime.bigint() - t0) / 1e6;
@@ -159,7 +161,15 @@ export async function openRoute(
     const next = target(i + 1);
     if (h.kind === 'socks5' && !h.remoteDns && isIP(next.host) === 0) {
       try {
-        const lookup: Promise<ReadonlyArray<{ address: string }>> = opts.lookup ? opts.lookup(next.host) : dnsLookup(next.host).then((a) => [a]);
+        const lookupFn = opts.lookup;
+        const events = opts.events;
+        // Published like the connection's own lookups, with no connection yet (the route is not open).
+        const lookup: Promise<ReadonlyArray<{ address: string }>> = observedLookup(
+          { connection: undefined, dns: (method, c) => events?.[method]?.(c) },
+          { host: next.host, hop: { index: i + 1, kind: i + 1 === n ? 'origin' : (hops[i + 1] as RouteHop).proxy.kind, host: next.host, port: next.port, transport: next.transport } },
+          () => (lookupFn ? lookupFn(next.host) : dnsLookup(next.host).then((a) => [a])),
+          typeof events?.dnsStart === 'function' || typeof events?.dnsEnd === 'function',
+        );
         const addrs = await abortable(lookup, opts.signal);
         const a = addrs[0];
         if (a === undefined) throw new Error('no address');
@@ -217,6 +227,7 @@ export async function openRoute(
     protocols: protocolsFor(0),
     retry: 0,
     ...(opts.lookup ? { lookup: opts.lookup } : {}),
+    ...(opts.events ? { events: opts.events } : {}),
     ...((firstHop?.options.connectTimeout ?? opts.connectTimeout) !== undefined ? { connectTimeout: firstHop?.options.connectTimeout ?? opts.connectTimeout } : {}),
     ...(first.tlsHandshakeTimeout !== undefined ? { tlsHandshakeTimeout: first.tlsHandshakeTimeout } : {}),
   });

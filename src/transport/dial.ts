@@ -39,7 +39,7 @@ const systemLookup: LookupFunction = (host) =>
  * watches (the context gets `addresses` or `error`).
  */
 export function observedLookup<T extends ReadonlyArray<{ address: string }>>(
-  observer: Pick<Observer, 'connection' | 'dns'> | undefined,
+  observer: { readonly connection: number | undefined; dns: Observer['dns'] } | undefined,
   context: Omit<DnsLookupContext, 'connection'>,
   lookup: () => Promise<T>,
   wantsHandler: boolean,

@@ -13,7 +13,7 @@ function setup(): { q: BodyQueue; res: Response; counts: { consumed: number; can
     cancel: () => void counts.cancels++,
     trailers: () => [['x-t', '1']],
   });
-  const res = new Response({ status: 200, headers: [], version: '1.1', url: 'http://x/', info: { layers: [], reused: false, headersMs: 0 } }, q);
+  const res = new Response({ status: 200, headers: [], version: '1.1', url: 'http://x/', info: { layers: [], reused: false, headersMs: 0, chain: [], connection: 0, stream: [] } }, q);
   return { q, res, counts };
 }
 
