@@ -54,14 +54,14 @@ describe('regressions: calls from callbacks racing the end of the connection', (
     await conn.awaitUp();
     const log: string[] = [];
     // A before B: A's error comes first, and A's callback cancels B before B's turn.
-    let b: StreamRef | undefined;
+    const later: { b?: StreamRef } = {};
     conn.get('/never', {}, {
       replyTo: (m) => {
         log.push(`A ${label(m)}`);
-        if (m.type === 'error' && b !== undefined) conn.cancel(b);
+        if (m.type === 'error' && later.b !== undefined) conn.cancel(later.b);
       },
     });
-    b = conn.get('/never', {}, { replyTo: (m) => log.push(`B ${label(m)}`) });
+    later.b = conn.get('/never', {}, { replyTo: (m) => log.push(`B ${label(m)}`) });
     conn.once('close', () => log.push('close'));
     await conn.close();
     await new Promise<void>((resolve) => setImmediate(resolve));
