@@ -35,7 +35,7 @@ export function layerUp(observer: Observer, r: LayerRecord): void {
 export function layerFailed(observer: Observer, r: LayerRecord, error: BurrowError): void {
   if (r.state === 'failed' || r.state === 'down') return;
   r.end('failed');
-  if (observer.wants('burrow:layer:error')) observer.publish('burrow:layer:error', { connection: observer.connection, layer: r.snapshot(), error });
+  if (observer.firstReport(error) && observer.wants('burrow:layer:error')) observer.publish('burrow:layer:error', { connection: observer.connection, layer: r.snapshot(), error });
 }
 
 /**
@@ -44,7 +44,7 @@ export function layerFailed(observer: Observer, r: LayerRecord, error: BurrowErr
  */
 export function layerBroke(observer: Observer, r: LayerRecord, error: BurrowError): void {
   if (r.state !== 'up') return;
-  if (observer.wants('burrow:layer:error')) observer.publish('burrow:layer:error', { connection: observer.connection, layer: r.snapshot(), error });
+  if (observer.firstReport(error) && observer.wants('burrow:layer:error')) observer.publish('burrow:layer:error', { connection: observer.connection, layer: r.snapshot(), error });
 }
 
 /** On a failed setup: the layer still starting fails with `error`; those that were up go down. */

@@ -68,12 +68,11 @@ export function distinguishedName(name: PeerCertificate['subject'] | undefined):
   return Object.entries(name).map(([k, v]) => `${k}=${Array.isArray(v) ? v.join('+') : String(v)}`).join(', ');
 }
 
-/** The TLS details of a socket whose handshake is done. */
-export function tlsDetailsOf(s: TLSSocket, servername: string | undefined): TlsLayerDetails {
-  const cert = s.getPeerCertificate();
+/** The TLS details of a socket whose handshake is done; `cert`: the peer's certificate (given for a resumed session, which has none). */
+export function tlsDetailsOf(s: TLSSocket, servername: string | undefined, cert: PeerCertificate | undefined): TlsLayerDetails {
   const cipher = s.getCipher();
-  const hasCert = cert !== null && typeof cert === 'object' && cert.subject !== undefined;
-  const certificate: PeerCertificateInfo | undefined = hasCert
+  const hasCert = cert !== undefined && cert.subject !== undefined;
+  const certificate: PeerCertificateInfo | undefined = hasCert && cert !== undefined
     ? {
         subject: distinguishedName(cert.subject),
         issuer: distinguishedName(cert.issuer),
@@ -115,6 +114,7 @@ export class LayerRecord {
   tcp: TcpLayerDetails | undefined;
   #tlsSocket: TLSSocket | undefined;
   #servername: string | undefined;
+  #certificate: PeerCertificate | undefined;
   #tls: TlsLayerDetails | undefined;
   connect: { target: string; status: number | undefined; headers: HeaderList | undefined; earlyBytes: number | undefined } | undefined;
   socks5: { target: string; method: Socks5LayerDetails['method']; reply: number | undefined; bound: { host: string; port: number } | undefined } | undefined;
@@ -135,16 +135,17 @@ export class LayerRecord {
     this.#baseOut = io.bytesOut;
   }
 
-  /** The TLS socket of a `tls` layer (details are read from it when asked). */
-  setTls(socket: TLSSocket, servername: string | undefined): void {
+  /** The TLS socket of a `tls` layer (details are read from it when asked) and the peer's certificate. */
+  setTls(socket: TLSSocket, servername: string | undefined, certificate: PeerCertificate | undefined): void {
     this.#tlsSocket = socket;
     this.#servername = servername;
+    this.#certificate = certificate;
   }
 
   /** The TLS details, read once from the socket (while it is open). */
   get tls(): TlsLayerDetails | undefined {
     if (this.#tls === undefined && this.#tlsSocket !== undefined && !this.#tlsSocket.destroyed) {
-      this.#tls = tlsDetailsOf(this.#tlsSocket, this.#servername);
+      this.#tls = tlsDetailsOf(this.#tlsSocket, this.#servername, this.#certificate);
     }
     return this.#tls;
   }

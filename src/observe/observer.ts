@@ -22,6 +22,8 @@ export class Observer {
   readonly connection: number;
   readonly handler: EventHandler | undefined;
   readonly #invoke: InvokeHandler;
+  /** Errors already published for a layer: a layer that goes down because of the same error does not repeat it. */
+  readonly #reported = new WeakSet<object>();
 
   constructor(connection: number, handler: EventHandler | undefined, invoke: InvokeHandler) {
     this.connection = connection;
@@ -42,6 +44,13 @@ export class Observer {
     const method = HANDLER_OF[name];
     const fn = handler[method] as ((m: BurrowChannels[K]) => void) | undefined;
     if (typeof fn === 'function') this.#invoke((m) => fn.call(handler, m as BurrowChannels[K]), message, `the events handler's ${method}`);
+  }
+
+  /** True the first time `error` is given: a layer error is published once, for the layer it happened in. */
+  firstReport(error: object): boolean {
+    if (this.#reported.has(error)) return false;
+    this.#reported.add(error);
+    return true;
   }
 
   /** Calls one of the handler's DNS methods. */

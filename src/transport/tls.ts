@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { isIP, type Socket } from 'node:net';
-import { connect as tlsConnect, createSecureContext, type SecureContext, type TLSSocket } from 'node:tls';
+import { connect as tlsConnect, createSecureContext, type DetailedPeerCertificate, type PeerCertificate, type SecureContext, type TLSSocket } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { BurrowError } from '../errors/errors.js';
 import type { ProtocolName } from '../shared/options/hop.js';
@@ -22,6 +22,11 @@ export interface TlsResult {
   readonly protocol: ProtocolName;
   /** The SNI sent (undefined for an IP address). */
   readonly servername: string | undefined;
+  /**
+   * The certificate the peer presented: on a resumed session (which carries
+   * none), the one it presented when the session was made.
+   */
+  readonly certificate: PeerCertificate | undefined;
 }
 
 // Building a SecureContext costs ~0.4 ms per handshake: reuse one per distinct set of options
@@ -138,16 +143,23 @@ function secureContextFor(opts: TlsOptions): SecureContext {
 
 // TLS sessions for resumption, per endpoint and options: a reconnection or another
 // tunnel to the same hop skips the full handshake (works through tunnels too).
+// With each session, the certificate the peer presented when it was made: a resumed session carries none.
 const MAX_SESSIONS = 256;
-const sessions = new Map<string, Buffer>();
+const sessions = new Map<string, { session: Buffer; certificate: PeerCertificate | undefined }>();
 
-function rememberSession(key: string, session: Buffer): void {
+function rememberSession(key: string, session: Buffer, certificate: PeerCertificate | undefined): void {
   sessions.delete(key);
   if (sessions.size >= MAX_SESSIONS) {
     const oldest = sessions.keys().next().value;
     if (oldest !== undefined) sessions.delete(oldest);
   }
-  sessions.set(key, session);
+  sessions.set(key, { session, certificate });
+}
+
+/** The peer's certificate, or undefined when the socket has none (a resumed session). */
+function peerCertificate(s: TLSSocket): PeerCertificate | undefined {
+  const c = s.getPeerCertificate() as DetailedPeerCertificate | Record<string, never>;
+  return c !== null && typeof c === 'object' && 'subject' in c && c.subject !== undefined ? (c as PeerCertificate) : undefined;
 }
 
 /** Picks the protocol from the ALPN result (Gun's rule: the only one offered, else HTTP/1.1). */
@@ -187,7 +199,8 @@ export function startTls(ctx: StepContext, socket: Socket | Duplex, opts: TlsHan
       return;
     }
     const sessionKey = `${opts.host}\n${opts.port}\n${servername ?? ''}\n${alpn.join(',')}\n${tlsOptionsKeyOf(opts.tls)}`;
-    const session = opts.tls.session ?? sessions.get(sessionKey);
+    const remembered = sessions.get(sessionKey);
+    const session = opts.tls.session ?? remembered?.session;
     const s = tlsConnect({
       socket: socket as Socket,
       host: opts.host,
@@ -198,7 +211,7 @@ export function startTls(ctx: StepContext, socket: Socket | Duplex, opts: TlsHan
       ...(opts.tls.checkServerIdentity ? { checkServerIdentity: opts.tls.checkServerIdentity } : {}),
       ...(session ? { session } : {}),
     });
-    s.on('session', (sess: Buffer) => rememberSession(sessionKey, sess));
+    s.on('session', (sess: Buffer) => rememberSession(sessionKey, sess, peerCertificate(s) ?? (s.isSessionReused() ? remembered?.certificate : undefined)));
     tlsSocket = s;
     const onError = (err: Error): void => {
       s.removeListener('secureConnect', onSecure);
@@ -214,7 +227,8 @@ export function startTls(ctx: StepContext, socket: Socket | Duplex, opts: TlsHan
         reject(new BurrowError('ERR_ALPN', `${opts.host} selected ALPN ${String(s.alpnProtocol)}, which was not offered`, { stage: 'tls', hop: ctx.hop }));
         return;
       }
-      resolve({ socket: s, protocol, servername });
+      const certificate = peerCertificate(s) ?? (s.isSessionReused() && opts.tls.session === undefined ? remembered?.certificate : undefined);
+      resolve({ socket: s, protocol, servername, certificate });
     };
     s.once('error', onError);
     s.once('secureConnect', onSecure);

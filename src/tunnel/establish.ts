@@ -97,7 +97,7 @@ export async function establish(ctx: EstablishContext, first: ResolvedHop, duple
         d = r.socket;
         tls = r.socket;
         protocol = r.protocol;
-        rec.setTls(r.socket, r.servername);
+        rec.setTls(r.socket, r.servername, r.certificate);
       } catch (e) {
         layerFailed(obs, rec, asBurrowError(e, info));
         layersDown(obs, layers);

@@ -582,3 +582,24 @@ describe('TLS: peers that do not complete a handshake', () => {
     await assertNoLeaks(baseline);
   });
 });
+
+describe('TLS: the peer certificate of a resumed session', () => {
+  it('a resumed session reports the certificate presented when the session was made (info().layers)', async () => {
+    const pki = createTestPki();
+    const origin = await startOrigin({ protocol: 'http', transport: 'tls', pki });
+    try {
+      const seen: Array<{ resumed: boolean; subject: string | undefined }> = [];
+      for (let i = 0; i < 2; i++) {
+        const conn = open({ host: 'localhost', port: origin.port, transport: 'tls', tls: { ca: pki.ca }, protocols: ['http'], retry: 0 });
+        await conn.awaitBody(conn.get('/'), 2000);
+        const tlsLayer = conn.info().layers.find((l) => l.kind === 'tls');
+        seen.push({ resumed: tlsLayer?.tls?.resumed === true, subject: tlsLayer?.tls?.certificate?.subject });
+        await conn.close();
+      }
+      assert.equal(seen[1]?.resumed, true, 'the second connection resumed the session');
+      assert.deepEqual(seen.map((x) => x.subject), ['CN=localhost, O=burrow tests', 'CN=localhost, O=burrow tests']);
+    } finally {
+      await origin.close();
+    }
+  });
+});

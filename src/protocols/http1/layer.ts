@@ -173,7 +173,8 @@ export class Http1Layer implements HttpLayer {
       this.#socket.write(head);
     }
     this.#sink.sent(spec.ref, 'headers');
-    if (!ex.sending) this.#sink.sent(spec.ref, 'body');
+    // A CONNECT has no body: what follows its 2xx is the tunnel.
+    if (!ex.sending && spec.method !== 'CONNECT') this.#sink.sent(spec.ref, 'body');
     if (ex.sending) this.#writer = ex;
     const queued = this.#queuedData.get(spec.ref.key);
     if (queued !== undefined) {
