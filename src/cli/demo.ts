@@ -14,7 +14,7 @@ import { createTestPki } from '../testing/pki.js';
 import { startOrigin } from '../testing/origin.js';
 import { startH2ConnectProxy } from '../testing/h2-proxy.js';
 import { startSocks5Server } from '../testing/socks5-server.js';
-import { describeRoute, RouteRecorder, type HopDesc, type LayerEvent } from './route-trace.js';
+import { describeRoute, RouteTracer, type HopDesc, type LayerEvent } from './route-trace.js';
 
 const DOWNLOAD_BYTES = 100 * 1000 * 1000;
 const MOD = 251;
@@ -110,7 +110,7 @@ export async function runDemo(out: Writable): Promise<number> {
     out.write(`${s}\n`);
   };
   const pki = createTestPki();
-  const recorder = new RouteRecorder();
+  const recorder = new RouteTracer();
   const closers: Array<() => Promise<void>> = [];
   try {
     const h2proxy = await startH2ConnectProxy({ transport: 'tls', pki });
@@ -127,10 +127,10 @@ export async function runDemo(out: Writable): Promise<number> {
     const layers: LayerEvent[] = [];
     recorder.onLayers = (events) => layers.push(...events);
     const init: RequestInit = {
-      via: proxies.map((url, i) => ({ url, tls: recorder.tlsFor(i, { ca: pki.ca }) })),
-      tls: recorder.tlsFor('origin', { ca: pki.ca }),
+      via: proxies.map((url) => ({ url, tls: { ca: pki.ca } })),
+      tls: { ca: pki.ca },
       pool: recorder.pool,
-      lookup: recorder.lookup,
+      events: recorder.events,
     };
 
     say('burrow demo: a request and a 100 MB download through a proxy chain, all on loopback,');

@@ -1,26 +1,17 @@
 /**
  * Watching a route come up, for `burrow -v`, `--trace-json` and `burrow demo`,
- * with nothing but the public options of `request()`:
+ * from burrow's own events (the `events` option of `request()`): each layer as
+ * it comes up — DNS, TCP, TLS (with its certificate), CONNECT, SOCKS5, the HTTP
+ * version spoken with the origin — with the time it came up.
  *
- * - a {@link TracingPool} (a `Pool` whose `acquire` is wrapped) sees the
- *   opened route (`OpenRoute.layers`, `conn.info()`) before the request is
- *   sent, and every lease (new or reused);
- * - each hop's TLS options get a `checkServerIdentity` wrapper, called when
- *   that hop's certificate chain has been verified: the certificate and the
- *   time the handshake reached it, for every TLS layer, however deep;
- * - a `lookup` wrapper sees the DNS lookups burrow makes.
- *
- * Events are buffered while the route opens and handed over in the order the
- * layers stack (hop by hop: DNS, TCP, TLS, then what the hop speaks), each
- * with the time by which it was up.
+ * Layer lines are held until the request is sent (or the route failed), then
+ * handed over in the order the layers stacked, so that the TLS layer carrying
+ * the whole connection can be told apart (its version, cipher and ALPN are
+ * shown; the protocol line after each other TLS layer says what it carries).
  */
-import { lookup as dnsLookup } from 'node:dns';
-import { checkServerIdentity as defaultCheckServerIdentity, type PeerCertificate } from 'node:tls';
-import type { LookupFunction } from '../shared/options/open.js';
-import type { TlsOptions } from '../shared/options/tls.js';
-import { Pool, type AcquireOptions, type Lease } from '../request/pool.js';
+import { HANDLER_OF, type BurrowChannelName, type EventHandler, type LayerInfo } from '../shared/events.js';
+import { Pool } from '../request/pool.js';
 import type { ProxyHop } from '../request/proxy-url.js';
-import type { OpenRoute } from '../request/route.js';
 
 /** One endpoint of a route: a proxy, or the origin (last). */
 export interface HopDesc {
@@ -62,8 +53,6 @@ export type LayerEvent =
   | { readonly event: 'http'; readonly hop: number; readonly t: number; readonly host: string; readonly port: number; readonly protocol: string }
   | { readonly event: 'reused'; readonly hop: number; readonly t: number; readonly protocol: string };
 
-const ORDER: Readonly<Record<LayerEvent['event'], number>> = { reused: 0, dns: 1, tcp: 2, tls: 3, connect: 4, socks5: 4, http: 5 };
-
 /** Describes a route: its proxies then the origin. */
 export function describeRoute(proxies: readonly ProxyHop[], target: URL): HopDesc[] {
   const hops: HopDesc[] = proxies.map((p, index) => ({ index, kind: p.kind, scheme: p.scheme, host: p.host, port: p.port, transport: p.transport, url: p.url }));
@@ -74,283 +63,170 @@ export function describeRoute(proxies: readonly ProxyHop[], target: URL): HopDes
   return hops;
 }
 
-/** `CN=localhost, O=burrow` from a certificate subject or issuer. */
-function dn(name: PeerCertificate['subject'] | undefined): string | undefined {
-  if (name === undefined || name === null) return undefined;
-  const parts = Object.entries(name).map(([k, v]) => `${k}=${Array.isArray(v) ? v.join('+') : String(v)}`);
-  return parts.length > 0 ? parts.join(', ') : undefined;
+/** The TLS layer carrying the whole connection: the innermost one below the first HTTP/2 CONNECT tunnel. */
+function connectionWideTls(layers: readonly LayerInfo[]): number | undefined {
+  let id: number | undefined;
+  for (const l of layers) {
+    if (l.kind === 'http2-connect') break;
+    if (l.kind === 'tls') id = l.id;
+  }
+  return id;
 }
 
-/** Hooks of a {@link TracingPool}. */
-export interface PoolHooks {
-  /** A route starts opening; the function returned runs when it is open or failed. */
-  opening(): () => void;
-  opened(route: OpenRoute, startedAtMs: number): void;
-  leased(lease: Lease): void;
-}
-
-/** A pool that reports what it opens and leases. */
-export class TracingPool extends Pool {
-  readonly #hooks: PoolHooks;
-  readonly #now: () => number;
-
-  constructor(hooks: PoolHooks, now: () => number) {
-    super();
-    this.#hooks = hooks;
-    this.#now = now;
-  }
-
-  override tryAcquire(key: string): Lease | undefined {
-    const lease = super.tryAcquire(key);
-    if (lease !== undefined) this.#hooks.leased(lease);
-    return lease;
-  }
-
-  override async acquire(key: string, openRoute: () => Promise<OpenRoute>, opts?: AcquireOptions): Promise<Lease> {
-    const lease = await super.acquire(key, async () => {
-      const startedAt = this.#now();
-      const done = this.#hooks.opening();
-      try {
-        const route = await openRoute();
-        this.#hooks.opened(route, startedAt);
-        return route;
-      } finally {
-        done();
-      }
-    }, opts);
-    this.#hooks.leased(lease);
-    return lease;
-  }
-}
-
-/**
- * Records the layers of the routes opened through {@link pool}: give each hop
- * the TLS options from {@link tlsFor}, `lookup` as the DNS lookup, and set
- * {@link route} before each request.
- */
-export class RouteRecorder {
-  readonly #t0 = process.hrtime.bigint();
-  #pending: LayerEvent[] = [];
+/** Follows one `burrow` run's requests through the events of `request()`. */
+export class RouteTracer {
+  readonly #t0 = performance.timeOrigin + performance.now();
   #hops: HopDesc[] = [];
-  #expectedLookups: number[] = [];
-  readonly #tls = new Map<string, TlsOptions>();
-  /** Receives the events of a route, in stacking order, once it is open (or has failed: {@link flush}). */
+  /** Layers up since the current request started, in the order they came up. */
+  #layers: LayerInfo[] = [];
+  #dns: LayerEvent[] = [];
+  /** The ref path of the request's stream, once it started. */
+  #request: readonly number[] | undefined;
+  /** Receives layer lines, in stacking order: when the request is sent, or when {@link flush}ed after a failure. */
   onLayers: (events: LayerEvent[]) => void = () => {};
-  /** Runs when a route starts opening; the function returned when it is open or failed. */
+  /** A route starts opening; the function returned runs once the request is sent on it. */
   onOpening: () => () => void = () => () => {};
-  /** Runs once a connection is leased for the request, before the request is sent. */
-  onLease: (lease: Lease) => void = () => {};
-  readonly pool: TracingPool;
+  /** The request's head is sent, on a connection speaking `protocol`. */
+  onRequest: (protocol: 'HTTP/1.1' | 'HTTP/2') => void = () => {};
+  /** Every event of the run's requests, with its channel name (`burrow:dns:start`/`end` for lookups), as it happens. */
+  onEvent: (name: string, payload: object) => void = () => {};
+  /** The pool the run's requests share. */
+  readonly pool = new Pool();
+  #opened: (() => void) | undefined;
 
-  constructor() {
-    this.pool = new TracingPool(
-      {
-        opening: () => this.onOpening(),
-        opened: (route, startedAt) => this.#opened(route, startedAt),
-        leased: (lease) => {
-          if (lease.reused) {
-            this.#pending.push({ event: 'reused', hop: 0, t: this.now(), protocol: lease.route.protocol === 'http2' ? 'HTTP/2' : 'HTTP/1.1' });
-            this.flush();
-          }
-          this.onLease(lease);
-        },
-      },
-      () => this.now(),
-    );
+  /** ms since the tracer was made. */
+  now(): number {
+    return performance.timeOrigin + performance.now() - this.#t0;
   }
 
-  /** ms since the recorder was made. */
-  now(): number {
-    return Number(process.hrtime.bigint() - this.#t0) / 1e6;
+  #at(epochMs: number | undefined): number {
+    return Math.round(((epochMs ?? performance.timeOrigin + performance.now()) - this.#t0) * 100) / 100;
   }
 
   /** The route the next request takes. */
   set route(hops: HopDesc[]) {
     this.#hops = hops;
-    this.#expectedLookups = [];
-    hops.forEach((h, i) => {
-      if (h.scheme === 'socks5' || h.scheme === 'socks5s') this.#expectedLookups.push(i + 1);
-    });
-    this.#expectedLookups.push(0);
+    this.#layers = [];
+    this.#dns = [];
+    this.#request = undefined;
   }
 
   get route(): HopDesc[] {
     return this.#hops;
   }
 
-  /**
-   * TLS options for a hop that report its certificate: `key` is `origin` or
-   * the proxy position; the same object is returned for the same key (pooled
-   * connections are keyed by it).
-   */
-  tlsFor(key: 'origin' | number, base: TlsOptions): TlsOptions {
-    const k = String(key);
-    const known = this.#tls.get(k);
-    if (known !== undefined) return known;
-    const check = base.checkServerIdentity ?? defaultCheckServerIdentity;
-    const opts: TlsOptions = {
-      ...base,
-      checkServerIdentity: (hostname: string, cert: PeerCertificate): Error | undefined => {
-        const err = check(hostname, cert);
-        const hop = key === 'origin' ? this.#hops.length - 1 : key;
-        this.#pending.push({
-          event: 'tls',
-          hop,
-          t: this.now(),
-          host: hostname,
-          verified: err === undefined,
-          ...(dn(cert.subject) !== undefined ? { subject: dn(cert.subject) } : {}),
-          ...(dn(cert.issuer) !== undefined ? { issuer: dn(cert.issuer) } : {}),
-          ...(cert.valid_to ? { validTo: cert.valid_to } : {}),
-          ...(cert.fingerprint256 ? { fingerprint256: cert.fingerprint256 } : {}),
-        });
-        return err;
-      },
-    };
-    this.#tls.set(k, opts);
-    return opts;
+  /** The handler given to `request()`: every event goes to {@link onEvent}; some also make the layer lines. */
+  get events(): EventHandler {
+    this.#handler ??= this.#makeHandler();
+    return this.#handler;
   }
 
-  /** DNS lookups (the first hop, and names a `socks5://` hop needs resolved by the client). */
-  readonly lookup: LookupFunction = (host) => {
-    // Whose name is it: the route resolves the targets of socks5:// and socks5s:// hops first, then the first hop.
-    const i = this.#expectedLookups.findIndex((j) => this.#hops[j]?.host === host);
-    const hop = i < 0 ? 0 : (this.#expectedLookups.splice(i, 1)[0] as number);
-    return new Promise((resolve, reject) => {
-      dnsLookup(host, { all: true }, (err, addrs) => {
-        if (err) {
-          reject(err);
-          return;
-        }
-        this.#pending.push({ event: 'dns', hop, t: this.now(), host, addresses: addrs.map((a) => a.address) });
-        resolve(addrs.map((a) => ({ address: a.address, family: a.family === 6 ? 6 : 4 })));
-      });
-    });
+  #handler: EventHandler | undefined;
+
+  #makeHandler(): EventHandler {
+    const own = this.#own as Record<string, ((p: never) => void) | undefined>;
+    const handler: Record<string, (payload: object) => void> = {};
+    const forward = (method: string, name: string): void => {
+      handler[method] = (payload: object) => {
+        own[method]?.(payload as never);
+        this.onEvent(name, payload);
+      };
+    };
+    for (const name of Object.keys(HANDLER_OF) as BurrowChannelName[]) forward(HANDLER_OF[name], name);
+    forward('dnsStart', 'burrow:dns:start');
+    forward('dnsEnd', 'burrow:dns:end');
+    return handler as EventHandler;
+  }
+
+  readonly #own: EventHandler = {
+    connectionCreated: () => {
+      this.#opened?.();
+      this.#opened = this.onOpening();
+    },
+    dnsEnd: (c) => {
+      if (c.addresses === undefined) return;
+      this.#dns.push({ event: 'dns', hop: c.hop.index, t: this.now(), host: c.host, addresses: c.addresses });
+    },
+    layerUp: (e) => {
+      this.#layers.push(e.layer);
+    },
+    streamStart: (e) => {
+      if (e.method === 'CONNECT' || this.#request !== undefined) return;
+      this.#request = e.stream;
+      this.#opened?.();
+      this.#opened = undefined;
+    },
+    streamHeadersSent: (e) => {
+      const req = this.#request;
+      if (req === undefined || req.length !== e.stream.length || req.some((id, i) => e.stream[i] !== id)) return;
+      const protocol = e.protocol === 'http2' ? 'HTTP/2' : 'HTTP/1.1';
+      if (this.#layers.length === 0 && this.#dns.length === 0) this.onLayers([{ event: 'reused', hop: 0, t: this.now(), protocol }]);
+      else this.flush();
+      this.#request = undefined;
+      this.onRequest(protocol);
+    },
   };
 
-  /** Hands over the events recorded so far (a failed route: the layers that came up). */
+  /** Hands over the layer lines recorded so far (a failed route: the layers that came up). */
   flush(): void {
-    if (this.#pending.length === 0) return;
-    const events = order(this.#pending, new Set());
-    this.#pending = [];
-    this.onLayers(events);
-  }
-
-  #opened(route: OpenRoute, startedAt: number): void {
+    this.#opened?.();
+    this.#opened = undefined;
+    const layers = this.#layers;
+    const dns = this.#dns;
+    this.#layers = [];
+    this.#dns = [];
+    if (layers.length === 0 && dns.length === 0) return;
     const hops = this.#hops;
-    const n = hops.length - 1;
-    const events = this.#pending;
-    this.#pending = [];
-    const nextName = (i: number): string => {
-      const h = hops[i + 1];
-      return h === undefined ? '?' : `${h.host.includes(':') ? `[${h.host}]` : h.host}:${h.port}`;
-    };
-    const find = (kind: 'connect' | 'socks5', host: string, port: number, from: number): number => {
-      for (let i = from; i < n; i++) {
-        const h = hops[i] as HopDesc;
-        if (h.kind === kind && h.host === host && h.port === port) return i;
-      }
-      for (let i = from; i < n; i++) if ((hops[i] as HopDesc).kind === kind) return i;
-      return from;
-    };
-    const notUpperBound = new Set<LayerEvent>();
-    let cursor = 0;
-    for (const l of route.layers) {
-      const t = startedAt + l.atMs;
-      if (l.kind === 'tcp') {
-        const m = /^(.*) -> (.*)$/.exec(l.detail ?? '');
-        events.push({ event: 'tcp', hop: 0, t, host: l.host, port: l.port, ...(m ? { local: m[1] as string, remote: m[2] as string } : {}) });
-      } else if (l.kind === 'connect') {
-        const i = find('connect', l.host, l.port, cursor);
-        cursor = i;
-        const m = /^(\d{3}) via (\S+)$/.exec(l.detail ?? '');
-        const h = hops[i];
-        events.push({ event: 'connect', hop: i, t, host: l.host, port: l.port, target: nextName(i), via: m ? (m[2] as string) : (h?.scheme ?? 'http'), ...(m ? { status: Number(m[1]) } : {}) });
-      } else if (l.kind === 'socks5') {
-        const i = find('socks5', l.host, l.port, cursor);
-        cursor = i;
-        const bound = /^bound (.*)$/.exec(l.detail ?? '');
-        const e: LayerEvent = { event: 'socks5', hop: i, t, host: l.host, port: l.port, target: nextName(i), ...(bound ? { bound: bound[1] as string } : {}) };
-        // Recorded when the SOCKS layer started (tunnelled) or when everything was up (first hop): the
-        // handshake completed before the next layer, whose time bounds it.
-        notUpperBound.add(e);
-        events.push(e);
-      } else {
-        events.push({ event: 'http', hop: n, t, host: l.host, port: l.port, protocol: l.kind });
-      }
-    }
-    // Version, cipher and ALPN: known for the innermost connection-wide TLS endpoint only.
-    const info = route.conn.info();
-    if (info.tls !== undefined) {
-      let idx = -1;
-      for (let i = n; i >= 0; i--) {
-        const h = hops[i] as HopDesc;
-        if (h.transport === 'tls' && h.host === info.origin.host && h.port === info.origin.port) {
-          idx = i;
+    const last = hops.length - 1;
+    const wide = connectionWideTls(layers);
+    const out: LayerEvent[] = [...dns];
+    let depth = 0;
+    for (const l of layers) {
+      const t = this.#at(l.upAt);
+      const hop = l.hop.index;
+      switch (l.kind) {
+        case 'tcp':
+          out.push({
+            event: 'tcp', hop, t, host: l.hop.host, port: l.hop.port,
+            ...(l.tcp?.localAddress !== undefined ? { local: addr(l.tcp.localAddress, l.tcp.localPort ?? 0), remote: addr(l.tcp.remoteAddress ?? '?', l.tcp.remotePort ?? 0) } : {}),
+          });
+          break;
+        case 'tls': {
+          const tls = l.tls;
+          const cert = tls?.certificate;
+          out.push({
+            event: 'tls', hop, t, host: l.hop.host, verified: tls?.authorized === true, depth: ++depth,
+            ...(cert !== undefined ? { subject: cert.subject, issuer: cert.issuer, validTo: cert.validTo, fingerprint256: cert.fingerprint256 } : {}),
+            ...(l.id === wide && tls !== undefined ? { ...(tls.version !== null ? { version: tls.version } : {}), cipher: tls.cipher, ...(tls.alpn !== null ? { alpn: tls.alpn } : {}) } : {}),
+          });
           break;
         }
-      }
-      if (idx >= 0) {
-        const extra = {
-          ...(info.tls.version ? { version: info.tls.version } : {}),
-          ...(info.tls.cipher ? { cipher: info.tls.cipher } : {}),
-          ...(typeof info.tls.alpn === 'string' ? { alpn: info.tls.alpn } : {}),
-        };
-        const k = events.findIndex((e) => e.event === 'tls' && e.hop === idx);
-        const old = events[k];
-        if (old !== undefined && old.event === 'tls') events[k] = { ...old, ...extra };
-        else {
-          const e: LayerEvent = { event: 'tls', hop: idx, t: this.now(), host: (hops[idx] as HopDesc).host, verified: false, ...extra };
-          notUpperBound.add(e);
-          events.push(e);
-        }
-      }
-    }
-    // TLS layers whose certificate was not checked (-k, --proxy-insecure) report nothing: show them anyway.
-    for (const h of hops) {
-      if (h.transport === 'tls' && !events.some((e) => e.event === 'tls' && e.hop === h.index)) {
-        const e: LayerEvent = { event: 'tls', hop: h.index, t: this.now(), host: h.host, verified: false };
-        notUpperBound.add(e);
-        events.push(e);
+        case 'http1-connect':
+        case 'http2-connect':
+          out.push({
+            event: 'connect', hop, t, host: l.hop.host, port: l.hop.port, target: l.connect?.target ?? '?',
+            via: hops[hop]?.scheme ?? (l.kind === 'http2-connect' ? 'h2' : 'http'), ...(l.connect?.status !== undefined ? { status: l.connect.status } : {}),
+          });
+          break;
+        case 'socks5':
+          out.push({
+            event: 'socks5', hop, t, host: l.hop.host, port: l.hop.port, target: l.socks5?.target ?? '?',
+            ...(l.socks5?.bound !== undefined ? { bound: addr(l.socks5.bound.host, l.socks5.bound.port) } : {}),
+          });
+          break;
+        case 'http1':
+        case 'http2':
+          if (hop === last) out.push({ event: 'http', hop, t, host: l.hop.host, port: l.hop.port, protocol: l.kind === 'http2' ? 'HTTP/2' : 'HTTP/1.1' });
+          break;
+        default:
+          break;
       }
     }
-    this.onLayers(order(events, notUpperBound));
+    this.onLayers(out);
   }
 }
 
-/**
- * Sorts events in stacking order and gives each the time by which it was up:
- * its own time, or a later layer's when that is earlier (a layer is up before
- * the layers above it).
- */
-function order(events: readonly LayerEvent[], notUpperBound: Set<LayerEvent>): LayerEvent[] {
-  // Every lookup happens before the first hop is dialled (names for socks5:// hops included).
-  const sorted = events
-    .map((e, i) => ({ e, i }))
-    .sort((a, b) => {
-      const da = a.e.event === 'dns' ? 0 : 1;
-      const db = b.e.event === 'dns' ? 0 : 1;
-      if (da !== db) return da - db;
-      if (da === 0) return a.e.t - b.e.t;
-      return a.e.hop - b.e.hop || ORDER[a.e.event] - ORDER[b.e.event] || a.i - b.i;
-    })
-    .map((x) => x.e);
-  const out: LayerEvent[] = new Array<LayerEvent>(sorted.length);
-  let depth = 0;
-  for (let i = 0; i < sorted.length; i++) {
-    const e = sorted[i] as LayerEvent;
-    if (e.event === 'tls') {
-      const withDepth: LayerEvent = { ...e, depth: ++depth };
-      if (notUpperBound.has(e)) notUpperBound.add(withDepth);
-      sorted[i] = withDepth;
-    }
-  }
-  let bound = Infinity;
-  for (let i = sorted.length - 1; i >= 0; i--) {
-    const e = sorted[i] as LayerEvent;
-    const t = notUpperBound.has(e) ? (bound === Infinity ? e.t : bound) : Math.min(e.t, bound);
-    out[i] = { ...e, t: Math.round(t * 100) / 100 };
-    bound = t;
-  }
-  return out;
+function addr(host: string, port: number): string {
+  return `${host.includes(':') ? `[${host}]` : host}:${port}`;
 }
+

@@ -16,7 +16,7 @@ import { parseHeaderArg, UsageError, type CliOptions } from './args.js';
 import { prepareBody, ReadError, type PreparedBody } from './body.js';
 import { describeError, EXIT, exitCodeFor } from './exit-codes.js';
 import { fileSink, ProgressBar, streamSink, WriteError, type Sink } from './output.js';
-import { describeRoute, RouteRecorder, type HopDesc, type LayerEvent } from './route-trace.js';
+import { describeRoute, RouteTracer, type HopDesc, type LayerEvent } from './route-trace.js';
 import { Tracer } from './trace.js';
 
 /** What a run talks to. */
@@ -169,14 +169,15 @@ export async function runRequest(o: CliOptions, io: RunIo): Promise<number> {
     err(`burrow: cannot create the trace file ${o.traceJson ?? ''}: ${(e as Error).message}\n`);
     return EXIT.WRITE;
   }
-  const recorder = new RouteRecorder();
+  const recorder = new RouteTracer();
+  if (tracer.json) recorder.onEvent = (name, payload) => tracer.channel(name, payload, recorder.now());
   const warn = (message: string): void => {
     tracer.emit({ event: 'warning', t: recorder.now(), message });
     err(`burrow: warning: ${message}\n`);
   };
   let lastLayer: LayerEvent | undefined;
   recorder.onLayers = (events) => {
-    for (const ev of events) tracer.emit(ev);
+    for (const ev of events) tracer.emit(ev, false);
     lastLayer = events[events.length - 1] ?? lastLayer;
   };
   let sink: Sink | undefined;
@@ -185,10 +186,12 @@ export async function runRequest(o: CliOptions, io: RunIo): Promise<number> {
   try {
     if (o.insecure) warn("-k/--insecure: the origin's certificate is NOT verified");
     for (const n of o.proxyInsecure) warn(`--proxy-insecure ${n}: the certificate of proxy ${n} is NOT verified`);
-    const originTls: TlsOptions = recorder.tlsFor('origin', {
+    const originTls: TlsOptions = {
       ...(o.cacert !== undefined ? { ca: readCa(o.cacert, '--cacert') } : {}),
       ...(o.insecure ? { rejectUnauthorized: false } : {}),
-    });
+    };
+    // One TLS options object per hop for the whole run: routes opened again (redirects) are pooled by value anyway.
+    const proxyTls = new Map<number, TlsOptions>();
     const proxyCas = new Map<number, string>();
     for (const c of o.proxyCacerts) proxyCas.set(c.hop, readCa(c.path, `--proxy-cacert ${c.hop}:`));
     const body = o.data === undefined ? undefined : await prepareBody(o.data);
@@ -215,9 +218,14 @@ export async function runRequest(o: CliOptions, io: RunIo): Promise<number> {
       }
       const via: ViaEntry[] = chain.urls.map((url, i) => {
         const ca = proxyCas.get(i + 1);
+        let tls = proxyTls.get(i);
+        if (tls === undefined) {
+          tls = { ...(ca !== undefined ? { ca } : {}), ...(o.proxyInsecure.includes(i + 1) ? { rejectUnauthorized: false } : {}) };
+          proxyTls.set(i, tls);
+        }
         return {
           url,
-          tls: recorder.tlsFor(i, { ...(ca !== undefined ? { ca } : {}), ...(o.proxyInsecure.includes(i + 1) ? { rejectUnauthorized: false } : {}) }),
+          tls,
           ...(stageTimeout !== undefined ? { connectTimeout: stageTimeout, tlsHandshakeTimeout: stageTimeout, socksTimeout: stageTimeout } : {}),
         };
       });
@@ -228,8 +236,8 @@ export async function runRequest(o: CliOptions, io: RunIo): Promise<number> {
 
       const path = `${target.pathname}${target.search}` || '/';
       const sentHeaders = headers;
-      recorder.onLease = (lease) => {
-        tracer.emit({ event: 'request', t: recorder.now(), method, path, protocol: lease.route.protocol === 'http2' ? 'HTTP/2' : 'HTTP/1.1', headers: sentHeaders });
+      recorder.onRequest = (protocol) => {
+        tracer.emit({ event: 'request', t: recorder.now(), method, path, protocol, headers: sentHeaders });
       };
       // --connect-timeout also bounds the whole connection phase, every hop together.
       const ac = new AbortController();
@@ -258,7 +266,7 @@ export async function runRequest(o: CliOptions, io: RunIo): Promise<number> {
             ...(total !== undefined ? { total } : {}),
           },
           pool: recorder.pool,
-          lookup: recorder.lookup,
+          events: recorder.events,
           signal: ac.signal,
         });
       } catch (e) {

@@ -4,7 +4,7 @@
  * events.
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
-import type { HopInfo } from '../errors/errors.js';
+import { BurrowError, type HopInfo } from '../errors/errors.js';
 import type { HopDesc, LayerEvent } from './route-trace.js';
 
 /** Everything a run reports; `t` is ms since the command started. */
@@ -87,6 +87,13 @@ export function renderEvent(ev: TraceEvent): string[] {
   }
 }
 
+/** Errors as plain objects (their own fields are not enumerable as JSON otherwise). */
+function jsonValue(_key: string, v: unknown): unknown {
+  if (v instanceof BurrowError) return { name: v.name, code: v.code, stage: v.stage, hop: v.hop, message: v.message, details: v.details };
+  if (v instanceof Error) return { name: v.name, message: v.message, ...('code' in v ? { code: (v as { code: unknown }).code } : {}) };
+  return v;
+}
+
 /** Writes events to stderr (`-v`) and/or a JSON lines file. */
 export class Tracer {
   readonly #verbose: boolean;
@@ -107,13 +114,33 @@ export class Tracer {
     return this.#verbose || this.#fd !== undefined;
   }
 
-  emit(event: TraceEvent): void {
+  /** True when a JSON trace is written. */
+  get json(): boolean {
+    return this.#fd !== undefined;
+  }
+
+  /**
+   * One of burrow's events (a `diagnostics_channel` message: `name` is its
+   * channel), as a JSON line only: `{ t, event: name, ...payload }`, errors as
+   * `{ name, code, stage, hop, message, details }`.
+   */
+  channel(name: string, payload: object, t: number): void {
+    if (this.#fd === undefined || this.writeError !== undefined) return;
+    try {
+      writeSync(this.#fd, `${JSON.stringify({ t: Math.round(t * 100) / 100, event: name, ...payload }, jsonValue)}\n`);
+    } catch (e) {
+      this.writeError = e as Error;
+    }
+  }
+
+  /** Writes `event`: its `-v` lines, and its JSON line unless `json` is false (layer lines: the JSON trace has the layer events themselves). */
+  emit(event: TraceEvent, json = true): void {
     const ev: TraceEvent = { ...event, t: Math.round(event.t * 100) / 100 };
     if (this.#verbose) {
       const lines = renderEvent(ev);
       if (lines.length > 0) this.#err(`${lines.join('\n')}\n`);
     }
-    if (this.#fd !== undefined && this.writeError === undefined) {
+    if (json && this.#fd !== undefined && this.writeError === undefined) {
       try {
         writeSync(this.#fd, `${JSON.stringify(ev)}\n`);
       } catch (e) {

@@ -17,6 +17,20 @@ const STREAM_CHANNELS = [
   'burrow:stream:trailers', 'burrow:stream:end', 'burrow:stream:error', 'burrow:stream:cancel', 'burrow:stream:push',
 ] as const;
 
+/** Headers as published: credentials (`authorization`, `proxy-authorization`) keep their scheme only. */
+function published(headers: HeaderList): HeaderList {
+  let masked: Array<readonly [string, string]> | undefined;
+  for (let i = 0; i < headers.length; i++) {
+    const [name, value] = headers[i] as readonly [string, string];
+    if (name === 'authorization' || name === 'proxy-authorization') {
+      masked ??= headers.slice(0, i);
+      const space = value.indexOf(' ');
+      masked.push([name, space > 0 ? `${value.slice(0, space)} ***` : '***']);
+    } else masked?.push([name, value]);
+  }
+  return masked ?? headers;
+}
+
 interface Watched {
   readonly stream: readonly number[];
   readonly startedAt: number;
@@ -55,7 +69,7 @@ export class StreamEvents {
     const w: Watched = { stream: ref.path, startedAt: epochNow(), handler: h, bodyBytes, bytes: 0 };
     this.#watched.set(ref.key, w);
     if (this.#obs.wants('burrow:stream:start', h)) {
-      this.#obs.publish('burrow:stream:start', { connection: this.#obs.connection, stream: w.stream, method, target, headers, tunnel: tunnel?.path }, h);
+      this.#obs.publish('burrow:stream:start', { connection: this.#obs.connection, stream: w.stream, method, target, headers: published(headers), tunnel: tunnel?.path }, h);
     }
   }
 

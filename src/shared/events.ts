@@ -180,6 +180,7 @@ export interface StreamStartEvent extends StreamEventBase {
   readonly method: string;
   /** The path, or `host:port` for a CONNECT. */
   readonly target: string;
+  /** The request headers; `authorization` and `proxy-authorization` show their scheme only (`Basic ***`). */
   readonly headers: HeaderList;
   /** The tunnel it is sent in, if any. */
   readonly tunnel: readonly number[] | undefined;

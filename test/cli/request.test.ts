@@ -427,16 +427,30 @@ describe('burrow URL: -v and --trace-json', () => {
     assert.match(r.stderr, /burrow: hop 1 \(socks5 tcp:\/\/localhost:\d+\): SOCKS5 server replied connection_refused \(5\).*\[stage socks-reply\]/);
   });
 
-  it('--trace-json writes the same events as JSON lines', async () => {
+  it('--trace-json writes the run and every burrow event (the channels\' payloads) as JSON lines', async () => {
     const trace = join(dir, 'trace.jsonl');
     const r = await runCli([...chainArgs(), '--trace-json', trace, '-o', join(dir, 'traced.bin'), `https://localhost:${originH2.port}/bytes/100000`]);
     assert.equal(r.status, 0, r.stderr);
     assert.equal(r.stderr, '');
-    const events = readFileSync(trace, 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l) as { event: string; t: number; hop?: number; depth?: number; status?: number; bytes?: number });
-    assert.deepEqual(events.map((e) => e.event), ['start', 'dns', 'tcp', 'tls', 'connect', 'tls', 'socks5', 'tls', 'http', 'request', 'response', 'done']);
-    assert.deepEqual(events.filter((e) => e.event === 'tls').map((e) => [e.hop, e.depth]), [[0, 1], [1, 2], [2, 3]]);
+    type Line = { event: string; t: number; layer?: { kind: string; hop: { index: number }; tls?: { version: string; certificate?: { subject: string } } }; status?: number; bytes?: number };
+    const events = readFileSync(trace, 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l) as Line);
+    const names = events.map((e) => e.event);
+    assert.equal(names[0], 'start');
+    // The run ends with `done`; then the pooled connection closes (its layers go down).
+    assert.equal(names.at(-1), 'burrow:connection:closed');
+    const ups = events.filter((e) => e.event === 'burrow:layer:up').map((e) => `${e.layer?.kind}@${e.layer?.hop.index}`);
+    assert.deepEqual(ups, ['tcp@0', 'tls@0', 'http2@0', 'http2-connect@0', 'tls@1', 'socks5@1', 'tls@2', 'http2@2']);
+    for (const e of events.filter((x) => x.event === 'burrow:layer:up' && x.layer?.kind === 'tls')) {
+      assert.match(e.layer?.tls?.version ?? '', /^TLSv1\.[23]$/);
+      assert.match(e.layer?.tls?.certificate?.subject ?? '', /CN=localhost/);
+    }
+    for (const name of ['burrow:connection:created', 'burrow:dns:start', 'burrow:dns:end', 'burrow:connection:up', 'request', 'burrow:stream:start', 'burrow:stream:headers-sent', 'burrow:stream:response', 'response', 'burrow:stream:end']) {
+      assert.ok(names.includes(name), `${name} in ${names.join(' ')}`);
+    }
     for (let i = 1; i < events.length; i++) assert.ok((events[i]?.t ?? 0) >= (events[i - 1]?.t ?? 0), 'times never go back');
-    assert.equal(events.at(-1)?.bytes, 100000);
+    assert.equal(events.find((e) => e.event === 'done')?.bytes, 100000);
+    assert.equal(events.find((e) => e.event === 'burrow:stream:end' && e.bytes === 100000)?.event, 'burrow:stream:end');
+    assert.ok(names.indexOf('done') < names.indexOf('burrow:connection:closed'));
     const fail = await runCli(['--trace-json', trace, '-x', `http://localhost:${connect403.port}`, `http://localhost:${originH1.port}/`]);
     assert.equal(fail.status, 56);
     const last = JSON.parse(readFileSync(trace, 'utf8').trimEnd().split('\n').at(-1) ?? '{}') as Record<string, unknown>;
