@@ -1,0 +1,99 @@
+// The events handler option (open() and request()) and the burrow:request tracing channel.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import dc from 'node:diagnostics_channel';
+import { open, request, Pool, type BurrowError, type EventHandler, type RequestCallContext } from '../../src/index.js';
+import { assertNoLeaks, resourceSnapshot } from '../helpers/leaks.js';
+import { startServers, type Servers } from './chains.js';
+
+describe('events handler', () => {
+  let s: Servers;
+  before(async () => {
+    s = await startServers();
+  });
+  after(() => s.close());
+
+  it('a throwing handler method never breaks the connection: each throw is one ERR_CALLBACK error event', async () => {
+    const baseline = resourceSnapshot();
+    let calls = 0;
+    const conn = open({
+      host: 'localhost', port: s.proxyTls.port, transport: 'tls', tls: { ca: s.pki.ca }, protocols: ['http'], retry: 0,
+      events: {
+        layerUp: () => {
+          calls++;
+          throw new Error('handler bug');
+        },
+      },
+    });
+    const errors: BurrowError[] = [];
+    conn.on('error', (e) => errors.push(e));
+    try {
+      const t = conn.connect({ host: 'localhost', port: s.https.port, transport: 'tls', tls: { ca: s.pki.ca }, protocols: ['http'] });
+      assert.equal((await conn.awaitBody(conn.get('/', {}, { tunnel: t }), 3000)).body.toString(), 'hello');
+    } finally {
+      await conn.close();
+    }
+    assert.equal(calls, 6, 'tcp, tls, http1, http1-connect, tls, http1');
+    assert.equal(errors.length, calls);
+    assert.ok(errors.every((e) => e.code === 'ERR_CALLBACK' && e.details['callback'] === "the events handler's layerUp" && (e.cause as Error).message === 'handler bug'));
+    await assertNoLeaks(baseline);
+  });
+
+  it("an invalid events option is ERR_INVALID_OPTION", () => {
+    assert.throws(() => open({ host: 'localhost', port: 1, events: 'no' as unknown as EventHandler }), (e: BurrowError) => e.code === 'ERR_INVALID_OPTION' && e.details['option'] === 'events');
+  });
+
+  it("request(): the route's layers go to the handler of the request that opened it, stream events to each request's own", async () => {
+    const pool = new Pool();
+    const seen: string[] = [];
+    const handler = (who: string): EventHandler => ({
+      layerUp: (e) => seen.push(`${who} layer ${e.layer.kind}@${e.layer.hop.index}`),
+      streamStart: (e) => seen.push(`${who} start ${e.method} ${e.target}`),
+      streamEnd: (e) => seen.push(`${who} end ${e.bytes}`),
+      dnsEnd: (e) => seen.push(`${who} dns ${e.host}@${e.hop.index}`),
+    });
+    const via = [{ url: `https://localhost:${s.proxyTls.port}`, tls: { ca: s.pki.ca } }];
+    try {
+      const a = await request(`http://localhost:${s.http.port}/`, { via, pool, events: handler('A') });
+      await a.text();
+      const b = await request(`http://localhost:${s.http.port}/`, { via, pool, events: handler('B') });
+      await b.text();
+      assert.equal(b.info.reused, true);
+    } finally {
+      await pool.close();
+    }
+    assert.deepEqual(seen.filter((l) => l.startsWith('A')), [
+      'A dns localhost@0', 'A layer tcp@0', 'A layer tls@0', 'A layer http1@0', `A start CONNECT localhost:${s.http.port}`,
+      'A layer http1-connect@0', 'A layer http1@1', 'A start GET /', 'A end 5',
+    ]);
+    assert.deepEqual(seen.filter((l) => l.startsWith('B')), ['B start GET /', 'B end 5']);
+  });
+
+  it('tracing:burrow:request: start with the call, asyncEnd with the response (the call\'s async context), error on failure', async () => {
+    const tc = dc.tracingChannel<unknown, RequestCallContext>('burrow:request');
+    const log: string[] = [];
+    const sub = {
+      start: (c: RequestCallContext) => log.push(`start ${c.method} ${c.url} via ${c.via.join(',')}`),
+      end: () => undefined,
+      asyncStart: () => undefined,
+      asyncEnd: (c: RequestCallContext) => log.push(`asyncEnd ${c.response?.status ?? '-'} stream ${c.response?.stream.length ?? 0}`),
+      error: (c: RequestCallContext) => log.push(`error ${(c.error as BurrowError).code}`),
+    };
+    tc.subscribe(sub);
+    const pool = new Pool();
+    try {
+      await (await request(`http://localhost:${s.http.port}/`, { via: `http://u:secret@localhost:${s.proxy.port}`, pool })).text();
+      await assert.rejects(request(`http://localhost:${s.http.port}/`, { via: [`http://localhost:${s.refusing.port}`], pool }));
+    } finally {
+      tc.unsubscribe(sub);
+      await pool.close();
+    }
+    assert.deepEqual(log, [
+      `start GET http://localhost:${s.http.port}/ via http://u:***@localhost:${s.proxy.port}`,
+      'asyncEnd 200 stream 2',
+      `start GET http://localhost:${s.http.port}/ via http://localhost:${s.refusing.port}`,
+      'error ERR_CONNECT_STATUS',
+      'asyncEnd - stream 0',
+    ]);
+  });
+});
