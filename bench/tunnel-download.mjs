@@ -57,6 +57,8 @@ const LABELS = {
   'undici8@node24': `undici 8 \`ProxyAgent\` + \`request()\`, Node ${PEER_NODE_VERSION}`,
   'burrow@base': 'burrow low-level, baseline build (BENCH_BASELINE_DIST)',
   'burrow-request@base': 'burrow `request()`, baseline build (BENCH_BASELINE_DIST)',
+  'burrow@observed': 'burrow low-level, a subscriber on every channel',
+  'burrow-request@observed': 'burrow `request()`, a subscriber on every channel',
 };
 
 const PATHS = {

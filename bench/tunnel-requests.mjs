@@ -36,6 +36,8 @@ const LABELS = {
   'undici8@node24': `undici 8 \`ProxyAgent\` + \`request()\`, Node ${PEER_NODE_VERSION}`,
 };
 LABELS['burrow@base'] = 'burrow low-level, baseline build (BENCH_BASELINE_DIST)';
+LABELS['burrow@observed'] = 'burrow low-level, a subscriber on every channel';
+LABELS['burrow-request@observed'] = 'burrow `request()`, a subscriber on every channel';
 LABELS['burrow-request@base'] = 'burrow `request()`, baseline build (BENCH_BASELINE_DIST)';
 /** The peer row each burrow row is compared with: the same Node release. */
 const refOf = (c) => (c.endsWith('@node24') ? 'undici8@node24' : 'undici');

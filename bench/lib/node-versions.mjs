@@ -26,7 +26,8 @@ export function nodeBinary(version = PEER_NODE_VERSION) {
  * Splits a client name with a variant suffix: `undici8@node24` runs client `undici` with the
  * undici 8 package (`undici8`, an npm alias in bench/package.json) under Node 24;
  * `burrow@node24` runs burrow under Node 24; `burrow@base` runs burrow from the build named
- * by BENCH_BASELINE_DIST (a before/after comparison in one run).
+ * by BENCH_BASELINE_DIST (a before/after comparison in one run); `burrow@observed` runs burrow with a
+ * no-op subscriber on every one of its diagnostics_channel channels (what watching costs).
  * Returns { client, fork: { execPath?, env? }, undici? }.
  */
 export function clientVariant(name) {
@@ -41,7 +42,8 @@ export function clientVariant(name) {
     const dist = process.env.BENCH_BASELINE_DIST;
     if (!dist) throw new Error(`${name}: set BENCH_BASELINE_DIST to the dist/ directory of the build to compare with`);
     out.fork.env = { ...process.env, BENCH_BURROW_DIST: dist };
-  } else if (variant !== undefined) throw new Error(`unknown client variant @${variant}`);
+  } else if (variant === 'observed') out.fork.env = { ...process.env, BENCH_OBSERVE: '1' };
+  else if (variant !== undefined) throw new Error(`unknown client variant @${variant}`);
   return out;
 }
 

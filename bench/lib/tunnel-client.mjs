@@ -38,6 +38,14 @@ const require = createRequire(import.meta.url);
 const UNDICI = cfg.undici ?? 'undici';
 const distUrl = process.env.BENCH_BURROW_DIST ? pathToFileURL(`${process.env.BENCH_BURROW_DIST.replace(/\/$/, '')}/index.js`).href : '../../dist/index.js';
 const TLS = { ca }; // one options object: burrow reuses one SecureContext per options object
+if (process.env.BENCH_OBSERVE === '1' && client.startsWith('burrow')) {
+  // burrow@observed: a subscriber on every channel, so that every message is built and published.
+  const dc = await import('node:diagnostics_channel');
+  const { CHANNEL_NAMES, TRACING_CHANNEL_NAMES } = await import(distUrl);
+  const noop = () => undefined;
+  for (const name of CHANNEL_NAMES) dc.subscribe(name, noop);
+  for (const name of TRACING_CHANNEL_NAMES) dc.tracingChannel(name).subscribe({ start: noop, end: noop, asyncStart: noop, asyncEnd: noop, error: noop });
+}
 const ORIGIN_PORT = cfg.originPort ?? ports.originH1;
 const ORIGIN_PROTO = cfg.originProtocol ?? 'http'; // 'http2' for B6 h2
 const url = (p) => `https://${HOST}:${ORIGIN_PORT}${p}`;

@@ -9,6 +9,7 @@ import type { EventHandler } from '../shared/events.js';
 import type { HeaderList } from '../shared/headers.js';
 import type { StreamMessage } from '../shared/messages.js';
 import type { StreamRef } from '../shared/stream-ref.js';
+import { CHANNELS } from '../observe/channels.js';
 import { epochNow } from '../observe/layer-record.js';
 import type { Observer } from '../observe/observer.js';
 
@@ -29,6 +30,21 @@ function published(headers: HeaderList): HeaderList {
     } else masked?.push([name, value]);
   }
   return masked ?? headers;
+}
+
+/** The stream channels themselves (checked for subscribers at every stream start: no lookup by name). */
+const STREAM_CHANNEL_OBJECTS = STREAM_CHANNELS.map((name) => CHANNELS[name]);
+
+const STREAM_METHODS = [
+  'streamStart', 'streamHeadersSent', 'streamBodySent', 'streamInform', 'streamResponse', 'streamTrailers', 'streamEnd', 'streamError', 'streamCancel', 'streamPush',
+] as const;
+
+/** True when a stream channel has a subscriber or `handler` has a stream method. */
+function streamsWatched(handler: EventHandler | undefined): boolean {
+  for (let i = 0; i < STREAM_CHANNEL_OBJECTS.length; i++) if ((STREAM_CHANNEL_OBJECTS[i] as { hasSubscribers: boolean }).hasSubscribers) return true;
+  if (handler === undefined) return false;
+  for (const m of STREAM_METHODS) if (typeof handler[m] === 'function') return true;
+  return false;
 }
 
 interface Watched {
@@ -58,14 +74,7 @@ export class StreamEvents {
   /** A stream starts: watched when anyone wants its events (`handler`: its own, else the connection's). */
   start(ref: StreamRef, method: string, target: string, headers: HeaderList, tunnel: StreamRef | undefined, bodyBytes: number, handler: EventHandler | undefined): void {
     const h = handler ?? this.#obs.handler;
-    let wanted = false;
-    for (const name of STREAM_CHANNELS) {
-      if (this.#obs.wants(name, h)) {
-        wanted = true;
-        break;
-      }
-    }
-    if (!wanted) return;
+    if (!streamsWatched(h)) return;
     const w: Watched = { stream: ref.path, startedAt: epochNow(), handler: h, bodyBytes, bytes: 0 };
     this.#watched.set(ref.key, w);
     if (this.#obs.wants('burrow:stream:start', h)) {

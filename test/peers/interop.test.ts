@@ -9,7 +9,10 @@
 // naming the hop.
 import { describe, it, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, X509Certificate } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import {
   getHeader,
   isBurrowError,
@@ -529,6 +532,55 @@ describe('interop with real peers (nginx, squid, nghttpx, dante, stunnel, tinypr
       assert.equal(getHeader(res.headers, 'connection'), 'close');
       assertBurrowError(await streamError(conn, early), 'ERR_NOT_A_TUNNEL', 'state');
       await closed(conn);
+    });
+  });
+
+  describe('events through real peers', () => {
+    /** What `openssl s_client` reports for a TLS listener: version, cipher, ALPN, the certificate's subject, issuer and SHA-256 fingerprint. */
+    function sClient(port: number, alpn: string | undefined): { version: string; cipher: string; alpn: string | null; subject: string; issuer: string; fingerprint256: string } {
+      const caFile = join(peers.dir, 'events-ca.pem');
+      writeFileSync(caFile, peers.ca);
+      const args = ['s_client', '-connect', `127.0.0.1:${port}`, '-servername', 'localhost', '-CAfile', caFile, '-verify_return_error', '-showcerts', ...(alpn !== undefined ? ['-alpn', alpn] : [])];
+      const out = execFileSync('openssl', args, { input: '', encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'], timeout: 10_000 });
+      const field = (re: RegExp): string => re.exec(out)?.[1]?.trim() ?? '';
+      const pem = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(out)?.[0] ?? '';
+      const cert = new X509Certificate(pem);
+      const dn = (s: string): string => s.split('\n').filter(Boolean).join(', ');
+      return {
+        version: field(/^New, (\S+), Cipher is/m),
+        cipher: field(/^New, \S+, Cipher is (\S+)/m),
+        alpn: /No ALPN negotiated/.test(out) ? null : field(/^ALPN protocol:\s*(\S+)/m),
+        subject: dn(cert.subject),
+        issuer: dn(cert.issuer),
+        fingerprint256: cert.fingerprint256,
+      };
+    }
+
+    it('squid (TLS) → nghttpx (TLS, h2) → nginx (TLS, h2): every TLS layer\'s details are what openssl s_client reports for that listener', TEST_TIMEOUT, async () => {
+      const conn = track({ host: 'localhost', port: P.squidTls, transport: 'tls', tls, protocols: ['http'] });
+      const t1 = conn.connect({ host: 'localhost', port: P.nghttpxTls, transport: 'tls', tls, protocols: ['http2'] });
+      const t2 = conn.connect(nginxTls(), {}, { tunnel: t1 });
+      const r = conn.get('/small', {}, { tunnel: t2 });
+      await readReply(conn, r);
+      const layers = conn.streamInfo(t2)?.layers ?? [];
+      assert.deepEqual(layers.map((l) => `${l.kind}@${l.hop.index}`), ['tcp@0', 'tls@0', 'http1-connect@0', 'tls@1', 'http2@1', 'http2-connect@1', 'tls@2', 'http2@2']);
+      const checks: Array<[number, number, string | undefined]> = [[0, P.squidTls, undefined], [1, P.nghttpxTls, 'h2'], [2, P.nginxTls, 'h2']];
+      for (const [hop, port, alpn] of checks) {
+        const ours = layers.find((l) => l.kind === 'tls' && l.hop.index === hop)?.tls;
+        const theirs = sClient(port, alpn);
+        assert.ok(ours !== undefined, `TLS details of hop ${hop}`);
+        assert.equal(ours.version, theirs.version, `hop ${hop} version`);
+        assert.equal(ours.cipher, theirs.cipher, `hop ${hop} cipher`);
+        assert.equal(ours.alpn, theirs.alpn, `hop ${hop} ALPN`);
+        assert.equal(ours.servername, 'localhost');
+        assert.equal(ours.authorized, true);
+        assert.equal(ours.certificate?.subject, theirs.subject, `hop ${hop} subject`);
+        assert.equal(ours.certificate?.issuer, theirs.issuer, `hop ${hop} issuer`);
+        assert.equal(ours.certificate?.fingerprint256, theirs.fingerprint256, `hop ${hop} fingerprint`);
+      }
+      const connect = layers.find((l) => l.kind === 'http1-connect');
+      assert.equal(connect?.connect?.status, 200);
+      assert.equal(connect?.connect?.target, `localhost:${P.nghttpxTls}`);
     });
   });
 
