@@ -316,3 +316,34 @@ describe('channels: a failure at every stage names its layer, hop and stage', ()
     }
   });
 });
+
+describe('channels: a connection lost, retried and given up', () => {
+  it('connection:down says whether a retry follows; connection:retry has the delay; connection:closed the last error', async () => {
+    const baseline = resourceSnapshot();
+    const srv = await startScriptedServer({ onConnection: (c) => c.destroy() });
+    const log = new EventLog();
+    const conn = open({ host: '127.0.0.1', port: srv.port, protocols: ['http'], retry: 1, retryTimeout: 7 });
+    const closed = new Promise<void>((resolve) => conn.once('close', () => resolve()));
+    try {
+      await closed;
+    } finally {
+      await conn.close();
+      log.stop();
+      await srv.close();
+    }
+    const lines = log.lines(conn.id).filter((l) => l.startsWith('connection:'));
+    assert.deepEqual(lines, [
+      'connection:created',
+      'connection:up http [tcp@0,http1@0]',
+      'connection:down ERR_CONNECTION_CLOSED retry=true',
+      'connection:retry ERR_CONNECTION_CLOSED',
+      'connection:up http [tcp@0,http1@0]',
+      'connection:down ERR_CONNECTION_CLOSED retry=false',
+      'connection:closed ERR_CONNECTION_CLOSED',
+    ]);
+    const retry = log.on(conn.id, 'burrow:connection:retry')[0];
+    assert.equal(retry?.delayMs, 0, 'the first retry is immediate (Gun)');
+    assert.equal(retry?.retriesLeft, 0);
+    await assertNoLeaks(baseline);
+  });
+});
