@@ -1,0 +1,132 @@
+// WebSocket frames (RFC 6455 §5): exact bytes of client frames, server frames decoded whole and split at every
+// byte, and every protocol error with its close code.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { closePayload, encodeFrame, FrameDecoder, mask, validCloseCode, WsProtocolError, type RawFrame } from '../../../src/protocols/websocket/frames.js';
+
+/** A server frame: no mask. */
+function serverFrame(opcode: number, payload: Buffer, fin = true, rsv1 = false): Buffer {
+  const len = payload.length;
+  const head = len < 126 ? Buffer.from([0, len]) : len < 65536 ? Buffer.from([0, 126, len >> 8, len & 255]) : Buffer.concat([Buffer.from([0, 127]), (() => {
+    const b = Buffer.alloc(8);
+    b.writeUInt32BE(Math.floor(len / 2 ** 32), 0);
+    b.writeUInt32BE(len >>> 0, 4);
+    return b;
+  })()]);
+  head[0] = (fin ? 0x80 : 0) | (rsv1 ? 0x40 : 0) | opcode;
+  return Buffer.concat([head, payload]);
+}
+
+function decode(bytes: Buffer, opts = { allowRsv1: false, maxFramePayload: 1 << 30 }): RawFrame[] {
+  return new FrameDecoder(opts).feed(bytes);
+}
+
+function closeCode(fn: () => unknown): number {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof WsProtocolError) return e.closeCode;
+    throw e;
+  }
+  throw new Error('no error');
+}
+
+describe('WebSocket frames: encoding (client)', () => {
+  it('RFC 6455 §5.7 example: a masked "Hello"', () => {
+    const key = Buffer.from([0x37, 0xfa, 0x21, 0x3d]);
+    assert.deepEqual([...encodeFrame(0x1, Buffer.from('Hello'), true, false, key)], [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58]);
+  });
+
+  it('lengths 125, 126, 65535, 65536 take 7, 16 and 64 bits', () => {
+    const key = Buffer.from([1, 2, 3, 4]);
+    assert.deepEqual([...encodeFrame(2, Buffer.alloc(125), true, false, key).subarray(0, 2)], [0x82, 0x80 | 125]);
+    assert.deepEqual([...encodeFrame(2, Buffer.alloc(126), true, false, key).subarray(0, 4)], [0x82, 0x80 | 126, 0, 126]);
+    assert.deepEqual([...encodeFrame(2, Buffer.alloc(65535), true, false, key).subarray(0, 4)], [0x82, 0x80 | 126, 0xff, 0xff]);
+    assert.deepEqual([...encodeFrame(2, Buffer.alloc(65536), true, false, key).subarray(0, 10)], [0x82, 0x80 | 127, 0, 0, 0, 0, 0, 1, 0, 0]);
+    assert.equal(encodeFrame(2, Buffer.alloc(65536), true, false, key).length, 10 + 4 + 65536);
+  });
+
+  it('a fresh random key per frame, and the payload given is left as it was', () => {
+    const payload = Buffer.from('same payload');
+    const a = encodeFrame(1, payload);
+    const b = encodeFrame(1, payload);
+    assert.equal(payload.toString(), 'same payload');
+    assert.notDeepEqual(a.subarray(2, 6), b.subarray(2, 6));
+    const unmasked = Buffer.from(a.subarray(6));
+    mask(unmasked, a.subarray(2, 6));
+    assert.equal(unmasked.toString(), 'same payload');
+  });
+
+  it('fin, rsv1 and a close payload', () => {
+    const key = Buffer.from([0, 0, 0, 0]);
+    assert.equal(encodeFrame(1, Buffer.from('a'), false, false, key)[0], 0x01);
+    assert.equal(encodeFrame(1, Buffer.from('a'), true, true, key)[0], 0xc1);
+    assert.deepEqual([...closePayload(1000, 'bye')], [0x03, 0xe8, 0x62, 0x79, 0x65]);
+    assert.equal(closePayload(undefined, 'x').length, 0);
+  });
+});
+
+describe('WebSocket frames: decoding (server frames)', () => {
+  it('text, binary, fragments, control frames; 16- and 64-bit lengths', () => {
+    const big = Buffer.alloc(70000, 7);
+    const bytes = Buffer.concat([
+      serverFrame(1, Buffer.from('Hello')),
+      serverFrame(2, Buffer.alloc(300, 1), false),
+      serverFrame(9, Buffer.from('ping')),
+      serverFrame(0, big),
+      serverFrame(8, closePayload(1000, '')),
+    ]);
+    const frames = decode(bytes);
+    assert.deepEqual(frames.map((f) => [f.opcode, f.fin, f.payload.length]), [[1, true, 5], [2, false, 300], [9, true, 4], [0, true, 70000], [8, true, 2]]);
+    assert.equal(frames[0]?.payload.toString(), 'Hello');
+  });
+
+  it('any split of the bytes gives the same frames', () => {
+    fc.assert(fc.property(fc.array(fc.record({ op: fc.constantFrom(1, 2, 9, 10), len: fc.integer({ min: 0, max: 300 }) }), { minLength: 1, maxLength: 6 }), fc.array(fc.integer({ min: 1, max: 50 }), { minLength: 1, maxLength: 20 }), (specs, cuts) => {
+      const bytes = Buffer.concat(specs.map((s, i) => serverFrame(s.op, Buffer.alloc(s.op >= 8 ? Math.min(s.len, 125) : s.len, i))));
+      const whole = decode(bytes).map((f) => [f.opcode, f.payload.toString('hex')]);
+      const d = new FrameDecoder({ allowRsv1: false, maxFramePayload: 1 << 20 });
+      const got: RawFrame[] = [];
+      let at = 0;
+      let i = 0;
+      while (at < bytes.length) {
+        const n = cuts[i++ % cuts.length] as number;
+        d.feed(bytes.subarray(at, at + n), got);
+        at += n;
+      }
+      assert.deepEqual(got.map((f) => [f.opcode, f.payload.toString('hex')]), whole);
+      assert.equal(d.buffered, 0);
+    }), { numRuns: 300 });
+  });
+
+  it('every protocol error has its close code (RFC 6455 §5, §7.4.1)', () => {
+    const b = (...x: number[]): Buffer => Buffer.from(x);
+    assert.equal(closeCode(() => decode(b(0xa1, 0))), 1002, 'RSV2');
+    assert.equal(closeCode(() => decode(b(0x91, 0))), 1002, 'RSV3');
+    assert.equal(closeCode(() => decode(b(0xc1, 0))), 1002, 'RSV1 without permessage-deflate');
+    assert.equal(closeCode(() => decode(b(0xc9, 0), { allowRsv1: true, maxFramePayload: 100 })), 1002, 'RSV1 on a control frame');
+    assert.equal(closeCode(() => decode(b(0x40, 0), { allowRsv1: true, maxFramePayload: 100 })), 1002, 'RSV1 on a continuation');
+    for (const op of [3, 4, 5, 6, 7, 0xb, 0xc, 0xd, 0xe, 0xf]) assert.equal(closeCode(() => decode(b(0x80 | op, 0))), 1002, `opcode ${op}`);
+    assert.equal(closeCode(() => decode(b(0x81, 0x81, 1, 2, 3, 4, 0))), 1002, 'masked');
+    assert.equal(closeCode(() => decode(b(0x09, 0))), 1002, 'fragmented ping');
+    assert.equal(closeCode(() => decode(b(0x89, 126, 0, 126))), 1002, 'control over 125 bytes');
+    assert.equal(closeCode(() => decode(b(0x82, 126, 0, 5))), 1002, 'non-minimal 16-bit length');
+    assert.equal(closeCode(() => decode(b(0x82, 127, 0, 0, 0, 0, 0, 0, 0, 5))), 1002, 'non-minimal 64-bit length');
+    assert.equal(closeCode(() => decode(b(0x82, 127, 0x80, 0, 0, 0, 0, 0, 0, 0))), 1002, 'length top bit');
+    assert.equal(closeCode(() => decode(serverFrame(2, Buffer.alloc(200)), { allowRsv1: false, maxFramePayload: 100 })), 1009, 'over maxPayload');
+  });
+
+  it('frames before a bad byte are kept; the decoder is dead after it', () => {
+    const d = new FrameDecoder({ allowRsv1: false, maxFramePayload: 100 });
+    const got: RawFrame[] = [];
+    assert.throws(() => d.feed(Buffer.concat([serverFrame(1, Buffer.from('ok')), Buffer.from([0xf1, 0])]), got));
+    assert.deepEqual(got.map((f) => f.payload.toString()), ['ok']);
+    assert.throws(() => d.feed(serverFrame(1, Buffer.from('later'))), WsProtocolError);
+  });
+
+  it('close codes a peer may send', () => {
+    for (const c of [1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 4999]) assert.ok(validCloseCode(c), String(c));
+    for (const c of [0, 999, 1004, 1005, 1006, 1015, 1016, 2999, 5000]) assert.ok(!validCloseCode(c), String(c));
+  });
+});
