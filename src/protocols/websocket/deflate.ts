@@ -62,6 +62,8 @@ export interface ExtensionOffer {
   readonly params: ReadonlyArray<readonly [string, string | true]>;
 }
 
+/** Marks where a quoted string began while a value is split (NUL never survives into a header value). */
+const QUOTED = '\u0000';
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
 /** Parses a `sec-websocket-extensions` value (RFC 6455 §9.1). Throws {@link ExtensionError}. */
@@ -81,7 +83,7 @@ export function parseExtensions(value: string): ExtensionOffer[] {
     }
     if (c === '"') {
       quoted = true;
-      cur += '\u0000';
+      cur += QUOTED;
     } else if (c === ',' || c === ';') {
       (items[items.length - 1] as string[]).push(cur.trim());
       cur = '';
@@ -103,7 +105,8 @@ export function parseExtensions(value: string): ExtensionOffer[] {
       const eq = p.indexOf('=');
       const key = (eq < 0 ? p : p.slice(0, eq)).trim();
       if (!TOKEN.test(key)) throw new ExtensionError(`an invalid parameter name ${JSON.stringify(key)} of ${name}`);
-      const val = eq < 0 ? true : p.slice(eq + 1).trim().replace(/^\u0000/, '');
+      const raw = eq < 0 ? undefined : p.slice(eq + 1).trim();
+      const val = raw === undefined ? true : raw.startsWith(QUOTED) ? raw.slice(1) : raw;
       list.push([key, val]);
     }
     out.push({ name, params: list });
