@@ -40,7 +40,11 @@ export {
   type UpEvent,
   type UpgradeMessage,
   type UpMessage,
+  type WsFrame,
+  type WsMessage,
 } from './shared/messages.js';
+export type { WsDeflateOptions, WsOptions, WsProtocolHandler, WsSendFrame } from './shared/ws.js';
+export type { WsUpgradeOptions } from './connection/websockets.js';
 export {
   defaultRetryFn,
   type LookupFunction,
@@ -51,7 +55,7 @@ export {
 } from './shared/options/open.js';
 export type { Http1Options, Http2Options } from './shared/options/http.js';
 export type { TlsOptions } from './shared/options/tls.js';
-export { BurrowError, isBurrowError, type ErrorCode, type ErrorStage, type HopInfo, type HopKind } from './errors/errors.js';
+export { BurrowError, isBurrowError, type ErrorCode, type ErrorResponse, type ErrorStage, type HopInfo, type HopKind } from './errors/errors.js';
 export { getHeader, getHeaders, hasHeader, type Header, type HeaderList, type HeadersInit } from './shared/headers.js';
 export type {
   BurrowChannelMessage,
@@ -84,7 +88,10 @@ export type {
   StreamResponseEvent,
   StreamStartEvent,
   StreamTrailersEvent,
+  StreamUpgradeEvent,
   TcpLayerDetails,
   TlsLayerDetails,
+  WebSocketLayerDetails,
+  WsFrameEvent,
 } from './shared/events.js';
 export { CHANNEL_NAMES, TRACING_CHANNEL_NAMES } from './shared/events.js';

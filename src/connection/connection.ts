@@ -18,7 +18,7 @@ import { EventEmitter } from 'node:events';
 import { BurrowError } from '../errors/errors.js';
 import type { HeaderList, HeadersInit } from '../shared/headers.js';
 import type { ConnectionInfo, ConnectionState, StreamInfo } from '../shared/info.js';
-import type { DownEvent, Http2SettingsReport, Notification, StreamMessage, UpEvent } from '../shared/messages.js';
+import type { DownEvent, Http2SettingsReport, LayerProtocolName, Notification, StreamMessage, UpEvent } from '../shared/messages.js';
 import type { ConnectDestination } from '../shared/options/hop.js';
 import type { ResolvedOptions } from '../shared/options/open.js';
 import { StreamRef, nextStreamId } from '../shared/stream-ref.js';
@@ -35,6 +35,8 @@ import { Router } from './routing.js';
 import { ConnectionStatus } from './status.js';
 import { StreamTable } from './streams.js';
 import { TunnelBook } from './tunnels.js';
+import { WebSockets, type WsUpgradeOptions } from './websockets.js';
+import type { WsSendFrame } from '../shared/ws.js';
 
 export type { ConnectionInfo, ConnectionState, IntermediaryInfo, StreamInfo } from '../shared/info.js';
 export type { Body, RequestOptions } from './requests.js';
@@ -93,6 +95,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   readonly #streams: StreamTable;
   readonly #lifecycle: Lifecycle;
   readonly #requests: Requests;
+  readonly #ws: WebSockets;
   readonly #describe: DescribeParts;
 
   /** @internal Use {@link open}. */
@@ -148,6 +151,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     this.#lifecycle = lifecycle;
     const requests = new Requests({ config: options, status, tree, tunnels, streams, router, stack, guard, connRef, observer, streamEvents });
     this.#requests = requests;
+    this.#ws = new WebSockets({ config: options, status, tree, tunnels, streams, router, stack, guard, connRef, observer, streamEvents }, requests);
     this.#describe = { config: options, status, tree, tunnels, router, connRef, retriesLeft: () => lifecycle.retriesLeft, isQueued: (ref) => requests.isQueued(ref) };
     if (observer.wants('burrow:connection:created')) {
       observer.publish('burrow:connection:created', { connection: this.id, host: options.host, port: options.port, transport: options.transport });
@@ -270,6 +274,39 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     this.#requests.cancel(ref);
   }
 
+  // ---------------------------------------------------------------- WebSocket
+
+  /**
+   * Opens a WebSocket at `path` on the connection's layer, or on the layer
+   * inside `opts.tunnel`: an HTTP/1.1 `Upgrade` (the whole connection, or the
+   * conn-wide tunnel, becomes the WebSocket) or, on HTTP/2, an extended
+   * CONNECT (RFC 8441: one stream; the server must allow it in its SETTINGS,
+   * else `ERR_WS_UNSUPPORTED`). Returns the WebSocket's ref at once. Its
+   * messages: `upgrade` when it is up, then `ws` messages (one per text or
+   * binary message, ping and pong when `silencePings` is false); a received
+   * `close` frame is the last. A refused or invalid handshake is an
+   * `ERR_WS_HANDSHAKE` error with the answer's status and headers in
+   * `error.response`. Options are Gun's `ws_opts` over the connection's `ws`
+   * defaults.
+   */
+  wsUpgrade(path: string, headers?: HeadersInit, opts?: WsUpgradeOptions): StreamRef {
+    return this.#ws.upgrade(path, headers, opts);
+  }
+
+  /**
+   * Sends one frame or several, in order, on the WebSocket `ref` (frames sent
+   * before it is up wait for it). Text and binary messages are compressed
+   * when permessage-deflate was negotiated and they reach its threshold.
+   * Sending `close` starts the close handshake: the stream's last message is
+   * then the server's close frame (or `ERR_WS_CLOSE_TIMEOUT` after
+   * `closingTimeout`). Throws `ERR_INVALID_REQUEST` for a bad frame; resolves
+   * when the transport can take more; rejects with `ERR_WS_CLOSED` when the
+   * frames cannot be sent (after a close frame, or once the WebSocket ended).
+   */
+  wsSend(ref: StreamRef, frames: WsSendFrame | readonly WsSendFrame[]): Promise<void> {
+    return this.#ws.send(ref, Array.isArray(frames) ? (frames as readonly WsSendFrame[]) : [frames as WsSendFrame]);
+  }
+
   /** Gives a stream `increment` more data messages of flow budget (Gun's message-count flow control). */
   updateFlow(ref: StreamRef, increment: number): void {
     this.#requests.updateFlow(ref, increment);
@@ -301,7 +338,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
    * (after any SOCKS layers given in `protocols`); rejects after `timeout` ms or
    * if the connection gives up.
    */
-  awaitUp(timeout: number = DEFAULT_AWAIT_TIMEOUT): Promise<'http' | 'http2' | 'raw'> {
+  awaitUp(timeout: number = DEFAULT_AWAIT_TIMEOUT): Promise<LayerProtocolName> {
     return this.#lifecycle.awaitUp(timeout);
   }
 

@@ -11,8 +11,8 @@ import type { Duplex } from 'node:stream';
 import { BurrowError } from '../errors/errors.js';
 import type { LayerKind } from '../shared/events.js';
 import type { IntermediaryInfo } from '../shared/info.js';
-import type { LayerSink } from '../shared/layer.js';
-import { isFinal, type Notification, type StreamMessage } from '../shared/messages.js';
+import type { LayerOrigin, LayerSink } from '../shared/layer.js';
+import { isFinal, type LayerProtocolName, type Notification, type StreamMessage } from '../shared/messages.js';
 import type { ResolvedHttp1Options, ResolvedHttp2Options } from '../shared/options/http.js';
 import type { StreamRef } from '../shared/stream-ref.js';
 import { chainFailed, layerBroke, layersDown, layerUp, startLayer } from '../observe/layer-events.js';
@@ -20,12 +20,13 @@ import type { LayerRecord } from '../observe/layer-record.js';
 import type { Observer } from '../observe/observer.js';
 import { establish, type Established } from '../tunnel/establish.js';
 import { createProtocolLayer } from '../tunnel/protocol-layer.js';
+import { openWebSocket, type OpenedWebSocket } from '../tunnel/websocket.js';
 import type { LayerNode, LayerTree } from './layer-tree.js';
 import type { Router } from './routing.js';
 import type { ConnectionStatus } from './status.js';
 import type { StreamEvents } from './stream-events.js';
 import type { StreamTable } from './streams.js';
-import type { TunnelBook } from './tunnels.js';
+import type { PendingWebSocket, TunnelBook } from './tunnels.js';
 
 /** What the stack tells the connection's lifecycle. */
 export interface StackHooks {
@@ -87,21 +88,7 @@ export class LayerStack {
    */
   build(key: string, tunnelRef: StreamRef | undefined, est: Established, scope: 'conn' | 'stream', carrier: LayerNode | undefined, parentNode: LayerNode | undefined, flow: number, below: readonly LayerRecord[], viaParent: readonly IntermediaryInfo[] = []): LayerNode {
     const holder: { node: LayerNode | undefined } = { node: undefined };
-    const hooks = this.#hooks;
-    const sink: LayerSink = {
-      deliver: this.deliver,
-      notify: (n) => hooks.notify(tunnelRef === undefined ? n : { ...n, tunnel: tunnelRef }),
-      closed: (error, killed) => {
-        if (holder.node !== undefined) this.nodeClosed(holder.node, error, killed);
-      },
-      tunnel: (ref, duplex, earlyBytes) => {
-        if (holder.node !== undefined) void this.#tunnelUp(holder.node, ref, duplex, earlyBytes);
-        else duplex.destroy();
-      },
-      sent: (ref, what) => {
-        if (this.#streamEvents.size > 0) this.#streamEvents.sent(ref, what, est.protocol);
-      },
-    };
+    const sink = this.#sinkFor(holder, tunnelRef, est.protocol);
     const protocolRecord = startLayer(this.#obs, PROTOCOL_KIND[est.protocol], est.hop, est.top, tunnelRef?.path);
     protocolRecord.countOn(est.duplex);
     const layer = createProtocolLayer(est, { rawRef: tunnelRef ?? this.#connRef, flow, http: this.#options.http, http2: this.#options.http2, sink });
@@ -123,6 +110,25 @@ export class LayerStack {
     };
     holder.node = node;
     return node;
+  }
+
+  /** Where the layer of `holder.node` reports to. */
+  #sinkFor(holder: { node: LayerNode | undefined }, tunnelRef: StreamRef | undefined, protocol: LayerProtocolName): LayerSink {
+    const hooks = this.#hooks;
+    return {
+      deliver: this.deliver,
+      notify: (n) => hooks.notify(tunnelRef === undefined ? n : { ...n, tunnel: tunnelRef }),
+      closed: (error, killed) => {
+        if (holder.node !== undefined) this.nodeClosed(holder.node, error, killed);
+      },
+      tunnel: (ref, duplex, earlyBytes) => {
+        if (holder.node !== undefined) void this.#tunnelUp(holder.node, ref, duplex, earlyBytes);
+        else duplex.destroy();
+      },
+      sent: (ref, what) => {
+        if (this.#streamEvents.size > 0) this.#streamEvents.sent(ref, what, protocol);
+      },
+    };
   }
 
   /** The node's protocol layer is ready: its record is up. */
@@ -166,6 +172,10 @@ export class LayerStack {
       this.#streams.deliver(msg, final);
       return;
     }
+    if (pending.kind === 'websocket') {
+      this.#wsAnswer(pending, msg);
+      return;
+    }
     const ok = msg.type === 'response' && msg.status >= 200 && msg.status < 300;
     if (msg.type === 'response') {
       this.#tunnels.answered(pending);
@@ -181,6 +191,7 @@ export class LayerStack {
             stage: 'connect-response',
             hop: rec?.hop,
             details: msg.type === 'response' ? { status: msg.status } : undefined,
+            response: msg.type === 'response' ? { status: msg.status, headers: msg.headers } : undefined,
           });
       this.#tunnels.take(key, err);
       const refused = msg.type === 'error' ? msg.error : this.#router.notATunnel(msg.ref);
@@ -190,6 +201,102 @@ export class LayerStack {
     if (this.#streamEvents.size > 0) this.#streamEvents.message(msg, final);
     this.#streams.deliver(msg, final);
   };
+
+  /**
+   * The answer to a WebSocket handshake. Its 101 (HTTP/1.1) or 2xx (HTTP/2) is
+   * held until the layer is up; any other answer fails the stream with
+   * `ERR_WS_HANDSHAKE` (status and headers in its details; the body is not read).
+   */
+  #wsAnswer(pending: PendingWebSocket, msg: StreamMessage): void {
+    if (msg.type === 'upgrade' || (msg.type === 'response' && msg.version === '2' && msg.status >= 200 && msg.status < 300)) {
+      this.#tunnels.answered(pending);
+      const status = msg.type === 'upgrade' ? 101 : msg.status;
+      pending.answer = { status, headers: msg.headers };
+      const rec = pending.record;
+      if (rec?.websocket !== undefined) rec.websocket = { ...rec.websocket, status };
+      return;
+    }
+    if (msg.type !== 'response' && msg.type !== 'error') {
+      // A 1xx before the answer.
+      if (this.#streamEvents.size > 0) this.#streamEvents.message(msg, false);
+      this.#streams.deliver(msg, false);
+      return;
+    }
+    const err = msg.type === 'error'
+      ? msg.error
+      : new BurrowError('ERR_WS_HANDSHAKE', `the server answered the WebSocket handshake for ${pending.path} with ${msg.status}`, {
+          stage: 'http',
+          hop: pending.record?.hop,
+          details: { status: msg.status },
+          response: { status: msg.status, headers: msg.headers },
+        });
+    this.#tunnels.take(msg.ref.key, err);
+    for (const w of pending.waiting.splice(0)) w.fail(err);
+    this.#tunnels.refused(msg.ref.key);
+    // The answer's body is not wanted: HTTP/1.1 reads and drops it, HTTP/2 resets the stream.
+    if (msg.type === 'response' && !msg.fin) this.#tree.nodeOfStream(msg.ref, this.#connRef)?.layer.cancel(msg.ref);
+    const out: StreamMessage = { type: 'error', ref: msg.ref, error: err };
+    if (this.#streamEvents.size > 0) this.#streamEvents.message(out, true);
+    this.#streams.deliver(out, true);
+  }
+
+  /** A WebSocket handshake on `parent`'s layer was answered and its transport handed over: the WebSocket layer runs on it. */
+  #wsUp(parent: LayerNode, ref: StreamRef, duplex: Socket | Duplex, pending: PendingWebSocket): void {
+    const scope = parent.layer.protocol === 'http2' ? 'stream' : 'conn';
+    if (scope === 'conn') {
+      parent.takenOverBy = ref;
+      layersDown(this.#obs, parent.records.slice(-1));
+    }
+    const answer = pending.answer ?? { status: 0, headers: [] };
+    const holder: { node: LayerNode | undefined } = { node: undefined };
+    const origin: LayerOrigin = { host: parent.endpoint.host, port: parent.endpoint.port, transport: parent.endpoint.transport, hop: parent.hop };
+    let opened: OpenedWebSocket;
+    try {
+      opened = openWebSocket(duplex, answer.headers, { ref, options: pending.options, key: pending.key, status: answer.status }, origin, this.#sinkFor(holder, ref, 'websocket'));
+    } catch (e) {
+      const err = e as BurrowError;
+      this.#tunnels.take(ref.key, err);
+      for (const w of pending.waiting.splice(0)) w.fail(err);
+      duplex.destroy();
+      this.deliver({ type: 'error', ref, error: err });
+      if (scope === 'conn') {
+        if (this.#tree.rootOf(parent).key === '') this.#hooks.lost(err, [ref]);
+        else this.nodeClosed(parent, err, []);
+      }
+      return;
+    }
+    const record = pending.record;
+    if (record !== undefined) {
+      if (record.websocket !== undefined) record.websocket = { ...record.websocket, protocol: opened.result.protocol, extensions: opened.result.extensions };
+      record.countOn(duplex);
+      layerUp(this.#obs, record);
+    }
+    const node: LayerNode = {
+      key: ref.key,
+      tunnelRef: ref,
+      layer: opened.layer,
+      endpoint: parent.endpoint,
+      reached: parent.endpoint,
+      intermediaries: parent.intermediaries,
+      viaParent: parent.intermediaries,
+      hop: parent.hop,
+      scope,
+      carrier: scope === 'conn' ? parent : undefined,
+      tls: scope === 'conn' ? parent.tls : undefined,
+      takenOverBy: undefined,
+      records: record === undefined ? [] : [record],
+      parentNode: parent,
+    };
+    holder.node = node;
+    this.#tunnels.take(ref.key);
+    this.#tree.add(node);
+    if (scope === 'conn' && this.#tree.connNode === parent) this.#tree.connNode = node;
+    const handler = opened.result.protocol === '' ? undefined : pending.options.handlers.get(opened.result.protocol);
+    if (handler !== undefined) this.#streams.redirect(ref, handler);
+    this.deliver({ type: 'upgrade', ref, protocols: ['websocket'], headers: answer.headers });
+    if (this.#status.userClosing) node.layer.shutdown();
+    for (const w of pending.waiting.splice(0)) w.run();
+  }
 
   /** A CONNECT on `parent`'s layer succeeded: builds the next layers on `duplex`. */
   async #tunnelUp(parent: LayerNode, ref: StreamRef, duplex: Socket | Duplex, earlyBytes: number): Promise<void> {
@@ -208,6 +315,10 @@ export class LayerStack {
       return;
     }
     this.#tunnels.answered(pending);
+    if (pending.kind === 'websocket') {
+      this.#wsUp(parent, ref, duplex, pending);
+      return;
+    }
     const scope = parent.layer.protocol === 'http2' ? 'stream' : 'conn';
     if (scope === 'conn') {
       parent.takenOverBy = ref;
@@ -304,7 +415,8 @@ export class LayerStack {
       if (n.tunnelRef !== undefined) {
         const closed = new BurrowError('ERR_TUNNEL_CLOSED', `${n.tunnelRef} closed`, { stage: err.stage, hop: n.hop, cause: error ?? undefined });
         this.#tunnels.closed(n.key, closed);
-        if (n.layer.protocol !== 'raw') this.deliver({ type: 'error', ref: n.tunnelRef, error: closed });
+        // A raw or WebSocket layer delivered its stream's last message itself.
+        if (n.layer.protocol !== 'raw' && n.layer.protocol !== 'websocket') this.deliver({ type: 'error', ref: n.tunnelRef, error: closed });
       }
     }
   }
@@ -322,7 +434,7 @@ export class LayerStack {
 }
 
 /** The kind of a CONNECT layer sent on a layer speaking `protocol`. */
-export function connectKind(protocol: 'http' | 'http2' | 'raw'): LayerKind {
+export function connectKind(protocol: LayerProtocolName): LayerKind {
   return protocol === 'http2' ? 'http2-connect' : 'http1-connect';
 }
 

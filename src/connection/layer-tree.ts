@@ -79,12 +79,13 @@ export class LayerTree {
 
   /**
    * The node that carries stream `ref`: the node of its tunnel, or, for the
-   * bytes of a raw layer (the connection's own `connRef`, or a raw tunnel), that node.
+   * bytes of a raw layer (the connection's own `connRef`, or a raw tunnel) and
+   * for a WebSocket, its own node.
    */
   nodeOfStream(ref: StreamRef, connRef: StreamRef): LayerNode | undefined {
     if (ref.key === connRef.key) return this.#nodes.get('');
     const own = this.#nodes.get(ref.key);
-    if (own !== undefined && own.layer.protocol === 'raw') return own;
+    if (own !== undefined && (own.layer.protocol === 'raw' || own.layer.protocol === 'websocket')) return own;
     return this.#nodes.get(ref.parentKey);
   }
 

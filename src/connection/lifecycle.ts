@@ -7,7 +7,7 @@
 import { setMaxListeners } from 'node:events';
 import type { Socket } from 'node:net';
 import { BurrowError } from '../errors/errors.js';
-import type { DownEvent, UpEvent } from '../shared/messages.js';
+import type { DownEvent, LayerProtocolName, UpEvent } from '../shared/messages.js';
 import type { ResolvedHop } from '../shared/options/hop.js';
 import type { StreamRef } from '../shared/stream-ref.js';
 import { layerUp, startLayer } from '../observe/layer-events.js';
@@ -35,7 +35,7 @@ export interface LifecycleParts extends CoreParts {
 }
 
 interface UpWaiter {
-  resolve(p: 'http' | 'http2' | 'raw'): void;
+  resolve(p: LayerProtocolName): void;
   reject(e: BurrowError): void;
   timer: NodeJS.Timeout | undefined;
 }
@@ -283,7 +283,7 @@ export class Lifecycle {
   }
 
   /** Resolves with the protocol once the connection is up; rejects after `timeout` ms or when it gives up. */
-  awaitUp(timeout: number): Promise<'http' | 'http2' | 'raw'> {
+  awaitUp(timeout: number): Promise<LayerProtocolName> {
     const { status, tree } = this.#p;
     const root = tree.root;
     if (status.state === 'up' && root) return Promise.resolve(root.layer.protocol);

@@ -18,7 +18,7 @@ import { connectKind } from './layer-stack.js';
 import type { LayerNode } from './layer-tree.js';
 import type { CoreParts } from './parts.js';
 import type { ReplyTo } from './streams.js';
-import type { PendingTunnel } from './tunnels.js';
+import type { PendingConnect } from './tunnels.js';
 
 /** A request body given whole. */
 export type Body = string | Buffer | Uint8Array;
@@ -76,7 +76,7 @@ export class Requests {
       layer.request({ ref, method, path, headers, body, flow: flow ?? (layer.protocol === 'http2' ? config.http2.flow : config.http.flow) });
     };
     const fail = (error: BurrowError): void => this.#p.stack.deliver({ type: 'error', ref, error });
-    if (guard.busy) this.#later(ref, () => router.open(ref, tunnel, send, fail));
+    if (guard.busy) this.later(ref, () => router.open(ref, tunnel, send, fail));
     else router.open(ref, tunnel, send, fail);
     return ref;
   }
@@ -97,9 +97,9 @@ export class Requests {
     const ref = newRef(opts?.tunnel);
     streams.register(ref, opts?.replyTo);
     streamEvents.start(ref, 'CONNECT', target, hs, opts?.tunnel, 0, opts?.events);
-    const pending: PendingTunnel = { ref, dest, flow: opts?.flow ?? Infinity, sent: false, record: undefined, timer: undefined, waiting: [] };
+    const pending: PendingConnect = { kind: 'connect', ref, dest, flow: opts?.flow ?? Infinity, sent: false, record: undefined, timer: undefined, waiting: [] };
     tunnels.add(pending);
-    this.#later(ref, () => router.open(ref, opts?.tunnel, (layer, node) => {
+    this.later(ref, () => router.open(ref, opts?.tunnel, (layer, node) => {
       pending.sent = true;
       // The endpoint answering CONNECTs is a proxy: its layers say so from now on.
       for (const r of node.records) if (r.hop.index === node.hop.index && r.hop.kind === 'origin') r.hop = { ...r.hop, kind: 'connect' };
@@ -120,7 +120,7 @@ export class Requests {
   }
 
   /** Runs the opening of stream `ref` now, or after the callback in progress. */
-  #later(ref: StreamRef, open: () => void): void {
+  later(ref: StreamRef, open: () => void): void {
     const guard = this.#p.guard;
     if (!guard.busy) {
       open();
@@ -151,7 +151,7 @@ export class Requests {
     return this.#queued.size > 0 && this.#queued.has(ref.key);
   }
 
-  #connectTimedOut(pending: PendingTunnel, layer: HttpLayer, node: LayerNode): void {
+  #connectTimedOut(pending: PendingConnect, layer: HttpLayer, node: LayerNode): void {
     pending.timer = undefined;
     const { tunnels, stack } = this.#p;
     if (tunnels.get(pending.ref.key) !== pending) return;
@@ -270,14 +270,16 @@ export class Requests {
 /** An empty whole body. */
 export const NO_BODY = EMPTY;
 
-function checkRequestOptions(opts: RequestOptions | undefined): void {
+/** Checks the options every stream-opening call shares. */
+export function checkRequestOptions(opts: RequestOptions | undefined): void {
   checkFlow('flow', opts?.flow);
   if (opts?.replyTo !== undefined && typeof opts.replyTo !== 'function') {
     throw new BurrowError('ERR_INVALID_OPTION', 'invalid option replyTo: must be a function', { stage: 'options', details: { option: 'replyTo' } });
   }
 }
 
-function newRef(tunnel: StreamRef | undefined): StreamRef {
+/** A new stream's ref: in `tunnel`, or at the connection level. */
+export function newRef(tunnel: StreamRef | undefined): StreamRef {
   if (tunnel !== undefined && !(tunnel instanceof StreamRef)) {
     throw new BurrowError('ERR_INVALID_OPTION', 'invalid option tunnel: must be a StreamRef', { stage: 'options', details: { option: 'tunnel' } });
   }

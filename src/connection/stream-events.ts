@@ -7,8 +7,9 @@
 import type { BurrowError } from '../errors/errors.js';
 import type { EventHandler } from '../shared/events.js';
 import type { HeaderList } from '../shared/headers.js';
-import type { StreamMessage } from '../shared/messages.js';
+import type { LayerProtocolName, StreamMessage, WsFrame } from '../shared/messages.js';
 import type { StreamRef } from '../shared/stream-ref.js';
+import type { WsSendFrame } from '../shared/ws.js';
 import { CHANNELS } from '../observe/channels.js';
 import { epochNow } from '../observe/layer-record.js';
 import type { Observer } from '../observe/observer.js';
@@ -16,7 +17,20 @@ import type { Observer } from '../observe/observer.js';
 const STREAM_CHANNELS = [
   'burrow:stream:start', 'burrow:stream:headers-sent', 'burrow:stream:body-sent', 'burrow:stream:inform', 'burrow:stream:response',
   'burrow:stream:trailers', 'burrow:stream:end', 'burrow:stream:error', 'burrow:stream:cancel', 'burrow:stream:push',
+  'burrow:stream:upgrade', 'burrow:ws:received', 'burrow:ws:sent',
 ] as const;
+
+/** What a received frame's event says of it. */
+function frameSummary(f: WsFrame): { type: WsFrame['type']; bytes: number; code: number | undefined } {
+  switch (f.type) {
+    case 'text':
+      return { type: 'text', bytes: Buffer.byteLength(f.data), code: undefined };
+    case 'close':
+      return { type: 'close', bytes: f.code === undefined ? 0 : 2 + Buffer.byteLength(f.reason), code: f.code };
+    default:
+      return { type: f.type, bytes: f.data.length, code: undefined };
+  }
+}
 
 /** Headers as published: credentials (`authorization`, `proxy-authorization`) keep their scheme only. */
 function published(headers: HeaderList): HeaderList {
@@ -37,6 +51,7 @@ const STREAM_CHANNEL_OBJECTS = STREAM_CHANNELS.map((name) => CHANNELS[name]);
 
 const STREAM_METHODS = [
   'streamStart', 'streamHeadersSent', 'streamBodySent', 'streamInform', 'streamResponse', 'streamTrailers', 'streamEnd', 'streamError', 'streamCancel', 'streamPush',
+  'streamUpgrade', 'wsReceived', 'wsSent',
 ] as const;
 
 /** True when a stream channel has a subscriber or `handler` has a stream method. */
@@ -89,7 +104,7 @@ export class StreamEvents {
   }
 
   /** A layer handed the request head or the end of the body to the transport. */
-  sent(ref: StreamRef, what: 'headers' | 'body', protocol: 'http' | 'http2' | 'raw'): void {
+  sent(ref: StreamRef, what: 'headers' | 'body', protocol: LayerProtocolName): void {
     const w = this.#watched.get(ref.key);
     if (w === undefined) return;
     const obs = this.#obs;
@@ -124,6 +139,12 @@ export class StreamEvents {
         if (obs.wants('burrow:stream:push', h)) obs.publish('burrow:stream:push', { ...base, pushStream: msg.pushRef.path, method: msg.method, url: msg.url, headers: msg.headers }, h);
         this.#watched.set(msg.pushRef.key, { stream: msg.pushRef.path, startedAt: epochNow(), handler: h, bodyBytes: 0, bytes: 0 });
         break;
+      case 'upgrade':
+        if (obs.wants('burrow:stream:upgrade', h)) obs.publish('burrow:stream:upgrade', { ...base, protocols: msg.protocols, headers: msg.headers }, h);
+        break;
+      case 'ws':
+        if (obs.wants('burrow:ws:received', h)) obs.publish('burrow:ws:received', { ...base, ...frameSummary(msg.frame) }, h);
+        break;
       case 'error':
         this.#watched.delete(msg.ref.key);
         if (obs.wants('burrow:stream:error', h)) obs.publish('burrow:stream:error', { ...base, error: msg.error }, h);
@@ -135,6 +156,17 @@ export class StreamEvents {
       this.#watched.delete(msg.ref.key);
       if (obs.wants('burrow:stream:end', h)) obs.publish('burrow:stream:end', { ...base, bytes: w.bytes, durationMs: epochNow() - w.startedAt }, h);
     }
+  }
+
+  /** A frame handed to the WebSocket layer of `ref`. */
+  wsSent(ref: StreamRef, frame: WsSendFrame): void {
+    const w = this.#watched.get(ref.key);
+    if (w === undefined || !this.#obs.wants('burrow:ws:sent', w.handler)) return;
+    const data = frame.type === 'close' ? undefined : frame.data;
+    const bytes = frame.type === 'close'
+      ? (frame.code === undefined ? 0 : 2 + Buffer.byteLength(frame.reason ?? ''))
+      : data === undefined ? 0 : typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength;
+    this.#obs.publish('burrow:ws:sent', { connection: this.#obs.connection, stream: w.stream, type: frame.type, bytes, code: frame.type === 'close' ? frame.code : undefined }, w.handler);
   }
 
   /** The caller cancelled `ref` (its error follows). */

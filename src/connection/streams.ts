@@ -15,7 +15,7 @@ export type ReplyTo = (msg: StreamMessage) => void;
 
 interface StreamEntry {
   readonly ref: StreamRef;
-  readonly replyTo: ReplyTo | undefined;
+  replyTo: ReplyTo | undefined;
   readonly mailbox: Mailbox | undefined;
   /** Its last message has been delivered. */
   done: boolean;
@@ -51,6 +51,16 @@ export class StreamTable {
       if (cur?.done && cur.mailbox?.drained) this.#entries.delete(ref.key);
     });
     this.#entries.set(ref.key, { ref, replyTo, mailbox, done: false });
+  }
+
+  /**
+   * From now on the stream's messages go to `replyTo` (a WebSocket
+   * subprotocol's handler); what its mailbox holds stays readable.
+   */
+  redirect(ref: StreamRef, replyTo: ReplyTo): void {
+    const e = this.#entries.get(ref.key);
+    if (e !== undefined) e.replyTo = replyTo;
+    else this.#entries.set(ref.key, { ref, replyTo, mailbox: undefined, done: false });
   }
 
   /** True while the stream has a receiver (open, or ended with messages still to read). */

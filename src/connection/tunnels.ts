@@ -8,6 +8,8 @@ import type { BurrowError } from '../errors/errors.js';
 import type { LayerRecord } from '../observe/layer-record.js';
 import type { ResolvedDestination } from '../shared/options/hop.js';
 import type { StreamRef } from '../shared/stream-ref.js';
+import type { HeaderList } from '../shared/headers.js';
+import type { ResolvedWsOptions } from '../shared/options/ws.js';
 
 /** A call waiting for the connection, or for a tunnel, to come up. */
 export interface Waiting {
@@ -21,21 +23,39 @@ export interface Waiting {
   readonly drop?: (() => void) | undefined;
 }
 
-/** A CONNECT sent and not yet answered (or whose tunnel is being set up). */
-export interface PendingTunnel {
+interface PendingBase {
   readonly ref: StreamRef;
-  readonly dest: ResolvedDestination;
-  /** Flow budget for a raw protocol reached through the tunnel. */
+  /** Flow budget of what the stream becomes (a raw protocol reached through a tunnel; a WebSocket's messages). */
   readonly flow: number;
-  /** The CONNECT was handed to a layer (before that, it waits like any request). */
+  /** The request was handed to a layer (before that, it waits like any request). */
   sent: boolean;
-  /** The CONNECT layer's record, once the CONNECT was handed to a layer. */
+  /** The record of the layer it opens (the CONNECT tunnel, the WebSocket), once handed to a layer. */
   record: LayerRecord | undefined;
-  /** The answer timer (`connectTimeout`). */
+  /** The answer timer (`connectTimeout`, `handshakeTimeout`). */
   timer: NodeJS.Timeout | undefined;
-  /** Requests made with `{ tunnel: ref }` before the tunnel was up. */
+  /** Calls made for what it opens before it was up: requests with `{ tunnel: ref }`, WebSocket frames. */
   readonly waiting: Waiting[];
 }
+
+/** A CONNECT sent and not yet answered (or whose tunnel is being set up). */
+export interface PendingConnect extends PendingBase {
+  readonly kind: 'connect';
+  readonly dest: ResolvedDestination;
+}
+
+/** A WebSocket handshake sent and not yet answered (or whose layer is being set up). */
+export interface PendingWebSocket extends PendingBase {
+  readonly kind: 'websocket';
+  readonly path: string;
+  readonly options: ResolvedWsOptions;
+  /** The `sec-websocket-key` sent (HTTP/1.1), once sent. */
+  key: string | undefined;
+  /** The answer (101 over HTTP/1.1, 2xx over HTTP/2), held until the layer is up. */
+  answer: { readonly status: number; readonly headers: HeaderList } | undefined;
+}
+
+/** A stream that becomes a layer once answered: a CONNECT or a WebSocket handshake. */
+export type PendingTunnel = PendingConnect | PendingWebSocket;
 
 /** How many refused and closed tunnel refs are remembered (each). */
 export const TUNNEL_MEMORY = 1024;

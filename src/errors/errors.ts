@@ -18,6 +18,7 @@ export type ErrorStage =
   | 'socks-reply'
   | 'http'
   | 'timeout'
+  | 'websocket'
   | 'state';
 
 /** The kind of endpoint a hop is. */
@@ -83,7 +84,12 @@ export type ErrorCode =
   | 'ERR_ABORTED'
   | 'ERR_HEADERS_TIMEOUT'
   | 'ERR_REQUEST_TIMEOUT'
-  | 'ERR_CALLBACK';
+  | 'ERR_CALLBACK'
+  | 'ERR_WS_HANDSHAKE'
+  | 'ERR_WS_UNSUPPORTED'
+  | 'ERR_WS_PROTOCOL'
+  | 'ERR_WS_CLOSED'
+  | 'ERR_WS_CLOSE_TIMEOUT';
 
 /** Options accepted by the {@link BurrowError} constructor. */
 export interface BurrowErrorOptions {
@@ -95,6 +101,14 @@ export interface BurrowErrorOptions {
   cause?: unknown;
   /** Extra structured details (status code, HTTP/2 error name, option name...). */
   details?: Readonly<Record<string, string | number | boolean>> | undefined;
+  /** The HTTP answer that made the failure, when one did. */
+  response?: ErrorResponse | undefined;
+}
+
+/** The status and headers of an answer that made a failure (a refused CONNECT or WebSocket handshake). */
+export interface ErrorResponse {
+  readonly status: number;
+  readonly headers: ReadonlyArray<readonly [string, string]>;
 }
 
 /** The error type of everything burrow reports. */
@@ -107,6 +121,8 @@ export class BurrowError extends Error {
   readonly hop: HopInfo | undefined;
   /** Extra structured details. */
   readonly details: Readonly<Record<string, string | number | boolean>>;
+  /** The answer that made the failure (`ERR_CONNECT_STATUS`, `ERR_WS_HANDSHAKE`), when there was one. */
+  readonly response: ErrorResponse | undefined;
 
   /** The message without the hop prefix. */
   readonly #bare: string;
@@ -118,12 +134,13 @@ export class BurrowError extends Error {
     this.stage = opts.stage;
     this.hop = opts.hop;
     this.details = opts.details ?? {};
+    this.response = opts.response;
     this.#bare = message;
   }
 
   /** The same error describing another hop (used where the layer above knows more about the hop). */
   withHop(hop: HopInfo): BurrowError {
-    const e = new BurrowError(this.code, this.#bare, { stage: this.stage, hop, cause: this.cause, details: this.details });
+    const e = new BurrowError(this.code, this.#bare, { stage: this.stage, hop, cause: this.cause, details: this.details, response: this.response });
     e.stack = this.stack;
     return e;
   }

@@ -290,7 +290,7 @@ export async function openRoute(
       tunnel = ref;
       e = httpEndpoint(nextIndex);
     }
-    if (protocol === 'raw') throw new BurrowError('ERR_BAD_STATE', 'the route ended in a raw protocol', { stage: 'state' });
+    if (protocol === 'raw' || protocol === 'websocket') throw new BurrowError('ERR_BAD_STATE', `the route ended in a ${protocol} layer`, { stage: 'state' });
     layers.push({ kind: protocol === 'http2' ? 'HTTP/2' : 'HTTP/1.1', host: origin.host, port: origin.port, atMs: at() });
     return { conn, tunnel, protocol, layers };
   } catch (err) {

@@ -5,6 +5,7 @@
  */
 import type { BurrowError, HopInfo } from '../errors/errors.js';
 import type { HeaderList } from './headers.js';
+import type { LayerProtocolName } from './protocol-name.js';
 
 /**
  * What a layer is: `tcp` (the connection to the first hop), `tls` (a TLS
@@ -13,7 +14,7 @@ import type { HeaderList } from './headers.js';
  * `socks5` (a SOCKS5 handshake), `http1`, `http2`, `raw` (the protocol spoken
  * with an endpoint).
  */
-export type LayerKind = 'tcp' | 'tls' | 'http1-connect' | 'http2-connect' | 'socks5' | 'http1' | 'http2' | 'raw';
+export type LayerKind = 'tcp' | 'tls' | 'http1-connect' | 'http2-connect' | 'socks5' | 'http1' | 'http2' | 'raw' | 'websocket';
 
 /** Where a layer is in its life. */
 export type LayerState = 'starting' | 'up' | 'failed' | 'down';
@@ -68,6 +69,20 @@ export interface ConnectLayerDetails {
   readonly earlyBytes: number | undefined;
 }
 
+/** A WebSocket: its handshake and what it settled. */
+export interface WebSocketLayerDetails {
+  /** The path asked for. */
+  readonly path: string;
+  /** How it was opened: an HTTP/1.1 upgrade, or an HTTP/2 extended CONNECT (RFC 8441). */
+  readonly via: 'http1-upgrade' | 'http2-connect';
+  /** The subprotocol the server chose ('' for none), once it answered. */
+  readonly protocol: string | undefined;
+  /** The extensions in force ('' for none), once it answered. */
+  readonly extensions: string | undefined;
+  /** The status of the answer (101 or 200), once it came. */
+  readonly status: number | undefined;
+}
+
 /** A SOCKS5 handshake. */
 export interface Socks5LayerDetails {
   /** `host:port` asked for. */
@@ -110,6 +125,7 @@ export interface LayerInfo {
   readonly tls?: TlsLayerDetails;
   readonly connect?: ConnectLayerDetails;
   readonly socks5?: Socks5LayerDetails;
+  readonly websocket?: WebSocketLayerDetails;
 }
 
 /** `burrow:connection:created`: `open()` made a connection. */
@@ -123,7 +139,7 @@ export interface ConnectionCreatedEvent {
 /** `burrow:connection:up`: the connection (or a reconnection) takes requests. */
 export interface ConnectionUpEvent {
   readonly connection: number;
-  readonly protocol: 'http' | 'http2' | 'raw';
+  readonly protocol: LayerProtocolName;
   /** The layers from the TCP connection to the protocol layer. */
   readonly layers: readonly LayerInfo[];
   /** Since this attempt started, ms. */
@@ -209,6 +225,24 @@ export interface StreamResponseEvent extends StreamEventBase {
   readonly version: '1.0' | '1.1' | '2';
 }
 
+/** `burrow:stream:upgrade`: the stream switched protocols (a WebSocket is up, or an HTTP/1.1 `101`). */
+export interface StreamUpgradeEvent extends StreamEventBase {
+  readonly protocols: readonly string[];
+  readonly headers: HeaderList;
+}
+
+/**
+ * `burrow:ws:received` and `burrow:ws:sent`: one WebSocket frame (a whole
+ * message for text and binary) received or handed to the WebSocket layer.
+ */
+export interface WsFrameEvent extends StreamEventBase {
+  readonly type: 'text' | 'binary' | 'ping' | 'pong' | 'close';
+  /** Payload bytes (a text message's UTF-8 length; before compression). */
+  readonly bytes: number;
+  /** A close frame's code (undefined for none). */
+  readonly code?: number | undefined;
+}
+
 /** `burrow:stream:trailers`. */
 export interface StreamTrailersEvent extends StreamEventBase {
   readonly headers: HeaderList;
@@ -288,6 +322,9 @@ export interface BurrowChannels {
   'burrow:stream:error': StreamErrorEvent;
   'burrow:stream:cancel': StreamCancelEvent;
   'burrow:stream:push': StreamPushEvent;
+  'burrow:stream:upgrade': StreamUpgradeEvent;
+  'burrow:ws:received': WsFrameEvent;
+  'burrow:ws:sent': WsFrameEvent;
 }
 
 /** The name of a plain channel. */
@@ -323,6 +360,9 @@ export interface EventHandler {
   streamError?(e: StreamErrorEvent): void;
   streamCancel?(e: StreamCancelEvent): void;
   streamPush?(e: StreamPushEvent): void;
+  streamUpgrade?(e: StreamUpgradeEvent): void;
+  wsReceived?(e: WsFrameEvent): void;
+  wsSent?(e: WsFrameEvent): void;
   /** A DNS lookup starts (the context of `tracing:burrow:dns:start`). */
   dnsStart?(e: DnsLookupContext): void;
   /** A DNS lookup ended: `addresses` or `error` is set. */
@@ -350,6 +390,9 @@ export const HANDLER_OF: { readonly [K in BurrowChannelName]: keyof EventHandler
   'burrow:stream:error': 'streamError',
   'burrow:stream:cancel': 'streamCancel',
   'burrow:stream:push': 'streamPush',
+  'burrow:stream:upgrade': 'streamUpgrade',
+  'burrow:ws:received': 'wsReceived',
+  'burrow:ws:sent': 'wsSent',
 };
 
 /** The names of the plain channels. */

@@ -3,6 +3,7 @@
  * proxies traversed to reach it (Gun's `intermediaries`).
  */
 import type { LayerInfo } from './events.js';
+import type { LayerProtocolName } from './protocol-name.js';
 import type { StreamRef } from './stream-ref.js';
 
 /** One proxy a stream's data goes through. */
@@ -53,7 +54,7 @@ export type ConnectionState = 'connecting' | 'up' | 'waiting-retry' | 'closing' 
 export interface ConnectionInfo {
   state: ConnectionState;
   /** The protocol spoken with that endpoint, once up. */
-  protocol: 'http' | 'http2' | 'raw' | undefined;
+  protocol: LayerProtocolName | undefined;
   /** Transport to that endpoint. */
   transport: 'tcp' | 'tls';
   /** That endpoint. Stream-wide (HTTP/2 CONNECT) tunnels do not change it. */

@@ -9,6 +9,7 @@ import type { Duplex } from 'node:stream';
 import type { Http2SettingsReport, Notification, StreamMessage } from './messages.js';
 import type { StreamRef } from './stream-ref.js';
 import type { Header } from './headers.js';
+import type { WsSendFrame } from './ws.js';
 
 /** Where a layer reports to. Implemented by the connection. */
 export interface LayerSink {
@@ -54,6 +55,13 @@ export interface RequestSpec {
   readonly body: Buffer | null;
   /** Initial flow budget in data messages (Infinity: no flow control). */
   readonly flow: number;
+  /**
+   * A WebSocket handshake: over HTTP/1.1 the request is an `Upgrade` whose
+   * `101` hands the socket over (like a CONNECT's 2xx); over HTTP/2 it is sent
+   * as an extended CONNECT (RFC 8441) with `:protocol` set to this, once the
+   * server allowed it, and its 2xx hands the stream over.
+   */
+  readonly upgrade?: 'websocket' | undefined;
 }
 
 /** Stream state as reported by `streamInfo`. */
@@ -61,7 +69,7 @@ export type LayerStreamState = 'running' | 'stopping';
 
 /** An HTTP protocol running over one duplex. */
 export interface HttpLayer {
-  readonly protocol: 'http' | 'http2' | 'raw';
+  readonly protocol: 'http' | 'http2' | 'raw' | 'websocket';
   /** Resolves when the layer can take requests; rejects if it failed to start. */
   readonly ready: Promise<void>;
   /** False once the layer takes no new requests (shutdown, GOAWAY, connection: close). */
@@ -86,4 +94,16 @@ export interface HttpLayer {
   activeStreams(): StreamRef[];
   /** State of one stream, or undefined when unknown to this layer. */
   streamState(ref: StreamRef): LayerStreamState | undefined;
+}
+
+/** A WebSocket layer: one stream, whose frames are sent with `send`. */
+export interface WsLayer extends HttpLayer {
+  readonly protocol: 'websocket';
+  /** Sends frames in order; resolves when the transport takes more, rejects with `ERR_WS_CLOSED` after a close frame. */
+  send(frames: readonly WsSendFrame[]): Promise<void>;
+}
+
+/** True for a WebSocket layer. */
+export function isWsLayer(layer: HttpLayer): layer is WsLayer {
+  return layer.protocol === 'websocket';
 }

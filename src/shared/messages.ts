@@ -5,13 +5,13 @@
 import type { BurrowError } from '../errors/errors.js';
 import type { HeaderList } from './headers.js';
 import type { IntermediaryInfo } from './info.js';
+import type { LayerProtocolName } from './protocol-name.js';
 import type { StreamRef } from './stream-ref.js';
 
 /** An HTTP protocol burrow speaks on a layer. */
 export type HttpProtocolName = 'http' | 'http2';
 
-/** The protocol a connection's layer speaks: HTTP/1.1, HTTP/2 or raw bytes. */
-export type LayerProtocolName = 'http' | 'http2' | 'raw';
+export type { LayerProtocolName };
 
 /** An informational (1xx) response, before the final one. */
 export interface InformMessage {
@@ -66,6 +66,26 @@ export interface UpgradeMessage {
   readonly headers: HeaderList;
 }
 
+/**
+ * A WebSocket frame as a stream receives it: a whole text or binary message
+ * (fragments joined, decompressed), a ping, a pong, or a close with its code
+ * and reason.
+ */
+export type WsFrame =
+  | { readonly type: 'text'; readonly data: string }
+  | { readonly type: 'binary'; readonly data: Buffer }
+  | { readonly type: 'ping'; readonly data: Buffer }
+  | { readonly type: 'pong'; readonly data: Buffer }
+  /** `code` undefined: the close frame had no status (1005). */
+  | { readonly type: 'close'; readonly code: number | undefined; readonly reason: string };
+
+/** A WebSocket frame received on the stream `ref` (after its `upgrade`). A close frame is the stream's last message. */
+export interface WsMessage {
+  readonly type: 'ws';
+  readonly ref: StreamRef;
+  readonly frame: WsFrame;
+}
+
 /** A tunnel layer came up on the stream `ref`, speaking `protocol`. */
 export interface UpMessage {
   readonly type: 'up';
@@ -88,6 +108,7 @@ export type StreamMessage =
   | TrailersMessage
   | PushMessage
   | UpgradeMessage
+  | WsMessage
   | UpMessage
   | ErrorMessage;
 
@@ -100,6 +121,8 @@ export function isFinal(m: StreamMessage): boolean {
     case 'trailers':
     case 'error':
       return true;
+    case 'ws':
+      return m.frame.type === 'close';
     default:
       return false;
   }

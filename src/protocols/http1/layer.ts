@@ -72,6 +72,8 @@ export class Http1Layer implements HttpLayer {
   #writer: Exchange | undefined;
   /** A CONNECT waiting for its response: nothing else may be written meanwhile. */
   #connecting: Exchange | undefined;
+  /** A WebSocket upgrade waiting for its response: its 101 hands the socket over, so nothing else may be written meanwhile. */
+  #upgrading: Exchange | undefined;
   /** Set after a 101: the stream that now owns the raw bytes of the connection. */
   #upgraded: Exchange | undefined;
   #closing = false;
@@ -128,8 +130,8 @@ export class Http1Layer implements HttpLayer {
       });
       return;
     }
-    if (this.#writer || this.#connecting) {
-      // A body is being streamed, or a CONNECT may turn the connection into a tunnel:
+    if (this.#writer || this.#connecting || this.#upgrading) {
+      // A body is being streamed, or a CONNECT or WebSocket upgrade may turn the connection into a tunnel:
       // the next request waits so its bytes never land in the wrong place.
       this.#blocked.push(spec);
       return;
@@ -161,6 +163,7 @@ export class Http1Layer implements HttpLayer {
     this.#parser.expect(spec.method, { upgrade });
     this.#inflight.push(ex);
     if (spec.method === 'CONNECT') this.#connecting = ex;
+    else if (spec.upgrade === 'websocket') this.#upgrading = ex;
     this.#cork();
     if (spec.body !== null && spec.body.length > 0) {
       // One write for small requests; two for large bodies (no copy of the body).
@@ -284,7 +287,7 @@ export class Http1Layer implements HttpLayer {
 
 
   #unblock(): void {
-    while (!this.#writer && !this.#connecting && this.#blocked.length > 0) {
+    while (!this.#writer && !this.#connecting && !this.#upgrading && this.#blocked.length > 0) {
       const spec = this.#blocked.shift() as RequestSpec;
       this.#write(spec);
     }
@@ -381,7 +384,7 @@ export class Http1Layer implements HttpLayer {
 
   #keepalive = (): void => {
     // An empty line between messages is allowed (RFC 9112 §2.2); never in the middle of a request.
-    if (!this.#writer && !this.#upgraded && !this.#connecting && !this.#closed) this.#socket.write('\r\n');
+    if (!this.#writer && !this.#upgraded && !this.#connecting && !this.#upgrading && !this.#closed) this.#socket.write('\r\n');
   };
 
   #onData = (chunk: Buffer): void => {
@@ -487,9 +490,10 @@ export class Http1Layer implements HttpLayer {
           if (ex.bodyOpen && ex.alive) this.#sink.deliver({ type: 'data', ref: ex.ref, fin: true, data: EMPTY });
           ex.bodyOpen = false;
           this.#inflight.shift();
-          if (ex === this.#connecting) {
-            // The CONNECT was refused: an ordinary response; the connection goes on.
-            this.#connecting = undefined;
+          if (ex === this.#connecting || ex === this.#upgrading) {
+            // The CONNECT or upgrade was refused: an ordinary response; the connection goes on.
+            if (ex === this.#connecting) this.#connecting = undefined;
+            else this.#upgrading = undefined;
             this.#unblock();
           }
           if (ex === this.#writer) {
@@ -517,7 +521,7 @@ export class Http1Layer implements HttpLayer {
           }
           break;
         case 'switch':
-          if (ex.method === 'CONNECT') this.#handOver(ex, ev.status, ev.headers, ev.version, ev.rest);
+          if (ex.method === 'CONNECT' || ex === this.#upgrading) this.#handOver(ex, ev.status, ev.headers, ev.version, ev.rest);
           else this.#switch(ex, ev.headers, ev.rest);
           return;
       }
@@ -559,21 +563,25 @@ export class Http1Layer implements HttpLayer {
   }
 
   /**
-   * A 2xx to CONNECT: the whole connection becomes the tunnel. This layer lets
-   * go of the socket without closing it, puts back the bytes read past the
-   * response (they belong to the tunnel), and hands the socket on.
+   * A 2xx to CONNECT, or the 101 of a WebSocket upgrade: the whole connection
+   * becomes the tunnel (or the WebSocket). This layer lets go of the socket
+   * without closing it, puts back the bytes read past the response (they
+   * belong to what follows), and hands the socket on.
    */
   #handOver(ex: Exchange, status: number, headers: readonly Header[], version: '1.0' | '1.1', rest: Buffer): void {
+    const websocket = ex === this.#upgrading;
     if (!ex.alive || this.#closing) {
       // Cancelled, or the connection is shutting down: the tunnel is not wanted, and the
       // socket now belongs to it, so the connection ends here.
       this.#inflight.shift();
       this.#connecting = undefined;
+      this.#upgrading = undefined;
       this.#finish(ex.alive ? this.#closingError() : null);
       return;
     }
     this.#inflight.shift();
     this.#connecting = undefined;
+    this.#upgrading = undefined;
     this.#closed = true;
     if (this.#keepaliveTimer) clearInterval(this.#keepaliveTimer);
     if (this.#closingTimer) clearTimeout(this.#closingTimer);
@@ -585,8 +593,11 @@ export class Http1Layer implements HttpLayer {
     socket.removeListener('error', this.#onError);
     socket.on('error', () => undefined);
     if (rest.length > 0) socket.unshift(rest);
-    if (ex.alive) this.#sink.deliver({ type: 'response', ref: ex.ref, fin: true, status, headers, version });
-    const err = new BurrowError('ERR_BAD_STATE', `the connection became a tunnel (CONNECT ${ex.ref}); send requests with { tunnel: ref }`, {
+    if (websocket) {
+      const protocols = (getHeader(headers, 'upgrade') ?? '').split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+      this.#sink.deliver({ type: 'upgrade', ref: ex.ref, protocols, headers });
+    } else this.#sink.deliver({ type: 'response', ref: ex.ref, fin: true, status, headers, version });
+    const err = new BurrowError('ERR_BAD_STATE', websocket ? `the connection became the WebSocket ${ex.ref}` : `the connection became a tunnel (CONNECT ${ex.ref}); send requests with { tunnel: ref }`, {
       stage: 'state',
       hop: this.#origin.hop,
     });

@@ -8,15 +8,20 @@ import type { Header } from '../../shared/headers.js';
 /** Connection-specific headers that must not appear in HTTP/2 (RFC 9113 §8.2.2). */
 const FORBIDDEN = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'host']);
 
-/** Builds the HTTP/2 request header object: pseudo-headers first, forbidden headers dropped. */
-export function requestHeaders(method: string, path: string, scheme: 'http' | 'https', authority: string, headers: readonly Header[]): OutgoingHttpHeaders {
+/**
+ * Builds the HTTP/2 request header object: pseudo-headers first, forbidden
+ * headers dropped. With `protocol`, an extended CONNECT (RFC 8441): `:protocol`,
+ * `:scheme` and `:path` are sent, and `:authority` is the origin's.
+ */
+export function requestHeaders(method: string, path: string, scheme: 'http' | 'https', authority: string, headers: readonly Header[], protocol?: string): OutgoingHttpHeaders {
+  const plainConnect = method === 'CONNECT' && protocol === undefined;
   let auth = authority;
   const out: OutgoingHttpHeaders = {};
   for (const [name, value] of headers) {
     if (name === 'host') {
       // A user-given host header becomes :authority, except for CONNECT, whose
       // :authority is the tunnel's target and nothing else.
-      if (method !== 'CONNECT') auth = value;
+      if (!plainConnect) auth = value;
       continue;
     }
     if (FORBIDDEN.has(name)) continue;
@@ -26,9 +31,11 @@ export function requestHeaders(method: string, path: string, scheme: 'http' | 'h
     else if (Array.isArray(prev)) prev.push(value);
     else out[name] = [String(prev), value];
   }
-  const pseudo: OutgoingHttpHeaders = method === 'CONNECT'
+  const pseudo: OutgoingHttpHeaders = plainConnect
     ? { ':method': method, ':authority': auth }
-    : { ':method': method, ':scheme': scheme, ':authority': auth, ':path': path };
+    : protocol !== undefined
+      ? { ':method': 'CONNECT', ':protocol': protocol, ':scheme': scheme, ':authority': auth, ':path': path }
+      : { ':method': method, ':scheme': scheme, ':authority': auth, ':path': path };
   return Object.assign(pseudo, out);
 }
 

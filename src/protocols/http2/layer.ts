@@ -90,6 +90,8 @@ export class Http2Layer implements HttpLayer {
   /** Streams handed over as tunnels and still open. */
   #tunnels = 0;
   #remoteSettingsSeen = false;
+  /** Extended CONNECTs (WebSocket) waiting for the server's SETTINGS to say whether it takes them. */
+  #awaitingSettings: RequestSpec[] = [];
   #remoteSettings: Http2SettingsReport | undefined;
   /** Resolves once the session is set up (the preface is sent). */
   readonly ready: Promise<void>;
@@ -144,6 +146,7 @@ export class Http2Layer implements HttpLayer {
         enableConnectProtocol: settings.enableConnectProtocol,
       };
       this.#sink.notify({ type: 'settings', settings: this.#remoteSettings });
+      for (const spec of this.#awaitingSettings.splice(0)) this.request(spec);
     });
     s.on('stream', this.#onPush);
   }
@@ -191,7 +194,26 @@ export class Http2Layer implements HttpLayer {
       });
       return;
     }
-    const headers = requestHeaders(spec.method, spec.path, this.#scheme, spec.method === 'CONNECT' ? spec.path : this.#authority, spec.headers);
+    if (spec.upgrade !== undefined) {
+      // RFC 8441 §3: an extended CONNECT only once the server's SETTINGS allowed it.
+      if (!this.#remoteSettingsSeen) {
+        this.#awaitingSettings.push(spec);
+        return;
+      }
+      if (this.#remoteSettings?.enableConnectProtocol !== true) {
+        this.#sink.deliver({
+          type: 'error',
+          ref: spec.ref,
+          error: new BurrowError('ERR_WS_UNSUPPORTED', 'this HTTP/2 server does not take WebSockets: its SETTINGS do not enable the extended CONNECT (RFC 8441)', {
+            stage: 'http',
+            hop: this.#origin.hop,
+          }),
+        });
+        return;
+      }
+    }
+    const plainConnect = spec.method === 'CONNECT' && spec.upgrade === undefined;
+    const headers = requestHeaders(spec.method, spec.path, this.#scheme, plainConnect ? spec.path : this.#authority, spec.headers, spec.upgrade);
     let stream: ClientHttp2Stream;
     try {
       stream = this.#session.request(headers, { endStream: spec.body !== null && spec.body.length === 0 });
@@ -203,7 +225,7 @@ export class Http2Layer implements HttpLayer {
       });
       return;
     }
-    this.#track(spec.ref, stream, String(headers[':authority']), spec.flow, false, spec.method === 'CONNECT');
+    this.#track(spec.ref, stream, String(headers[':authority']), spec.flow, false, spec.method === 'CONNECT' || spec.upgrade !== undefined);
     if (spec.body !== null && spec.body.length > 0) stream.end(spec.body);
     this.#sink.sent(spec.ref, 'headers');
     if (spec.body !== null) this.#sink.sent(spec.ref, 'body');
@@ -431,6 +453,11 @@ export class Http2Layer implements HttpLayer {
   }
 
   cancel(ref: StreamRef): boolean {
+    const waiting = this.#awaitingSettings.findIndex((s) => s.ref.equals(ref));
+    if (waiting >= 0) {
+      this.#awaitingSettings.splice(waiting, 1);
+      return true;
+    }
     const st = this.#streams.get(ref.key);
     if (!st || !st.alive) return false;
     st.alive = false;
@@ -490,6 +517,7 @@ export class Http2Layer implements HttpLayer {
     // GOAWAY is sent once every open stream is done: nghttp2 would send a GOAWAY
     // ahead of HEADERS still queued, and the server would then refuse those streams.
     this.#closing = true;
+    for (const spec of this.#awaitingSettings.splice(0)) this.#sink.deliver({ type: 'error', ref: spec.ref, error: this.#notAccepting() });
     this.#armClosingTimer();
     this.#maybeFinishClosing();
   }
@@ -520,13 +548,14 @@ export class Http2Layer implements HttpLayer {
   }
 
   activeStreams(): StreamRef[] {
-    const out: StreamRef[] = [];
+    const out: StreamRef[] = this.#awaitingSettings.map((s) => s.ref);
     for (const st of this.#streams.values()) if (st.alive && !st.done) out.push(st.ref);
     return out;
   }
 
   streamState(ref: StreamRef): LayerStreamState | undefined {
     const st = this.#streams.get(ref.key);
+    if (st === undefined && this.#awaitingSettings.some((s) => s.ref.equals(ref))) return 'running';
     return st && !st.done ? 'running' : undefined;
   }
 
@@ -562,6 +591,10 @@ export class Http2Layer implements HttpLayer {
       }
     }
     this.#streams.clear();
+    for (const spec of this.#awaitingSettings.splice(0)) {
+      killed.push(spec.ref);
+      this.#sink.deliver({ type: 'error', ref: spec.ref, error: streamError });
+    }
     if (!this.#isReady) this.#readyReject(streamError);
     this.#session.on('error', () => undefined);
     // Destroyed on the next turn: node:http2 (Node 20) can spin forever when a session is

@@ -6,22 +6,10 @@
  */
 import { constants, createDeflateRaw, createInflateRaw, type DeflateRaw, type InflateRaw } from 'node:zlib';
 import { CLOSE_TOO_BIG, WsProtocolError } from './frames.js';
+import type { WsDeflateOptions } from '../../shared/ws.js';
 
 /** The client's permessage-deflate options. */
-export interface DeflateOptions {
-  /** Largest LZ77 window the client compresses with (`client_max_window_bits`, 8–15); default 15. */
-  clientMaxWindowBits?: number;
-  /** Asks the server for a smaller window (`server_max_window_bits`, 8–15); default: not asked. */
-  serverMaxWindowBits?: number;
-  /** The client resets its compression context after each message (`client_no_context_takeover`). */
-  clientNoContextTakeover?: boolean;
-  /** Asks the server to reset its context after each message (`server_no_context_takeover`). */
-  serverNoContextTakeover?: boolean;
-  /** zlib compression level, 0–9; default 6. */
-  level?: number;
-  /** Messages shorter than this many bytes are sent uncompressed; default 1024. */
-  threshold?: number;
-}
+export type DeflateOptions = WsDeflateOptions;
 
 /** The parameters both sides agreed on. */
 export interface DeflateParams {

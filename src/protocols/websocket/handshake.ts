@@ -76,6 +76,8 @@ export function checkAnswer(headers: HeaderList, offer: HandshakeOffer, key: str
   if (key !== undefined) {
     const upgrade = all(headers, 'upgrade');
     if (upgrade === undefined || !upgrade.split(',').some((t) => t.trim().toLowerCase() === 'websocket')) throw new HandshakeError('the 101 does not upgrade to websocket');
+    const connection = all(headers, 'connection');
+    if (connection === undefined || !connection.split(',').some((t) => t.trim().toLowerCase() === 'upgrade')) throw new HandshakeError('the 101 has no connection: upgrade');
     const accept = all(headers, 'sec-websocket-accept');
     if (accept !== acceptFor(key)) throw new HandshakeError(accept === undefined ? 'the 101 has no sec-websocket-accept' : 'the 101 has the wrong sec-websocket-accept');
   }

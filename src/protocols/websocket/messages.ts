@@ -20,18 +20,9 @@ import {
   type RawFrame,
 } from './frames.js';
 import type { PerMessageDeflate } from './deflate.js';
+import type { WsFrame } from '../../shared/messages.js';
 
-/**
- * A WebSocket frame as burrow's API speaks of it (Gun's terms): a whole text or
- * binary message, a ping, a pong, or a close with its code and reason.
- */
-export type WsFrame =
-  | { readonly type: 'text'; readonly data: string }
-  | { readonly type: 'binary'; readonly data: Buffer }
-  | { readonly type: 'ping'; readonly data: Buffer }
-  | { readonly type: 'pong'; readonly data: Buffer }
-  /** `code` undefined: the close frame had no status (1005). */
-  | { readonly type: 'close'; readonly code: number | undefined; readonly reason: string };
+export type { WsFrame };
 
 const EMPTY = Buffer.alloc(0);
 

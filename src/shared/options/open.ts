@@ -2,6 +2,8 @@
  * `open()` options: their types, defaults and validation. Invalid options
  * throw at once, naming the option (`ERR_INVALID_OPTION`).
  */
+import type { WsOptions } from '../ws.js';
+import { resolveWsOptions, type ResolvedWsOptions } from './ws.js';
 import { invalidOption } from '../../errors/errors.js';
 import type { EventHandler } from '../events.js';
 import { resolveProtocols, type ProtocolSpec, type ResolvedProtocol } from './hop.js';
@@ -57,6 +59,8 @@ export interface OpenOptions {
   http?: Http1Options;
   /** HTTP/2 options. */
   http2?: Http2Options;
+  /** Defaults of the WebSockets opened with `wsUpgrade` (Gun's `ws_opts`). */
+  ws?: WsOptions;
   /**
    * Methods called synchronously as each layer, stream and the connection itself
    * start, come up, fail and end: the payloads of burrow's `diagnostics_channel`
@@ -86,6 +90,7 @@ export interface ResolvedOptions {
   lookup: LookupFunction | undefined;
   http: ResolvedHttp1Options;
   http2: ResolvedHttp2Options;
+  ws: ResolvedWsOptions;
   mailbox: boolean;
   events: EventHandler | undefined;
 }
@@ -98,7 +103,7 @@ export const defaultRetryFn: RetryFunction = (retriesLeft, opts) => ({
 
 const OPEN_KEYS: ReadonlySet<string> = new Set([
   'host', 'port', 'transport', 'protocols', 'tls', 'lookupTimeout', 'connectTimeout', 'tlsHandshakeTimeout',
-  'retry', 'retryTimeout', 'retryFn', 'lookup', 'http', 'http2', 'mailbox', 'events',
+  'retry', 'retryTimeout', 'retryFn', 'lookup', 'http', 'http2', 'ws', 'mailbox', 'events',
 ]);
 
 /** Validates `open()` options and applies defaults. Throws `ERR_INVALID_OPTION`. */
@@ -132,6 +137,7 @@ export function resolveOpenOptions(input: unknown): ResolvedOptions {
     lookup: lookup as LookupFunction | undefined,
     http: resolveHttp1Options(input['http']),
     http2: resolveHttp2Options(input['http2']),
+    ws: resolveWsOptions('ws', input['ws']),
     mailbox: (mailbox as boolean | undefined) ?? true,
     events: events as EventHandler | undefined,
   };
