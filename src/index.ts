@@ -4,6 +4,9 @@
  */
 export { open } from './connection/open.js';
 export { request, type RequestBody, type RequestInit, type ViaEntry } from './request/request.js';
+export { WebSocket, type BinaryType, type WebSocketInit } from './websocket/websocket.js';
+export { CloseEvent, WebSocketErrorEvent, type CloseEventInit } from './websocket/events.js';
+export type { WsMessageData } from './websocket/queue.js';
 export { Response, type ResponseInfo } from './request/response.js';
 export { Pool, defaultPool, type AcquireOptions, type Lease, type PoolOptions } from './request/pool.js';
 export type { LayerTiming, ViaHopOptions } from './request/route.js';

@@ -62,7 +62,8 @@ export interface RequestInit {
 /** Data messages delivered ahead of the reader: bounds the memory a slow reader costs. */
 const BODY_WINDOW = 16;
 
-function toHops(via: RequestInit['via'], href: string, env: RequestInit['env']): RouteHop[] {
+/** The hops of `via` (or of the proxy environment variables, with `env`) for a request to `href`. */
+export function routeHops(via: RequestInit['via'], href: string, env: RequestInit['env']): RouteHop[] {
   if (via === undefined) {
     if (env === undefined || env === false) return [];
     return proxyForUrl(new URL(href), env === true ? process.env : env).map((proxy) => ({ proxy, options: {} }));
@@ -118,7 +119,7 @@ function planOf(url: string | URL, init: RequestInit): Plan {
   const timeouts = init.timeouts ?? {};
   const headersTimeout = checkTimeout('timeouts.headers', timeouts.headers, Infinity);
   const totalTimeout = checkTimeout('timeouts.total', timeouts.total, Infinity);
-  const hops = toHops(init.via, target.href, init.env);
+  const hops = routeHops(init.via, target.href, init.env);
   const origin: RouteOrigin = { scheme, host, port, tls: init.tls ?? NO_TLS, protocols, tlsHandshakeTimeout: timeouts.tlsHandshake };
   const headers = normalizeHeaders(init.headers);
   if (!hasHeader(headers, 'host')) headers.unshift(['host', authority(host, port, scheme === 'https' ? 'tls' : 'tcp')]);
