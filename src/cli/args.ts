@@ -39,7 +39,9 @@ export type Command =
   | { readonly type: 'help' }
   | { readonly type: 'version' }
   | { readonly type: 'demo' }
-  | { readonly type: 'request'; readonly options: CliOptions };
+  | { readonly type: 'request'; readonly options: CliOptions }
+  /** A `ws:` or `wss:` URL: stdin lines sent as text messages, messages received written out. */
+  | { readonly type: 'websocket'; readonly options: CliOptions };
 
 /** The options of a request. */
 export interface CliOptions {
@@ -72,6 +74,8 @@ export interface CliOptions {
   readonly fail: boolean;
   readonly noproxy: string | undefined;
   readonly silent: boolean;
+  /** WebSocket: binary messages are written as base64 lines. */
+  readonly base64: boolean;
 }
 
 interface OptionSpec {
@@ -106,6 +110,7 @@ const SPECS: readonly OptionSpec[] = [
   { long: 'fail', short: 'f', value: false },
   { long: 'noproxy', value: true },
   { long: 'silent', short: 's', value: false },
+  { long: 'base64', value: false },
   { long: 'help', short: 'h', value: false },
   { long: 'version', short: 'V', value: false },
 ];
@@ -186,6 +191,7 @@ interface Mutable {
   fail: boolean;
   noproxy: string | undefined;
   silent: boolean;
+  base64: boolean;
   help: boolean;
   version: boolean;
 }
@@ -278,6 +284,9 @@ function apply(o: Mutable, spec: OptionSpec, value: string | undefined): void {
     case 'silent':
       o.silent = true;
       return;
+    case 'base64':
+      o.base64 = true;
+      return;
     case 'help':
       o.help = true;
       return;
@@ -322,6 +331,7 @@ export function parseArgs(argv: readonly string[]): Command {
     fail: false,
     noproxy: undefined,
     silent: false,
+    base64: false,
     help: false,
     version: false,
   };
@@ -383,7 +393,16 @@ export function parseArgs(argv: readonly string[]): Command {
   } catch {
     throw new UsageError(`${JSON.stringify(positional[0])} is not a valid URL`);
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UsageError(`${url.protocol} URLs are not supported (http: and https: only)`);
+  const websocket = url.protocol === 'ws:' || url.protocol === 'wss:';
+  if (url.protocol !== 'http:' && url.protocol !== 'https:' && !websocket) throw new UsageError(`${url.protocol} URLs are not supported (http:, https:, ws: and wss: only)`);
+  if (websocket) {
+    const notForWs = [
+      [o.method !== undefined, '-X'], [o.form.length > 0 || o.binary !== undefined, '-d/--data-binary'], [o.remoteName, '-O'], [o.include, '-i'],
+      [o.head, '-I'], [o.location, '-L'], [o.fail, '-f'],
+    ] as const;
+    const used = notForWs.filter(([u]) => u).map(([, name]) => name);
+    if (used.length > 0) throw new UsageError(`${used.join(', ')} ${used.length === 1 ? 'is' : 'are'} not for WebSocket URLs (stdin lines are sent as messages)`);
+  } else if (o.base64) throw new UsageError('--base64 is for WebSocket URLs (ws:, wss:)');
   if (o.head && (o.form.length > 0 || o.binary !== undefined)) throw new UsageError('-I (HEAD) cannot send a body (-d, --data-binary)');
   if (o.output !== undefined && o.remoteName) throw new UsageError('-o and -O cannot be combined');
   const hops = o.proxies?.length ?? 0;
@@ -392,7 +411,7 @@ export function parseArgs(argv: readonly string[]): Command {
   }
   const data: DataSource | undefined = o.binary ?? (o.form.length > 0 ? { kind: 'form', parts: o.form } : undefined);
   return {
-    type: 'request',
+    type: websocket ? 'websocket' : 'request',
     options: {
       url: o.url,
       proxies: o.proxies,
@@ -418,6 +437,7 @@ export function parseArgs(argv: readonly string[]): Command {
       fail: o.fail,
       noproxy: o.noproxy,
       silent: o.silent,
+      base64: o.base64,
     },
   };
 }

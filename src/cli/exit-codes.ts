@@ -15,7 +15,7 @@ export const EXIT = {
   DNS: 6,
   /** TCP connection refused or failed, or the connection closed before the response (curl: CURLE_COULDNT_CONNECT). */
   CONNECT: 7,
-  /** `--fail` and an HTTP status >= 400 (curl: CURLE_HTTP_RETURNED_ERROR). */
+  /** `--fail` and an HTTP status >= 400, or a refused WebSocket handshake (curl: CURLE_HTTP_RETURNED_ERROR). */
   HTTP_ERROR: 22,
   /** Writing the output (stdout, -o, -O) failed (curl: CURLE_WRITE_ERROR). */
   WRITE: 23,
@@ -50,6 +50,9 @@ export function exitCodeFor(e: unknown): number {
       return EXIT.TLS;
     case 'ERR_CONNECT_STATUS':
       return EXIT.PROXY_REFUSED;
+    case 'ERR_WS_HANDSHAKE':
+    case 'ERR_WS_UNSUPPORTED':
+      return EXIT.HTTP_ERROR;
     case 'ERR_SOCKS_AUTH':
     case 'ERR_SOCKS_NO_ACCEPTABLE_METHOD':
     case 'ERR_SOCKS_REPLY':

@@ -8,11 +8,15 @@ import { parseArgs, UsageError } from './args.js';
 import { runDemo } from './demo.js';
 import { EXIT } from './exit-codes.js';
 import { runRequest } from './run.js';
+import { runWebSocket } from './ws.js';
 
 export const USAGE = `burrow — an HTTP client whose connections travel through proxy chains
 
 Usage:
   burrow [options] URL     send a request, write the response body to stdout
+  burrow [options] ws[s]://…  open a WebSocket: each stdin line is sent as a text
+                           message, each message received is written on its own
+                           line; exits 0 after a clean close
   burrow demo              a request and a 100 MB download through an embedded chain
                            (HTTP/2 CONNECT proxy over TLS -> SOCKS5 over TLS -> HTTPS
                            origin speaking HTTP/2, throwaway CA), printing the layers,
@@ -52,6 +56,7 @@ Output:
   -I, --head               HEAD: write the response headers only
   -f, --fail               no output and exit 22 on HTTP status >= 400
   -s, --silent             no progress bar and no warnings
+      --base64             WebSocket: write binary messages as base64 lines
   -v, --verbose            each layer as it comes up (DNS, TCP, TLS, CONNECT, SOCKS5,
                            HTTP) with timings, then > request and < response headers
       --trace-json FILE    the same events as JSON lines
@@ -93,6 +98,8 @@ async function main(argv: string[]): Promise<number> {
       return runDemo(process.stdout);
     case 'request':
       return runRequest(cmd.options, { stdout: process.stdout, stderr: process.stderr, env: process.env, version: version() });
+    case 'websocket':
+      return runWebSocket(cmd.options, { stdout: process.stdout, stdin: process.stdin, stderr: process.stderr, env: process.env, version: version() });
   }
 }
 

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { STATUS_CODES } from 'node:http';
 import { basename } from 'node:path';
-import type { Writable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import type { TlsOptions } from '../shared/options/tls.js';
 import { BurrowError } from '../errors/errors.js';
 import { noProxyMatches, proxyForUrl, type ProxyEnv } from '../request/env.js';
@@ -22,6 +22,8 @@ import { Tracer } from './trace.js';
 /** What a run talks to. */
 export interface RunIo {
   readonly stdout: Writable;
+  /** What a WebSocket run sends (one text message per line); default none. */
+  readonly stdin?: Readable;
   /** stderr: `write` and whether it is a terminal. */
   readonly stderr: { write(s: string): unknown; readonly isTTY?: boolean };
   readonly env: ProxyEnv;
@@ -35,7 +37,8 @@ const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 /** Headers not sent to another origin after a redirect. */
 const CROSS_ORIGIN_DROPPED = ['authorization', 'cookie', 'host'];
 
-class CliFailure extends Error {
+/** A failure with its exit code. */
+export class CliFailure extends Error {
   constructor(
     message: string,
     readonly exit: number,
@@ -44,7 +47,8 @@ class CliFailure extends Error {
   }
 }
 
-function readCa(path: string, what: string): string {
+/** Reads a CA file; fails with exit 77. */
+export function readCa(path: string, what: string): string {
   try {
     return readFileSync(path, 'utf8');
   } catch (e) {
@@ -82,13 +86,35 @@ export function remoteName(url: URL): string {
   return name;
 }
 
-interface Chain {
+/** The `via` of a chain: each hop with its own CA, verification and stage timeouts. `proxyTls` keeps one TLS object per hop for the run. */
+export function viaOf(o: CliOptions, chain: Chain, proxyTls: Map<number, TlsOptions>, proxyCas: ReadonlyMap<number, string>, stageTimeout: number | undefined): ViaEntry[] {
+  for (const n of [...proxyCas.keys(), ...o.proxyInsecure]) {
+    if (n > chain.hops.length) throw new UsageError(`hop ${n} is not in the proxy chain (${chain.hops.length} ${chain.hops.length === 1 ? 'proxy' : 'proxies'})`);
+  }
+  return chain.urls.map((url, i) => {
+    const ca = proxyCas.get(i + 1);
+    let tls = proxyTls.get(i);
+    if (tls === undefined) {
+      tls = { ...(ca !== undefined ? { ca } : {}), ...(o.proxyInsecure.includes(i + 1) ? { rejectUnauthorized: false } : {}) };
+      proxyTls.set(i, tls);
+    }
+    return {
+      url,
+      tls,
+      ...(stageTimeout !== undefined ? { connectTimeout: stageTimeout, tlsHandshakeTimeout: stageTimeout, socksTimeout: stageTimeout } : {}),
+    };
+  });
+}
+
+/** A proxy chain and where it came from. */
+export interface Chain {
   readonly hops: ProxyHop[];
   readonly urls: string[];
   readonly from: 'option' | 'environment' | 'none';
 }
 
-function chainFor(o: CliOptions, target: URL, env: ProxyEnv): Chain {
+/** The proxy chain for `target`: `-x`, else the environment's (`--noproxy` applies to both). */
+export function chainFor(o: CliOptions, target: URL, env: ProxyEnv): Chain {
   const port = target.port === '' ? (target.protocol === 'https:' ? 443 : 80) : Number(target.port);
   const host = target.hostname.startsWith('[') ? target.hostname.slice(1, -1) : target.hostname;
   if (o.proxies !== undefined) {
@@ -213,22 +239,7 @@ export async function runRequest(o: CliOptions, io: RunIo): Promise<number> {
     for (;;) {
       current = target;
       const chain = chainFor(o, target, io.env);
-      for (const n of [...proxyCas.keys(), ...o.proxyInsecure]) {
-        if (n > chain.hops.length) throw new UsageError(`hop ${n} is not in the proxy chain (${chain.hops.length} ${chain.hops.length === 1 ? 'proxy' : 'proxies'})`);
-      }
-      const via: ViaEntry[] = chain.urls.map((url, i) => {
-        const ca = proxyCas.get(i + 1);
-        let tls = proxyTls.get(i);
-        if (tls === undefined) {
-          tls = { ...(ca !== undefined ? { ca } : {}), ...(o.proxyInsecure.includes(i + 1) ? { rejectUnauthorized: false } : {}) };
-          proxyTls.set(i, tls);
-        }
-        return {
-          url,
-          tls,
-          ...(stageTimeout !== undefined ? { connectTimeout: stageTimeout, tlsHandshakeTimeout: stageTimeout, socksTimeout: stageTimeout } : {}),
-        };
-      });
+      const via = viaOf(o, chain, proxyTls, proxyCas, stageTimeout);
       const route = describeRoute(chain.hops, target);
       currentRoute = route;
       recorder.route = route;
@@ -345,39 +356,44 @@ export async function runRequest(o: CliOptions, io: RunIo): Promise<number> {
       return EXIT.OK;
     }
   } catch (e) {
-    let exit: number;
-    let message: string;
-    const body = e instanceof BurrowError && e.code === 'ERR_INVALID_REQUEST' && e.cause instanceof ReadError ? e.cause : relabelHop(e, currentRoute);
-    if (body instanceof UsageError) {
-      exit = EXIT.USAGE;
-      message = `${body.message} (see burrow --help)`;
-    } else if (body instanceof WriteError) {
-      exit = EXIT.WRITE;
-      message = body.message;
-    } else if (body instanceof ReadError) {
-      exit = EXIT.READ;
-      message = body.message;
-    } else if (body instanceof CliFailure) {
-      exit = body.exit;
-      message = body.message;
-    } else {
-      exit = exitCodeFor(body);
-      message = describeError(body, current === undefined ? undefined : `request to ${current.href}`);
-      if (body instanceof BurrowError && body.code === 'ERR_REQUEST_TIMEOUT' && o.maxTime !== undefined) message += ` (-m ${o.maxTime})`;
-    }
-    const be = body instanceof BurrowError ? body : undefined;
-    tracer.emit({
-      event: 'error',
-      t: recorder.now(),
-      message,
-      exit,
-      ...(be !== undefined ? { code: be.code, stage: be.stage, ...(be.hop !== undefined ? { hop: be.hop } : {}) } : {}),
-    });
-    err(`burrow: ${message}\n`);
-    return exit;
+    return reportFailure(e, o, { url: current, route: currentRoute, tracer, now: recorder.now(), err });
   } finally {
     await sink?.abort();
     await recorder.pool.close();
     tracer.close();
   }
+}
+
+/** Reports a run's failure (stderr, the trace) and returns its exit code. */
+export function reportFailure(e: unknown, o: CliOptions, at: { url: URL | undefined; route: readonly HopDesc[]; tracer: Tracer; now: number; err: (s: string) => void }): number {
+  let exit: number;
+  let message: string;
+  const body = e instanceof BurrowError && e.code === 'ERR_INVALID_REQUEST' && e.cause instanceof ReadError ? e.cause : relabelHop(e, at.route);
+  if (body instanceof UsageError) {
+    exit = EXIT.USAGE;
+    message = `${body.message} (see burrow --help)`;
+  } else if (body instanceof WriteError) {
+    exit = EXIT.WRITE;
+    message = body.message;
+  } else if (body instanceof ReadError) {
+    exit = EXIT.READ;
+    message = body.message;
+  } else if (body instanceof CliFailure) {
+    exit = body.exit;
+    message = body.message;
+  } else {
+    exit = exitCodeFor(body);
+    message = describeError(body, at.url === undefined ? undefined : `request to ${at.url.href}`);
+    if (body instanceof BurrowError && body.code === 'ERR_REQUEST_TIMEOUT' && o.maxTime !== undefined) message += ` (-m ${o.maxTime})`;
+  }
+  const be = body instanceof BurrowError ? body : undefined;
+  at.tracer.emit({
+    event: 'error',
+    t: at.now,
+    message,
+    exit,
+    ...(be !== undefined ? { code: be.code, stage: be.stage, ...(be.hop !== undefined ? { hop: be.hop } : {}) } : {}),
+  });
+  at.err(`burrow: ${message}\n`);
+  return exit;
 }

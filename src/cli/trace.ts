@@ -15,6 +15,7 @@ export type TraceEvent =
   | { readonly event: 'response'; readonly t: number; readonly status: number; readonly version: string; readonly headers: ReadonlyArray<readonly [string, string]> }
   | { readonly event: 'redirect'; readonly t: number; readonly status: number; readonly to: string; readonly method: string; readonly dropped: readonly string[] }
   | { readonly event: 'done'; readonly t: number; readonly status: number; readonly bytes: number }
+  | { readonly event: 'ws-closed'; readonly t: number; readonly code: number; readonly reason: string; readonly wasClean: boolean; readonly sent: number; readonly received: number }
   | { readonly event: 'warning'; readonly t: number; readonly message: string }
   | {
       readonly event: 'error';
@@ -81,6 +82,8 @@ export function renderEvent(ev: TraceEvent): string[] {
       const secs = ev.t / 1000;
       return [`* ${ms(ev.t)}  done: ${ev.status}, ${ev.bytes} body bytes${secs > 0 && ev.bytes >= 1e6 ? ` (${(ev.bytes / secs / 1e6).toFixed(1)} MB/s overall)` : ''}`];
     }
+    case 'ws-closed':
+      return [`* ${ms(ev.t)}  WebSocket closed: ${ev.code}${ev.reason !== '' ? ` ${JSON.stringify(ev.reason)}` : ''} (${ev.wasClean ? 'clean' : 'not clean'}), ${ev.sent} messages sent, ${ev.received} received`];
     case 'warning':
     case 'error':
       return [];

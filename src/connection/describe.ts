@@ -36,7 +36,8 @@ export interface DescribeParts {
  */
 export function hasStream(p: DescribeParts, ref: StreamRef): boolean {
   const tunnel = p.tree.get(ref.key);
-  if (tunnel !== undefined && tunnel.tunnelRef !== undefined) return true;
+  // A tunnel is a stream while it is up; a WebSocket until its last message (below).
+  if (tunnel !== undefined && tunnel.tunnelRef !== undefined && tunnel.layer.protocol !== 'websocket') return true;
   const node = p.tree.nodeOfStream(ref, p.connRef);
   if (node !== undefined && node.layer.streamState(ref) !== undefined) return true;
   return streamInfo(p, ref) !== undefined;
@@ -45,7 +46,7 @@ export function hasStream(p: DescribeParts, ref: StreamRef): boolean {
 /** A stream's state and the proxies it goes through, or undefined when the connection does not know it. */
 export function streamInfo(p: DescribeParts, ref: StreamRef): StreamInfo | undefined {
   const tunnel = p.tree.get(ref.key);
-  if (tunnel !== undefined && tunnel.tunnelRef !== undefined) {
+  if (tunnel !== undefined && tunnel.tunnelRef !== undefined && tunnel.layer.protocol !== 'websocket') {
     const r = tunnel.reached;
     return {
       ref,

@@ -178,7 +178,8 @@ export class Lifecycle {
     const nodes = tree.clear();
     stack.nodesDown(nodes, error, broken);
     for (const n of nodes) {
-      if (n.tunnelRef !== undefined) {
+      // A WebSocket that delivered its last message (its close frame) has nothing to be told.
+      if (n.tunnelRef !== undefined && (n.layer.protocol !== 'websocket' || n.layer.activeStreams().length > 0)) {
         const closed = new BurrowError('ERR_TUNNEL_CLOSED', `${n.tunnelRef} closed with the connection`, { stage: reason.stage, hop: n.hop, cause: reason });
         tunnels.closed(n.key, closed);
         closedTunnels.push([n.tunnelRef, closed]);

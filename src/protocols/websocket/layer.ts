@@ -141,15 +141,16 @@ export class WebSocketLayer implements HttpLayer {
     const payload = toBytes(f.data);
     const deflate = this.#deflate;
     if ((opcode === OP_TEXT || opcode === OP_BINARY) && deflate !== undefined && payload.length >= deflate.threshold) {
-      const done = deflate.compress(payload).then(
+      // Compressed now (zlib keeps the messages' order); written after what was sent before it.
+      const compressed = deflate.compress(payload);
+      this.#chain(() => compressed.then(
         (c) => {
-          this.#write(encodeFrame(opcode, c, true, true));
+          if (!this.#closed && !this.#gone) this.#duplex.write(encodeFrame(opcode, c, true, true));
         },
         (e: unknown) => {
           this.destroy(new BurrowError('ERR_WS_PROTOCOL', `a message could not be compressed: ${(e as Error).message}`, { stage: 'websocket', hop: this.#origin.hop, cause: e }));
         },
-      );
-      this.#chain(done);
+      ));
       return true;
     }
     return this.#write(encodeFrame(opcode, payload));
@@ -158,15 +159,16 @@ export class WebSocketLayer implements HttpLayer {
   /** Writes now, or after the frames waiting for a compression. */
   #write(frame: Buffer): boolean {
     if (this.#tail === undefined) return this.#closed || this.#gone ? false : this.#duplex.write(frame);
-    this.#chain(Promise.resolve().then(() => {
+    this.#chain(() => {
       if (!this.#closed && !this.#gone) this.#duplex.write(frame);
-    }));
+    });
     return true;
   }
 
-  #chain(step: Promise<void>): void {
+  /** Runs `step` once every write queued before it has run. */
+  #chain(step: () => void | Promise<void>): void {
     const prev = this.#tail ?? Promise.resolve();
-    const next = prev.then(() => step);
+    const next = prev.then(step);
     this.#tail = next;
     void next.then(() => {
       if (this.#tail === next) this.#tail = undefined;
@@ -219,7 +221,7 @@ export class WebSocketLayer implements HttpLayer {
   }
 
   streamState(ref: StreamRef): LayerStreamState | undefined {
-    if (!ref.equals(this.#ref) || this.#closed) return undefined;
+    if (!ref.equals(this.#ref) || this.#closed || this.#ended) return undefined;
     return this.#closeSent ? 'stopping' : 'running';
   }
 
