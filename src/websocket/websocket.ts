@@ -428,7 +428,8 @@ export class WebSocket extends EventTarget {
       this.dispatchEvent(new CloseEvent('close', { code, reason, wasClean }));
     };
     if (conn === undefined) {
-      fire();
+      // A task of its own, after the error event's (as the standard queues it).
+      setImmediate(fire);
       return;
     }
     // The close event once the transport is closed (the close handshake's last step).
