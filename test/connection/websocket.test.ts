@@ -255,6 +255,32 @@ describe('wsUpgrade over HTTP/2 (RFC 8441)', () => {
   });
 });
 
+describe('ending WebSockets', () => {
+  it('shutdown() sends close 1001 on every open WebSocket and waits for the close handshakes', async () => {
+    const conn = open({ host: '127.0.0.1', port: h2.port, protocols: ['http2'], retry: 0 });
+    const a = conn.wsUpgrade('/a');
+    const b = conn.wsUpgrade('/b');
+    await upgraded(conn, a);
+    await upgraded(conn, b);
+    await conn.shutdown();
+    assert.deepEqual([await frame(conn, a), await frame(conn, b)], [{ type: 'close', code: 1001, reason: '' }, { type: 'close', code: 1001, reason: '' }]);
+    assert.equal(conn.state, 'closed');
+  });
+
+  it('cancel() drops a WebSocket without a close handshake: ERR_STREAM_CANCELED, the server sees the transport go', async () => {
+    const conn = open({ host: '127.0.0.1', port: h2.port, protocols: ['http2'], retry: 0 });
+    const a = conn.wsUpgrade('/a');
+    await upgraded(conn, a);
+    conn.cancel(a);
+    const m = await conn.await(a, 5000);
+    assert.equal(m.type === 'error' && m.error.code, 'ERR_STREAM_CANCELED');
+    assert.equal(conn.hasStream(a), false);
+    const b = conn.wsUpgrade('/b');
+    await upgraded(conn, b);
+    await conn.close();
+  });
+});
+
 describe('WebSockets inside tunnels', () => {
   it('through an HTTP/1.1 CONNECT tunnel (conn-wide) and an HTTP/2 CONNECT tunnel over TLS (stream-wide, next to another)', async () => {
     const c1 = open({ host: '127.0.0.1', port: connectProxy.port, protocols: ['http'], retry: 0 });
