@@ -1,17 +1,19 @@
 /**
  * burrow: an HTTP client for Node.js whose connections can travel through
  * chains of proxies. This module is the public API.
+ *
+ * @module burrow
  */
 export { open } from './connection/open.js';
 export { request, type RequestBody, type RequestInit, type ViaEntry } from './request/request.js';
-export { WebSocket, type BinaryType, type WebSocketInit } from './websocket/websocket.js';
+export { WebSocket, type BinaryType, type WebSocketEventHandler, type WebSocketInit } from './websocket/websocket.js';
 export { CloseEvent, WebSocketErrorEvent, type CloseEventInit } from './websocket/events.js';
 export type { WsMessageData } from './websocket/queue.js';
 export { Response, type ResponseInfo } from './request/response.js';
 export { Pool, defaultPool, type AcquireOptions, type Lease, type PoolOptions } from './request/pool.js';
-export type { LayerTiming, ViaHopOptions } from './request/route.js';
+export type { LayerTiming, OpenRoute, ViaHopOptions } from './request/route.js';
 export { parseProxyUrl, parseProxyChain, type ProxyHop, type ProxyScheme } from './request/proxy-url.js';
-export { proxyForUrl, noProxyMatches, type ProxyEnv } from './request/env.js';
+export { proxyForUrl, noProxyMatches, type ProxyEnv, type ProxyForUrlOptions } from './request/env.js';
 export {
   Connection,
   type Body,
@@ -23,8 +25,9 @@ export {
   type RequestOptions,
   type StreamInfo,
 } from './connection/connection.js';
+export type { ReplyTo } from './connection/streams.js';
 export type { TunnelEndpointInfo } from './shared/info.js';
-export type { ConnectDestination, ProtocolName, ProtocolSpec, SocksAuth, SocksOptions } from './shared/options/hop.js';
+export type { ConnectDestination, ProtocolName, ProtocolSpec, ResolvedHop, ResolvedProtocol, ResolvedSocks, SocksAuth, SocksOptions } from './shared/options/hop.js';
 export { StreamRef } from './shared/stream-ref.js';
 export {
   isFinal,
@@ -56,9 +59,10 @@ export {
   type RetryDecision,
   type RetryFunction,
 } from './shared/options/open.js';
-export type { Http1Options, Http2Options } from './shared/options/http.js';
+export type { Http1Options, Http2Options, ResolvedHttp1Options, ResolvedHttp2Options } from './shared/options/http.js';
+export type { ResolvedWsOptions } from './shared/options/ws.js';
 export type { TlsOptions } from './shared/options/tls.js';
-export { BurrowError, isBurrowError, type ErrorCode, type ErrorResponse, type ErrorStage, type HopInfo, type HopKind } from './errors/errors.js';
+export { BurrowError, isBurrowError, type BurrowErrorOptions, type ErrorCode, type ErrorResponse, type ErrorStage, type HopInfo, type HopKind } from './errors/errors.js';
 export { getHeader, getHeaders, hasHeader, type Header, type HeaderList, type HeadersInit } from './shared/headers.js';
 export type {
   BurrowChannelMessage,

@@ -2,6 +2,8 @@
  * Test servers and certificates for code that uses burrow (`burrow/testing`):
  * a throwaway PKI, an HTTP/1.1 + HTTP/2 origin with fixed routes, a
  * byte-exact scripted server for edge cases, and test proxies.
+ *
+ * @module burrow/testing
  */
 export { createTestPki } from './pki.js';
 export type { TestCertUsage, TestKeyPair, TestPki, TestPkiOptions } from './pki.js';

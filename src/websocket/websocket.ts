@@ -62,7 +62,8 @@ const BATCH = 64;
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
-type Handler = ((this: WebSocket, ev: Event) => unknown) | null;
+/** An `on…` event handler attribute of a {@link WebSocket} (`null`: none). */
+export type WebSocketEventHandler = ((this: WebSocket, ev: Event) => unknown) | null;
 type Listener = Parameters<EventTarget['addEventListener']>[1];
 type AddOptions = Parameters<EventTarget['addEventListener']>[2];
 type RemoveOptions = Parameters<EventTarget['removeEventListener']>[2];
@@ -97,7 +98,7 @@ export class WebSocket extends EventTarget {
   #queue: MessageQueue | undefined;
   /** A `message` listener was added at some point: messages are dispatched as events (else only queued for readers). */
   #messageListened = false;
-  readonly #handlers = new Map<string, { attr: Handler; listener: (ev: Event) => void }>();
+  readonly #handlers = new Map<string, { attr: WebSocketEventHandler; listener: (ev: Event) => void }>();
   /** Blobs being read for send(): later sends wait for them, in order. */
   #sendChain: Promise<void> | undefined;
 
@@ -160,35 +161,35 @@ export class WebSocket extends EventTarget {
     if (t === 'blob' || t === 'arraybuffer' || t === 'nodebuffer') this.#binaryType = t;
   }
 
-  get onopen(): Handler {
+  get onopen(): WebSocketEventHandler {
     return this.#handlers.get('open')?.attr ?? null;
   }
 
-  set onopen(h: Handler) {
+  set onopen(h: WebSocketEventHandler) {
     this.#setHandler('open', h);
   }
 
-  get onmessage(): Handler {
+  get onmessage(): WebSocketEventHandler {
     return this.#handlers.get('message')?.attr ?? null;
   }
 
-  set onmessage(h: Handler) {
+  set onmessage(h: WebSocketEventHandler) {
     this.#setHandler('message', h);
   }
 
-  get onerror(): Handler {
+  get onerror(): WebSocketEventHandler {
     return this.#handlers.get('error')?.attr ?? null;
   }
 
-  set onerror(h: Handler) {
+  set onerror(h: WebSocketEventHandler) {
     this.#setHandler('error', h);
   }
 
-  get onclose(): Handler {
+  get onclose(): WebSocketEventHandler {
     return this.#handlers.get('close')?.attr ?? null;
   }
 
-  set onclose(h: Handler) {
+  set onclose(h: WebSocketEventHandler) {
     this.#setHandler('close', h);
   }
 
@@ -203,7 +204,7 @@ export class WebSocket extends EventTarget {
     super.removeEventListener(type, listener, options);
   }
 
-  #setHandler(type: string, h: Handler): void {
+  #setHandler(type: string, h: WebSocketEventHandler): void {
     const cur = this.#handlers.get(type);
     if (cur !== undefined) {
       this.removeEventListener(type, cur.listener);
