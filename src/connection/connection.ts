@@ -117,7 +117,9 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     this.#streams = streams;
     const tree = new LayerTree();
     const tunnels = new TunnelBook((p, error) => {
-      if (p.record !== undefined && p.record.state === 'starting') layerFailed(observer, p.record, error);
+      // A tunnel being set up is abandoned (its records end); a CONNECT not answered yet fails.
+      if (p.setup !== undefined) p.setup.abandon(error);
+      else if (p.record !== undefined && p.record.state === 'starting') layerFailed(observer, p.record, error);
     });
     const router = new Router(status, tree, tunnels, streams, connRef);
     const stack = new LayerStack(status, tree, tunnels, streams, router, options, connRef, {

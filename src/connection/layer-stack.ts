@@ -26,7 +26,7 @@ import type { Router } from './routing.js';
 import type { ConnectionStatus } from './status.js';
 import type { StreamEvents } from './stream-events.js';
 import type { StreamTable } from './streams.js';
-import type { PendingWebSocket, TunnelBook } from './tunnels.js';
+import type { PendingWebSocket, TunnelBook, TunnelSetup } from './tunnels.js';
 
 /** What the stack tells the connection's lifecycle. */
 export interface StackHooks {
@@ -142,12 +142,17 @@ export class LayerStack {
     chainFailed(this.#obs, records, error);
   }
 
-  /** Nodes removed from the tree: their layers go down, innermost nodes first (`error`: why, for the layer that broke). */
-  nodesDown(nodes: readonly LayerNode[], error: BurrowError | null, broken?: LayerNode): void {
+  /**
+   * Nodes removed from the tree: their layers go down, innermost nodes first.
+   * `error`: why, for the layer that broke; `beforeDown` ends what was being set
+   * up inside them first (it runs after the error is reported, before any layer goes down).
+   */
+  nodesDown(nodes: readonly LayerNode[], error: BurrowError | null, broken?: LayerNode, beforeDown?: () => void): void {
     if (error !== null && broken !== undefined) {
       const r = broken.records[broken.records.length - 1];
       if (r !== undefined) layerBroke(this.#obs, r, error);
     }
+    beforeDown?.();
     const sorted = [...nodes].sort((a, b) => b.key.length - a.key.length);
     for (const n of sorted) layersDown(this.#obs, n.records);
   }
@@ -326,13 +331,37 @@ export class LayerStack {
       layersDown(this.#obs, parent.records.slice(-1));
     }
     const connectRecord = pending.record;
-    const below: LayerRecord[] = [];
+    // The records of the setup, outermost first: the CONNECT tunnel, then each layer as it starts.
+    const records: LayerRecord[] = [];
     if (connectRecord !== undefined) {
       if (connectRecord.connect !== undefined) connectRecord.connect = { ...connectRecord.connect, earlyBytes };
       connectRecord.countOn(duplex);
       layerUp(this.#obs, connectRecord);
-      below.push(connectRecord);
+      records.push(connectRecord);
     }
+    // The setup stops when the connection goes, or when it is abandoned (cancelled, its carrier closed).
+    const ac = new AbortController();
+    const onSessionAbort = (): void => ac.abort(session.signal.reason);
+    session.signal.addEventListener('abort', onSessionAbort);
+    let node: LayerNode | undefined;
+    const obs = this.#obs;
+    const setup: TunnelSetup = {
+      records,
+      scope,
+      abandoned: undefined,
+      abandon: (error) => {
+        if (setup.abandoned !== undefined) return;
+        setup.abandoned = error;
+        chainFailed(obs, records, error);
+        ac.abort(error);
+        node?.layer.destroy(error);
+        duplex.destroy();
+      },
+      dropCarrier: (error) => {
+        if (scope === 'conn') this.#carrierGone(parent, ref, error);
+      },
+    };
+    pending.setup = setup;
     const proxy: IntermediaryInfo = {
       type: 'connect',
       host: parent.endpoint.host,
@@ -340,50 +369,46 @@ export class LayerStack {
       transport: parent.endpoint.transport,
       protocol: parent.layer.protocol,
     };
-    let node: LayerNode | undefined;
     try {
       const est = await establish(
         {
-          signal: session.signal,
+          signal: ac.signal,
           hopIndex: parent.hop.index + 1,
           intermediaries: [...parent.intermediaries, proxy],
           onSocksUp: () => this.deliver({ type: 'up', ref, protocol: 'socks' }),
           observer: this.#obs,
           parent: connectRecord ?? parent.records[parent.records.length - 1],
           tunnel: ref.path,
+          records,
         },
         pending.dest,
         duplex,
-      ).catch((e: unknown) => {
-        // establish() published its own layers' failure; the CONNECT tunnel goes down with them.
-        layersDown(this.#obs, below);
-        throw e;
-      });
-      below.push(...est.layers);
-      node = this.build(ref.key, ref, est, scope, scope === 'conn' ? parent : undefined, parent, pending.flow, below, parent.intermediaries);
+      );
+      node = this.build(ref.key, ref, est, scope, scope === 'conn' ? parent : undefined, parent, pending.flow, records.slice(), parent.intermediaries);
+      records.push(node.records[node.records.length - 1] as LayerRecord);
       await node.layer.ready;
-      if (session.signal.aborted) throw new BurrowError('ERR_CLOSED', 'the connection was closed', { stage: 'state', hop: est.hop });
+      if (ac.signal.aborted) throw setup.abandoned ?? new BurrowError('ERR_CLOSED', 'the connection was closed', { stage: 'state', hop: est.hop });
       if (this.#tunnels.get(ref.key) !== pending) {
         throw new BurrowError('ERR_STREAM_CANCELED', `${ref} was cancelled while its tunnel was set up`, { stage: 'state', hop: est.hop });
       }
     } catch (e) {
+      session.signal.removeEventListener('abort', onSessionAbort);
+      // Abandoned: its records ended then, and whoever abandoned it decides what becomes of its carrier.
+      if (setup.abandoned !== undefined) return;
       const stillPending = this.#tunnels.get(ref.key) === pending;
       if (stillPending) this.#tunnels.take(ref.key);
       const err = e instanceof BurrowError ? e : new BurrowError('ERR_TUNNEL_CLOSED', `tunnel setup failed: ${(e as Error).message}`, { stage: 'tcp', cause: e });
-      if (node !== undefined) this.setupFailed(node.records, err);
+      // establish() published the failure of its own layers; the others fail or go down with them.
+      this.setupFailed(records, err);
       node?.layer.destroy(err);
       duplex.destroy();
       for (const w of pending.waiting.splice(0)) w.fail(err);
       if (stillPending) this.deliver({ type: 'error', ref, error: err });
       if (session.signal.aborted) return;
-      // A conn-wide tunnel that failed leaves its parent without a socket: the connection
-      // (at connection level) or the stream-wide tunnel carrying it is gone too.
-      if (scope === 'conn') {
-        if (this.#tree.rootOf(parent).key === '') this.#hooks.lost(err, [ref]);
-        else this.nodeClosed(parent, err, []);
-      }
+      if (scope === 'conn') this.#carrierGone(parent, ref, err);
       return;
     }
+    session.signal.removeEventListener('abort', onSessionAbort);
     this.#tunnels.take(ref.key);
     this.#tree.add(node);
     this.ready(node);
@@ -392,6 +417,15 @@ export class LayerStack {
     // shutdown() was called while the tunnel was being set up: the new layer closes gracefully too.
     if (this.#status.userClosing) node.layer.shutdown();
     for (const w of pending.waiting.splice(0)) w.run();
+  }
+
+  /**
+   * A conn-wide tunnel that failed or was cancelled leaves its parent without a
+   * socket: the connection (at connection level) or the stream-wide tunnel carrying it is gone too.
+   */
+  #carrierGone(parent: LayerNode, ref: StreamRef, error: BurrowError): void {
+    if (this.#tree.rootOf(parent).key === '') this.#hooks.lost(error, [ref]);
+    else this.nodeClosed(parent, error, []);
   }
 
   /** A node's layer finished: its subtree goes; the root's close is the connection's loss. */
@@ -428,8 +462,9 @@ export class LayerStack {
       if (n !== node) n.layer.destroy(reason ?? new BurrowError('ERR_TUNNEL_CLOSED', 'the tunnel carrying this layer closed', { stage: 'tcp', hop: n.hop }));
     }
     const prefix = node.key === '' ? '' : `${node.key}/`;
-    this.#tunnels.failUnder(prefix, reason ?? new BurrowError('ERR_TUNNEL_CLOSED', 'the layer carrying this CONNECT closed', { stage: 'tcp', hop: node.hop }));
-    this.nodesDown(removed, brokenBy, node);
+    const carrierGone = reason ?? new BurrowError('ERR_TUNNEL_CLOSED', 'the layer carrying this CONNECT closed', { stage: 'tcp', hop: node.hop });
+    // The CONNECTs sent inside (and the tunnels being set up there) end before the layers carrying them.
+    this.nodesDown(removed, brokenBy, node, () => this.#tunnels.failUnder(prefix, carrierGone));
   }
 }
 

@@ -46,6 +46,8 @@ export class Lifecycle {
   readonly #firstHop: ResolvedHop;
   #retriesLeft: number;
   #attempt: AbortController | undefined;
+  /** The records of the attempt in progress (TCP, TLS, SOCKS5, the protocol layer), as they start. */
+  #attemptRecords: LayerRecord[] | undefined;
   #retryTimer: NodeJS.Timeout | undefined;
   readonly #upWaiters: UpWaiter[] = [];
   readonly #closed: Promise<void>;
@@ -80,7 +82,9 @@ export class Lifecycle {
     const startedAt = epochNow();
     let socket: Socket | undefined;
     let node: LayerNode | undefined;
+    // Every layer of the attempt as it starts: terminate() ends them at once if the attempt is abandoned.
     const records: LayerRecord[] = [];
+    this.#attemptRecords = records;
     try {
       // The TCP layer: its DNS lookup, then the connection.
       const tcp = startLayer(observer, 'tcp', status.hop, undefined, undefined);
@@ -89,16 +93,18 @@ export class Lifecycle {
       tcp.countOn(socket);
       tcp.tcp = { localAddress: socket.localAddress, localPort: socket.localPort, remoteAddress: socket.remoteAddress, remotePort: socket.remotePort };
       layerUp(observer, tcp);
-      const est = await establish({ signal: attempt.signal, hopIndex: 0, intermediaries: [], observer, parent: tcp, tunnel: undefined }, this.#firstHop, socket);
-      records.push(...est.layers);
+      const est = await establish({ signal: attempt.signal, hopIndex: 0, intermediaries: [], observer, parent: tcp, tunnel: undefined, records }, this.#firstHop, socket);
       if (est.protocol === 'raw') streams.register(this.#p.connRef, undefined);
-      node = stack.build('', undefined, est, 'conn', undefined, undefined, Infinity, records);
+      node = stack.build('', undefined, est, 'conn', undefined, undefined, Infinity, records.slice());
+      records.push(node.records[node.records.length - 1] as LayerRecord);
       await node.layer.ready;
       if (attempt.signal.aborted) throw new BurrowError('ERR_CLOSED', 'the connection was closed', { stage: 'state', hop: status.hop });
     } catch (e) {
+      if (this.#attemptRecords === records) this.#attemptRecords = undefined;
       const err = e instanceof BurrowError ? e : new BurrowError('ERR_CONNECT', `connection failed: ${(e as Error).message}`, { stage: 'tcp', hop: status.hop, cause: e });
-      // establish() published the failure of its own layers; the TCP layer (and the protocol layer) are ours.
-      stack.setupFailed(node?.records ?? records.slice(0, 1), err);
+      // establish() published the failure of its own layers; the others fail or go down with them
+      // (nothing more when the connection was closed meanwhile: terminate() ended them).
+      stack.setupFailed(records, err);
       socket?.destroy();
       node?.layer.destroy(new BurrowError('ERR_CLOSED', 'the connection attempt failed', { stage: 'state', hop: status.hop }));
       if (attempt.signal.aborted) return;
@@ -106,6 +112,7 @@ export class Lifecycle {
       this.#attemptFailed(err);
       return;
     }
+    this.#attemptRecords = undefined;
     this.#attempt = undefined;
     status.session = new AbortController();
     // Every tunnel being set up on this connection listens to it: any number of them is expected.
@@ -176,7 +183,9 @@ export class Lifecycle {
     const closedTunnels: Array<[StreamRef, BurrowError]> = [];
     const broken = tree.connNode ?? tree.root;
     const nodes = tree.clear();
-    stack.nodesDown(nodes, error, broken);
+    // The error is reported where it happened; the CONNECTs sent and the tunnels being set up end
+    // first (innermost), then the layers that were up.
+    stack.nodesDown(nodes, error, broken, () => tunnels.endRecordsUnder('', reason));
     for (const n of nodes) {
       // A WebSocket that delivered its last message (its close frame) has nothing to be told.
       if (n.tunnelRef !== undefined && (n.layer.protocol !== 'websocket' || n.layer.activeStreams().length > 0)) {
@@ -220,12 +229,17 @@ export class Lifecycle {
     if (this.#retryTimer) clearTimeout(this.#retryTimer);
     this.#retryTimer = undefined;
     const streamError = error ?? new BurrowError('ERR_CLOSED', 'the connection was closed', { stage: 'state', hop: status.hop });
+    // Every layer's last event comes before `connection:closed`, innermost first: those of an attempt
+    // in progress, of the CONNECTs sent and of the tunnels being set up, then those that were up.
+    const attemptRecords = this.#attemptRecords;
+    this.#attemptRecords = undefined;
+    if (attemptRecords !== undefined) stack.setupFailed(attemptRecords, streamError);
     this.#attempt?.abort(streamError);
     this.#attempt = undefined;
     status.session?.abort(streamError);
     status.session = undefined;
     const nodes = tree.clear();
-    stack.nodesDown(nodes, null);
+    stack.nodesDown(nodes, null, undefined, () => tunnels.endRecordsUnder('', streamError));
     for (const n of nodes) n.layer.destroy(streamError);
     tunnels.failUnder('', streamError);
     router.failPostponed(streamError);

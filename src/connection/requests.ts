@@ -97,7 +97,7 @@ export class Requests {
     const ref = newRef(opts?.tunnel);
     streams.register(ref, opts?.replyTo);
     streamEvents.start(ref, 'CONNECT', target, hs, opts?.tunnel, 0, opts?.events);
-    const pending: PendingConnect = { kind: 'connect', ref, dest, flow: opts?.flow ?? Infinity, sent: false, record: undefined, timer: undefined, waiting: [] };
+    const pending: PendingConnect = { kind: 'connect', ref, dest, flow: opts?.flow ?? Infinity, sent: false, record: undefined, setup: undefined, timer: undefined, waiting: [] };
     tunnels.add(pending);
     this.later(ref, () => router.open(ref, opts?.tunnel, (layer, node) => {
       pending.sent = true;
@@ -225,6 +225,10 @@ export class Requests {
       if (streamEvents.size > 0) streamEvents.message({ type: 'error', ref, error: err }, true);
       streams.cancelled(ref, err);
     } else if (streamEvents.size > 0) streamEvents.forget(ref, undefined);
+    // A tunnel cancelled while its layers were being set up: the setup was abandoned when the
+    // CONNECT was taken (its layers ended then); a conn-wide one had taken the connection's
+    // socket, which goes with it, as when a conn-wide tunnel that is up is cancelled.
+    pending?.setup?.dropCarrier(err);
   }
 
   /** Gives a stream `increment` more data messages of flow budget. */

@@ -23,6 +23,30 @@ export interface Waiting {
   readonly drop?: (() => void) | undefined;
 }
 
+/**
+ * A tunnel being set up after its 2xx (TLS, SOCKS5, the protocol layer inside):
+ * its records so far, outermost first, and how to stop it.
+ */
+export interface TunnelSetup {
+  /** The CONNECT layer's record, then each layer's as it starts. */
+  readonly records: LayerRecord[];
+  /** Over HTTP/1.1 the tunnel took the whole connection (`conn`); over HTTP/2 one stream. */
+  readonly scope: 'conn' | 'stream';
+  /** Why it was abandoned, once it was. */
+  abandoned: BurrowError | undefined;
+  /**
+   * Abandons the setup (idempotent): its records end at once (the layer still
+   * starting fails with `error`, those up go down, innermost first) and what it
+   * holds is destroyed. What becomes of the layer that carried it is the caller's.
+   */
+  abandon(error: BurrowError): void;
+  /**
+   * After a cancel abandoned it: a conn-wide tunnel took its carrier's socket,
+   * so the connection (or the stream-wide tunnel carrying it) is gone too.
+   */
+  dropCarrier(error: BurrowError): void;
+}
+
 interface PendingBase {
   readonly ref: StreamRef;
   /** Flow budget of what the stream becomes (a raw protocol reached through a tunnel; a WebSocket's messages). */
@@ -31,6 +55,8 @@ interface PendingBase {
   sent: boolean;
   /** The record of the layer it opens (the CONNECT tunnel, the WebSocket), once handed to a layer. */
   record: LayerRecord | undefined;
+  /** Once its 2xx came: the setup of the layers inside a CONNECT tunnel (a WebSocket has none). */
+  setup: TunnelSetup | undefined;
   /** The answer timer (`connectTimeout`, `handshakeTimeout`). */
   timer: NodeJS.Timeout | undefined;
   /** Calls made for what it opens before it was up: requests with `{ tunnel: ref }`, WebSocket frames. */
@@ -72,7 +98,11 @@ function remember<K, V>(map: Map<K, V>, key: K, value: V): void {
 /** Pending CONNECTs by ref key, and what became of those that are no tunnel. */
 export class TunnelBook {
   readonly #pending = new Map<string, PendingTunnel>();
-  /** Told of a pending CONNECT dropped with an error (its layer failed). */
+  /**
+   * Told of a pending CONNECT dropped with an error: its records end (its
+   * CONNECT layer fails, or the setup inside is abandoned). Called again for
+   * the same tunnel, it does nothing more.
+   */
   readonly #onDropped: (p: PendingTunnel, error: BurrowError) => void;
 
   constructor(onDropped: (p: PendingTunnel, error: BurrowError) => void = () => undefined) {
@@ -151,6 +181,15 @@ export class TunnelBook {
         for (const w of p.waiting.splice(0)) w.fail(error);
       }
     }
+  }
+
+  /**
+   * Ends the records of every pending CONNECT whose key starts with `prefix`
+   * (their layers fail, their setups are abandoned) without forgetting them:
+   * what carries them is going, and the layers inside end first.
+   */
+  endRecordsUnder(prefix: string, error: BurrowError): void {
+    for (const [key, p] of this.#pending) if (key.startsWith(prefix)) this.#onDropped(p, error);
   }
 
   /** True when a request for `ref` waits for a tunnel. */

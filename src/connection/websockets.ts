@@ -79,7 +79,7 @@ export class WebSockets {
     streams.register(ref, replyTo);
     streamEvents.start(ref, 'GET', path, headers, tunnel, 0, events);
     const pending: PendingWebSocket = {
-      kind: 'websocket', ref, path, options, key: undefined, answer: undefined, flow: options.flow, sent: false, record: undefined, timer: undefined, waiting: [],
+      kind: 'websocket', ref, path, options, key: undefined, answer: undefined, flow: options.flow, sent: false, record: undefined, setup: undefined, timer: undefined, waiting: [],
     };
     tunnels.add(pending);
     const fail = (e: BurrowError): void => {

@@ -31,11 +31,17 @@ export function layerUp(observer: Observer, r: LayerRecord): void {
   if (observer.wants('burrow:layer:up')) observer.publish('burrow:layer:up', { connection: observer.connection, layer: r.snapshot() });
 }
 
-/** Marks a record failed and publishes the error. */
+/**
+ * Marks a record that was starting failed and publishes the error: its last
+ * event, so it is published even when the same error was already reported for
+ * another layer (a layer still starting when what carries it goes fails with
+ * the error that took it).
+ */
 export function layerFailed(observer: Observer, r: LayerRecord, error: BurrowError): void {
   if (r.state === 'failed' || r.state === 'down') return;
   r.end('failed');
-  if (observer.firstReport(error) && observer.wants('burrow:layer:error')) observer.publish('burrow:layer:error', { connection: observer.connection, layer: r.snapshot(), error });
+  observer.firstReport(error);
+  if (observer.wants('burrow:layer:error')) observer.publish('burrow:layer:error', { connection: observer.connection, layer: r.snapshot(), error });
 }
 
 /**

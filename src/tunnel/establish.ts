@@ -43,6 +43,12 @@ export interface EstablishContext {
   readonly parent: LayerRecord | undefined;
   /** The tunnel the duplex is, if any (its ref path). */
   readonly tunnel: readonly number[] | undefined;
+  /**
+   * The caller's view of the setup in progress: each layer's record is added
+   * here as it starts, so that the caller can end them at once if the setup is
+   * abandoned (the connection closes, the tunnel is cancelled).
+   */
+  readonly records?: LayerRecord[] | undefined;
 }
 
 /** What `establish` yields: the duplex the final protocol runs on, and where it is. */
@@ -81,6 +87,10 @@ export async function establish(ctx: EstablishContext, first: ResolvedHop, duple
   let index = ctx.hopIndex;
   const intermediaries = [...ctx.intermediaries];
   const layers: LayerRecord[] = [];
+  const track = (rec: LayerRecord): void => {
+    layers.push(rec);
+    ctx.records?.push(rec);
+  };
   let top = ctx.parent;
   let reached: EndpointInfo | undefined;
   for (;;) {
@@ -91,7 +101,7 @@ export async function establish(ctx: EstablishContext, first: ResolvedHop, duple
     if (hop.transport === 'tls') {
       const rec = startLayer(obs, 'tls', info, top, ctx.tunnel);
       rec.countOn(d);
-      layers.push(rec);
+      track(rec);
       try {
         const r = await startTls(step, d, { host: hop.host, port: hop.port, tls: hop.tls, protocols: protocolNames(hop.protocols), handshakeTimeout: hop.tlsHandshakeTimeout });
         d = r.socket;
@@ -114,7 +124,7 @@ export async function establish(ctx: EstablishContext, first: ResolvedHop, duple
       const rec = startLayer(obs, 'socks5', info, top, ctx.tunnel);
       rec.socks5 = { target: `${authorityHost(next.host)}:${next.port}`, method: undefined, reply: undefined, bound: undefined };
       rec.countOn(d);
-      layers.push(rec);
+      track(rec);
       let bound: { host: string; port: number };
       try {
         const r = await socks5Handshake(step, d, spec.socks);
