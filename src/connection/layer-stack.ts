@@ -90,7 +90,7 @@ export class LayerStack {
     const holder: { node: LayerNode | undefined } = { node: undefined };
     const sink = this.#sinkFor(holder, tunnelRef, est.protocol);
     const protocolRecord = startLayer(this.#obs, PROTOCOL_KIND[est.protocol], est.hop, est.top, tunnelRef?.path);
-    protocolRecord.countOn(est.duplex);
+    protocolRecord.countOn(est.duplex, est.pending);
     const layer = createProtocolLayer(est, { rawRef: tunnelRef ?? this.#connRef, flow, http: this.#options.http, http2: this.#options.http2, sink });
     const node: LayerNode = {
       key,
@@ -335,7 +335,8 @@ export class LayerStack {
     const records: LayerRecord[] = [];
     if (connectRecord !== undefined) {
       if (connectRecord.connect !== undefined) connectRecord.connect = { ...connectRecord.connect, earlyBytes };
-      connectRecord.countOn(duplex);
+      // The tunnel bytes that came with the 2xx are the tunnel's.
+      connectRecord.countOn(duplex, earlyBytes);
       layerUp(this.#obs, connectRecord);
       records.push(connectRecord);
     }
@@ -379,6 +380,7 @@ export class LayerStack {
           observer: this.#obs,
           parent: connectRecord ?? parent.records[parent.records.length - 1],
           tunnel: ref.path,
+          early: earlyBytes,
           records,
         },
         pending.dest,

@@ -128,11 +128,15 @@ export class LayerRecord {
     this.tunnel = tunnel;
   }
 
-  /** Counts the bytes of `duplex` from now on as this layer's. */
-  countOn(duplex: Socket | Duplex): void {
+  /**
+   * Counts the bytes of `duplex` from now on as this layer's, and `pending`
+   * bytes already read into it (put back into its buffer for this layer to
+   * read: the tunnel bytes that came with a CONNECT's 2xx) as read by it.
+   */
+  countOn(duplex: Socket | Duplex, pending = 0): void {
     const io = byteCounter(duplex);
     this.#io = io;
-    this.#baseIn = io.bytesIn;
+    this.#baseIn = io.bytesIn - pending;
     this.#baseOut = io.bytesOut;
   }
 

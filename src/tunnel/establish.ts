@@ -44,6 +44,11 @@ export interface EstablishContext {
   /** The tunnel the duplex is, if any (its ref path). */
   readonly tunnel: readonly number[] | undefined;
   /**
+   * Tunnel bytes already read into the duplex's buffer (those that came with a
+   * CONNECT's 2xx): the first layer that reads the duplex counts them as read.
+   */
+  readonly early?: number | undefined;
+  /**
    * The caller's view of the setup in progress: each layer's record is added
    * here as it starts, so that the caller can end them at once if the setup is
    * abandoned (the connection closes, the tunnel is cancelled).
@@ -68,6 +73,8 @@ export interface Established {
   readonly layers: readonly LayerRecord[];
   /** The layer the final protocol runs over (the last of `layers`, else the context's parent). */
   readonly top: LayerRecord | undefined;
+  /** Bytes already in `duplex`'s buffer that the final protocol will read (see {@link EstablishContext.early}). */
+  readonly pending: number;
 }
 
 function hopInfo(hop: ResolvedHop, index: number): HopInfo {
@@ -91,6 +98,8 @@ export async function establish(ctx: EstablishContext, first: ResolvedHop, duple
     layers.push(rec);
     ctx.records?.push(rec);
   };
+  // Bytes already in d's buffer, for the next layer that reads d.
+  let pending = ctx.early ?? 0;
   let top = ctx.parent;
   let reached: EndpointInfo | undefined;
   for (;;) {
@@ -100,11 +109,12 @@ export async function establish(ctx: EstablishContext, first: ResolvedHop, duple
     let tls: TLSSocket | undefined;
     if (hop.transport === 'tls') {
       const rec = startLayer(obs, 'tls', info, top, ctx.tunnel);
-      rec.countOn(d);
+      rec.countOn(d, pending);
       track(rec);
       try {
         const r = await startTls(step, d, { host: hop.host, port: hop.port, tls: hop.tls, protocols: protocolNames(hop.protocols), handshakeTimeout: hop.tlsHandshakeTimeout });
         d = r.socket;
+        pending = 0;
         tls = r.socket;
         protocol = r.protocol;
         rec.setTls(r.socket, r.servername, r.certificate);
@@ -123,12 +133,13 @@ export async function establish(ctx: EstablishContext, first: ResolvedHop, duple
       const next = spec.socks.next;
       const rec = startLayer(obs, 'socks5', info, top, ctx.tunnel);
       rec.socks5 = { target: `${authorityHost(next.host)}:${next.port}`, method: undefined, reply: undefined, bound: undefined };
-      rec.countOn(d);
+      rec.countOn(d, pending);
       track(rec);
       let bound: { host: string; port: number };
       try {
         const r = await socks5Handshake(step, d, spec.socks);
         bound = { host: r.bound.host, port: r.bound.port };
+        pending = r.rest;
         rec.socks5 = { ...rec.socks5, method: r.method, reply: 0, bound };
       } catch (e) {
         const err = asBurrowError(e, info);
@@ -146,6 +157,6 @@ export async function establish(ctx: EstablishContext, first: ResolvedHop, duple
       index++;
       continue;
     }
-    return { duplex: d, tls, protocol: protocol as 'http' | 'http2' | 'raw', hop: info, endpoint, reached, intermediaries, layers, top };
+    return { duplex: d, tls, protocol: protocol as 'http' | 'http2' | 'raw', hop: info, endpoint, reached, intermediaries, layers, top, pending };
   }
 }

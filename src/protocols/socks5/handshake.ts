@@ -16,6 +16,8 @@ export interface SocksResult {
   readonly bound: SocksBound;
   /** The authentication method the server chose. */
   readonly method: 'none' | 'username-password';
+  /** Bytes read past the reply and put back into the duplex: they belong to the next layer. */
+  readonly rest: number;
 }
 
 /**
@@ -47,7 +49,7 @@ export function socks5Handshake(ctx: StepContext, duplex: Socket | Duplex, socks
             cleanup();
             duplex.pause();
             if (ev.rest.length > 0) duplex.unshift(ev.rest);
-            resolve({ bound: ev.bound, method });
+            resolve({ bound: ev.bound, method, rest: ev.rest.length });
           }
         }
       };
