@@ -144,12 +144,13 @@ export class LayerStack {
 
   /**
    * Nodes removed from the tree: their layers go down, innermost nodes first.
-   * `error`: why, for the layer that broke; `beforeDown` ends what was being set
-   * up inside them first (it runs after the error is reported, before any layer goes down).
+   * `error`: why, reported for the layer where it happened in `broken`'s chain
+   * (see {@link brokenLayer}); `beforeDown` ends what was being set up inside
+   * them first (it runs after the error is reported, before any layer goes down).
    */
   nodesDown(nodes: readonly LayerNode[], error: BurrowError | null, broken?: LayerNode, beforeDown?: () => void): void {
     if (error !== null && broken !== undefined) {
-      const r = broken.records[broken.records.length - 1];
+      const r = brokenLayer(broken, error);
       if (r !== undefined) layerBroke(this.#obs, r, error);
     }
     beforeDown?.();
@@ -468,6 +469,42 @@ export class LayerStack {
     // The CONNECTs sent inside (and the tunnels being set up there) end before the layers carrying them.
     this.nodesDown(removed, brokenBy, node, () => this.#tunnels.failUnder(prefix, carrierGone));
   }
+}
+
+/** A Node.js system error (`ECONNRESET`, `EPIPE`…): the socket itself failed. */
+function isSocketFailure(e: unknown): boolean {
+  return typeof e === 'object' && e !== null && typeof (e as { syscall?: unknown }).syscall === 'string' && typeof (e as { code?: unknown }).code === 'string';
+}
+
+/**
+ * The layer of `node`'s transport chain (the node and the conn-wide nodes whose
+ * socket it took over: from the TCP connection, or the CONNECT tunnel of a
+ * stream-wide node, to `node`'s protocol layer) where `error` happened, when
+ * that can be told: the bottom of the chain for a socket failure (stage `tcp`,
+ * or a system error such as `ECONNRESET` as its cause, whichever layer noticed
+ * it), the TLS layer of the error's hop for a TLS failure; else the protocol
+ * layer that reported it.
+ */
+function brokenLayer(node: LayerNode, error: BurrowError): LayerRecord | undefined {
+  const top = node.records[node.records.length - 1];
+  if (error.stage === 'tcp' || isSocketFailure(error.cause)) {
+    let bottom: LayerNode = node;
+    while (bottom.carrier !== undefined) bottom = bottom.carrier;
+    return bottom.records[0] ?? top;
+  }
+  if (error.stage === 'tls') {
+    let any: LayerRecord | undefined;
+    let match: LayerRecord | undefined;
+    for (let n: LayerNode | undefined = node; n !== undefined; n = n.carrier) {
+      for (const r of n.records) {
+        if (r.kind !== 'tls') continue;
+        any ??= r;
+        if (error.hop !== undefined && r.hop.index === error.hop.index) match = r;
+      }
+    }
+    return match ?? any ?? top;
+  }
+  return top;
 }
 
 /** The kind of a CONNECT layer sent on a layer speaking `protocol`. */
