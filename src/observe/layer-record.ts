@@ -46,17 +46,18 @@ export function byteCounter(duplex: Socket | Duplex): ByteCounter {
   const known = counters.get(duplex);
   if (known !== undefined) return known;
   const c = { bytesIn: 0, bytesOut: 0 };
+  // Wrappers with fixed parameters: no allocation per chunk (a rest parameter would make an array per write).
   const push = duplex.push;
   duplex.push = function (this: Duplex, chunk: unknown, encoding?: BufferEncoding): boolean {
     if (chunk instanceof Uint8Array) c.bytesIn += chunk.byteLength;
     else if (typeof chunk === 'string') c.bytesIn += Buffer.byteLength(chunk, encoding);
     return push.call(this, chunk, encoding);
   };
-  const write = duplex.write as (...args: unknown[]) => boolean;
-  duplex.write = function (this: Duplex, chunk: unknown, ...rest: unknown[]): boolean {
+  const write = duplex.write as (chunk: unknown, encoding?: unknown, cb?: unknown) => boolean;
+  duplex.write = function (this: Duplex, chunk: unknown, encoding?: unknown, cb?: unknown): boolean {
     if (chunk instanceof Uint8Array) c.bytesOut += chunk.byteLength;
-    else if (typeof chunk === 'string') c.bytesOut += Buffer.byteLength(chunk, typeof rest[0] === 'string' ? (rest[0] as BufferEncoding) : 'utf8');
-    return write.call(this, chunk, ...rest);
+    else if (typeof chunk === 'string') c.bytesOut += Buffer.byteLength(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8');
+    return write.call(this, chunk, encoding, cb);
   } as Duplex['write'];
   counters.set(duplex, c);
   return c;
@@ -68,21 +69,22 @@ export function distinguishedName(name: PeerCertificate['subject'] | undefined):
   return Object.entries(name).map(([k, v]) => `${k}=${Array.isArray(v) ? v.join('+') : String(v)}`).join(', ');
 }
 
-/** The TLS details of a socket whose handshake is done; `cert`: the peer's certificate (given for a resumed session, which has none). */
-export function tlsDetailsOf(s: TLSSocket, servername: string | undefined, cert: PeerCertificate | undefined): TlsLayerDetails {
+/** What a peer's certificate says, from Node's certificate object (strings only: nothing of the DER or the key is kept). */
+export function certificateInfo(cert: PeerCertificate): PeerCertificateInfo {
+  return {
+    subject: distinguishedName(cert.subject),
+    issuer: distinguishedName(cert.issuer),
+    fingerprint256: cert.fingerprint256,
+    serialNumber: cert.serialNumber,
+    validFrom: cert.valid_from,
+    validTo: cert.valid_to,
+    subjectAltName: cert.subjectaltname,
+  };
+}
+
+/** The TLS details of a socket whose handshake is done; `certificate`: the peer's (for a resumed session, the one it was made with). */
+export function tlsDetailsOf(s: TLSSocket, servername: string | undefined, certificate: PeerCertificateInfo | undefined): TlsLayerDetails {
   const cipher = s.getCipher();
-  const hasCert = cert !== undefined && cert.subject !== undefined;
-  const certificate: PeerCertificateInfo | undefined = hasCert && cert !== undefined
-    ? {
-        subject: distinguishedName(cert.subject),
-        issuer: distinguishedName(cert.issuer),
-        fingerprint256: cert.fingerprint256,
-        serialNumber: cert.serialNumber,
-        validFrom: cert.valid_from,
-        validTo: cert.valid_to,
-        subjectAltName: cert.subjectaltname,
-      }
-    : undefined;
   return {
     version: s.getProtocol(),
     cipher: (cipher as { standardName?: string } | undefined)?.standardName ?? cipher?.name ?? '',
@@ -114,7 +116,7 @@ export class LayerRecord {
   tcp: TcpLayerDetails | undefined;
   #tlsSocket: TLSSocket | undefined;
   #servername: string | undefined;
-  #certificate: PeerCertificate | undefined;
+  #certificate: (() => PeerCertificateInfo | undefined) | undefined;
   #tls: TlsLayerDetails | undefined;
   connect: { target: string; status: number | undefined; headers: HeaderList | undefined; earlyBytes: number | undefined } | undefined;
   socks5: { target: string; method: Socks5LayerDetails['method']; reply: number | undefined; bound: { host: string; port: number } | undefined } | undefined;
@@ -140,8 +142,8 @@ export class LayerRecord {
     this.#baseOut = io.bytesOut;
   }
 
-  /** The TLS socket of a `tls` layer (details are read from it when asked) and the peer's certificate. */
-  setTls(socket: TLSSocket, servername: string | undefined, certificate: PeerCertificate | undefined): void {
+  /** The TLS socket of a `tls` layer (details are read from it when asked) and how to read the peer's certificate. */
+  setTls(socket: TLSSocket, servername: string | undefined, certificate: () => PeerCertificateInfo | undefined): void {
     this.#tlsSocket = socket;
     this.#servername = servername;
     this.#certificate = certificate;
@@ -150,7 +152,8 @@ export class LayerRecord {
   /** The TLS details, read once from the socket (while it is open). */
   get tls(): TlsLayerDetails | undefined {
     if (this.#tls === undefined && this.#tlsSocket !== undefined && !this.#tlsSocket.destroyed) {
-      this.#tls = tlsDetailsOf(this.#tlsSocket, this.#servername, this.#certificate);
+      this.#tls = tlsDetailsOf(this.#tlsSocket, this.#servername, this.#certificate?.());
+      this.#certificate = undefined;
     }
     return this.#tls;
   }

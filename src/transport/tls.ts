@@ -5,10 +5,12 @@
  */
 import { createHash } from 'node:crypto';
 import { isIP, type Socket } from 'node:net';
-import { connect as tlsConnect, createSecureContext, type DetailedPeerCertificate, type PeerCertificate, type SecureContext, type TLSSocket } from 'node:tls';
+import { connect as tlsConnect, createSecureContext, type PeerCertificate, type SecureContext, type TLSSocket } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { BurrowError } from '../errors/errors.js';
+import type { PeerCertificateInfo } from '../shared/events.js';
 import type { ProtocolName } from '../shared/options/hop.js';
+import { certificateInfo } from '../observe/layer-record.js';
 import type { TlsOptions } from '../shared/options/tls.js';
 import { withTimeout, type StepContext } from './timeout.js';
 
@@ -23,10 +25,11 @@ export interface TlsResult {
   /** The SNI sent (undefined for an IP address). */
   readonly servername: string | undefined;
   /**
-   * The certificate the peer presented: on a resumed session (which carries
-   * none), the one it presented when the session was made.
+   * The certificate the peer presented, read when first asked (once per
+   * socket): on a resumed session (which may carry none), the one it presented
+   * when the session was made. Ask while the socket is open.
    */
-  readonly certificate: PeerCertificate | undefined;
+  readonly certificate: () => PeerCertificateInfo | undefined;
 }
 
 // Building a SecureContext costs ~0.4 ms per handshake: reuse one per distinct set of options
@@ -143,11 +146,12 @@ function secureContextFor(opts: TlsOptions): SecureContext {
 
 // TLS sessions for resumption, per endpoint and options: a reconnection or another
 // tunnel to the same hop skips the full handshake (works through tunnels too).
-// With each session, the certificate the peer presented when it was made: a resumed session carries none.
+// With each session, what the certificate the peer presented when it was made says (a few strings):
+// a resumed session may carry none.
 const MAX_SESSIONS = 256;
-const sessions = new Map<string, { session: Buffer; certificate: PeerCertificate | undefined }>();
+const sessions = new Map<string, { session: Buffer; certificate: PeerCertificateInfo | undefined }>();
 
-function rememberSession(key: string, session: Buffer, certificate: PeerCertificate | undefined): void {
+function rememberSession(key: string, session: Buffer, certificate: PeerCertificateInfo | undefined): void {
   sessions.delete(key);
   if (sessions.size >= MAX_SESSIONS) {
     const oldest = sessions.keys().next().value;
@@ -156,10 +160,19 @@ function rememberSession(key: string, session: Buffer, certificate: PeerCertific
   sessions.set(key, { session, certificate });
 }
 
-/** The peer's certificate, or undefined when the socket has none (a resumed session). */
-function peerCertificate(s: TLSSocket): PeerCertificate | undefined {
-  const c = s.getPeerCertificate() as DetailedPeerCertificate | Record<string, never>;
-  return c !== null && typeof c === 'object' && 'subject' in c && c.subject !== undefined ? (c as PeerCertificate) : undefined;
+// `getPeerCertificate()` builds a large object (~25 µs): it is called at most once per socket, when the
+// certificate is first needed (its session remembered, or the layer's details read).
+const peerCertificates = new WeakMap<TLSSocket, PeerCertificateInfo | null>();
+
+/** The peer's certificate, read once per socket; undefined when the socket has none (a resumed TLS 1.3 session). */
+function peerCertificate(s: TLSSocket): PeerCertificateInfo | undefined {
+  let info = peerCertificates.get(s);
+  if (info === undefined) {
+    const c = s.getPeerCertificate() as PeerCertificate | Record<string, never> | null;
+    info = c !== null && typeof c === 'object' && 'subject' in c && c.subject !== undefined ? certificateInfo(c as PeerCertificate) : null;
+    peerCertificates.set(s, info);
+  }
+  return info ?? undefined;
 }
 
 /** Picks the protocol from the ALPN result (Gun's rule: the only one offered, else HTTP/1.1). */
@@ -212,6 +225,7 @@ export function startTls(ctx: StepContext, socket: Socket | Duplex, opts: TlsHan
       ...(session ? { session } : {}),
     });
     s.on('session', (sess: Buffer) => rememberSession(sessionKey, sess, peerCertificate(s) ?? (s.isSessionReused() ? remembered?.certificate : undefined)));
+    const certificate = (): PeerCertificateInfo | undefined => peerCertificate(s) ?? (s.isSessionReused() && opts.tls.session === undefined ? remembered?.certificate : undefined);
     tlsSocket = s;
     const onError = (err: Error): void => {
       s.removeListener('secureConnect', onSecure);
@@ -227,7 +241,6 @@ export function startTls(ctx: StepContext, socket: Socket | Duplex, opts: TlsHan
         reject(new BurrowError('ERR_ALPN', `${opts.host} selected ALPN ${String(s.alpnProtocol)}, which was not offered`, { stage: 'tls', hop: ctx.hop }));
         return;
       }
-      const certificate = peerCertificate(s) ?? (s.isSessionReused() && opts.tls.session === undefined ? remembered?.certificate : undefined);
       resolve({ socket: s, protocol, servername, certificate });
     };
     s.once('error', onError);

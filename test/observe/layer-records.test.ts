@@ -1,8 +1,10 @@
 // Regressions of what a layer's record reports: the tunnel bytes that came with a CONNECT's 2xx counted on
-// the tunnel and on the layer inside it, a lost connection's error reported on the layer where it happened.
+// the tunnel and on the layer inside it, a lost connection's error reported on the layer where it happened,
+// and the peer certificate read once per handshake.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
+import { TLSSocket } from 'node:tls';
 import { open, type Connection, type LayerInfo, type StreamRef } from '../../src/index.js';
 import { startEchoServer, type TestEchoServer } from '../../src/testing/echo-server.js';
 import { startScriptedServer } from '../../src/testing/scripted.js';
@@ -210,5 +212,49 @@ describe('layer records: a connection lost', () => {
     assert.deepEqual(lines.filter((l) => l.startsWith('layer:down')), [
       'layer:down http1@0', 'layer:down http2@1', 'layer:down tls@1', 'layer:down http1-connect@0', 'layer:down tcp@0',
     ]);
+  });
+});
+
+describe('layer records: the peer certificate', () => {
+  let pki: TestPki;
+  let origin: TestOrigin;
+  before(async () => {
+    pki = createTestPki();
+    origin = await startOrigin({ protocol: 'http2', transport: 'tls', pki });
+  });
+  after(() => origin.close());
+
+  it('is read once per TLS handshake (not for each TLS 1.3 session ticket), and a resumed session reports the remembered one', async () => {
+    const calls = new Map<TLSSocket, number>();
+    const original = TLSSocket.prototype.getPeerCertificate;
+    // burrow's calls (Node's own certificate check asks for the detailed certificate: not counted).
+    TLSSocket.prototype.getPeerCertificate = function (this: TLSSocket, ...args: Parameters<TLSSocket['getPeerCertificate']>) {
+      if (args[0] !== true) calls.set(this, (calls.get(this) ?? 0) + 1);
+      return original.apply(this, args);
+    } as TLSSocket['getPeerCertificate'];
+    const log = new EventLog();
+    const tlsUps: LayerInfo[] = [];
+    try {
+      for (let i = 0; i < 2; i++) {
+        // A CA of this test's own: no session remembered by another test is resumed here.
+        const conn = open({ host: 'localhost', port: origin.port, transport: 'tls', tls: { ca: pki.ca }, protocols: ['http2'], retry: 0 });
+        try {
+          // The TLS 1.3 session tickets come before the response.
+          assert.equal((await conn.awaitBody(conn.get('/'), 3000)).body.toString(), 'hello');
+        } finally {
+          await conn.close();
+        }
+        tlsUps.push(...log.on(conn.id, 'burrow:layer:up').map((e) => e.layer).filter((l) => l.kind === 'tls'));
+      }
+    } finally {
+      TLSSocket.prototype.getPeerCertificate = original;
+      log.stop();
+    }
+    const [first, second] = tlsUps;
+    assert.equal(first?.tls?.resumed, false);
+    assert.equal(second?.tls?.resumed, true);
+    assert.equal(second?.tls?.certificate?.fingerprint256, first?.tls?.certificate?.fingerprint256);
+    assert.match(second?.tls?.certificate?.subject ?? 'missing', /CN=localhost/);
+    assert.ok([...calls.values()].every((n) => n <= 1), `getPeerCertificate calls per socket: ${[...calls.values()].join(', ')}`);
   });
 });
