@@ -29,6 +29,8 @@ export function startLayer(observer: Observer, kind: LayerKind, hop: HopInfo, pa
 export function layerUp(observer: Observer, r: LayerRecord): void {
   r.markUp();
   if (observer.wants('burrow:layer:up')) observer.publish('burrow:layer:up', { connection: observer.connection, layer: r.snapshot() });
+  // Its details are read now (the snapshot read them) for the events that follow: a reset destroys the socket first.
+  else if (observer.wants('burrow:layer:down') || observer.wants('burrow:layer:error')) void r.tls;
 }
 
 /**

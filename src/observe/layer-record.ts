@@ -149,7 +149,11 @@ export class LayerRecord {
     this.#certificate = certificate;
   }
 
-  /** The TLS details, read once from the socket (while it is open). */
+  /**
+   * The TLS details, read once from the socket while it is open: when first
+   * asked, or when the layer came up if anyone watches the layer events (a
+   * socket reset destroys it before its layer goes down).
+   */
   get tls(): TlsLayerDetails | undefined {
     if (this.#tls === undefined && this.#tlsSocket !== undefined && !this.#tlsSocket.destroyed) {
       this.#tls = tlsDetailsOf(this.#tlsSocket, this.#servername, this.#certificate?.());

@@ -1,11 +1,12 @@
 // Regressions of what a layer's record reports: the tunnel bytes that came with a CONNECT's 2xx counted on
-// the tunnel and on the layer inside it, a lost connection's error reported on the layer where it happened,
-// and the peer certificate read once per handshake.
+// the tunnel and on the layer inside it, TLS details on layer:down after the socket was reset, a lost
+// connection's error reported on the layer where it happened, and the peer certificate read once per handshake.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import dc from 'node:diagnostics_channel';
 import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
-import { open, type Connection, type LayerInfo, type StreamRef } from '../../src/index.js';
+import { open, type Connection, type LayerEvent, type LayerInfo, type StreamRef } from '../../src/index.js';
 import { startEchoServer, type TestEchoServer } from '../../src/testing/echo-server.js';
 import { startScriptedServer } from '../../src/testing/scripted.js';
 import { startConnectProxy } from '../../src/testing/connect-proxy.js';
@@ -164,6 +165,30 @@ describe('layer records: a connection lost', () => {
   });
   after(async () => {
     await Promise.all([h1tls.close(), h2tls.close(), h1.close()]);
+  });
+
+  it('layer:down of a TLS layer keeps its TLS details after a reset (only layer:down watched)', async () => {
+    const relay = await startRelay(h1tls.port);
+    const downs: LayerInfo[] = [];
+    const onDown = (m: unknown): void => {
+      downs.push((m as LayerEvent).layer);
+    };
+    dc.subscribe('burrow:layer:down', onDown);
+    const conn = open({ host: '127.0.0.1', port: relay.port, transport: 'tls', tls: { ca: pki.ca, servername: 'localhost' }, protocols: ['http'], retry: 0 });
+    const closed = new Promise<void>((resolve) => conn.once('close', () => resolve()));
+    try {
+      const accepted = relay.accepted();
+      await conn.awaitUp(3000);
+      (await accepted).resetAndDestroy();
+      await within(closed, 3000, 'the connection closed');
+    } finally {
+      dc.unsubscribe('burrow:layer:down', onDown);
+      await conn.close();
+      await relay.close();
+    }
+    const tls = downs.find((l) => l.kind === 'tls') ?? assert.fail('no layer:down for tls');
+    assert.match(tls.tls?.version ?? 'missing', /^TLSv1\.[23]$/);
+    assert.match(tls.tls?.certificate?.subject ?? 'missing', /CN=localhost/);
   });
 
   it('a socket reset is reported on the tcp layer, not on the protocol layer that noticed it (HTTP/1.1)', async () => {
