@@ -54,10 +54,14 @@ export interface RequestInit {
   /**
    * Methods called as the route's layers and the request's stream start, come up
    * and end (docs/events.md). A route's layer and connection events go to the
-   * handler of the request that opened it; stream events to each request's own.
+   * handler of the request that opened it; stream events to each request's own
+   * only (a request without a handler: to none).
    */
   events?: EventHandler;
 }
+
+/** The stream handler of a request that has none: no methods. */
+const NO_EVENTS: EventHandler = Object.freeze({});
 
 /** Data messages delivered ahead of the reader: bounds the memory a slow reader costs. */
 const BODY_WINDOW = 16;
@@ -312,7 +316,9 @@ class Exchange implements BodyHooks {
         if (this.#ref !== undefined) conn.cancel(this.#ref);
       }, headersTimeout);
     }
-    const events = this.#init.events;
+    // A request without a handler of its own: its stream events go to no handler (not to the pooled
+    // connection's, which is the handler of the request that opened the route).
+    const events = this.#init.events ?? NO_EVENTS;
     const opts = tunnel ? { replyTo: this.#replyTo, flow: BODY_WINDOW, tunnel, events } : { replyTo: this.#replyTo, flow: BODY_WINDOW, events };
     const body = plan.body;
     try {

@@ -69,6 +69,36 @@ describe('events handler', () => {
     assert.deepEqual(seen.filter((l) => l.startsWith('B')), ['B start GET /', 'B end 5']);
   });
 
+  it("request(): a request without events on a pooled connection opened by one with events sends none of its stream events to that handler", async () => {
+    const pool = new Pool();
+    const seen: string[] = [];
+    const a: EventHandler = {
+      streamStart: (e) => seen.push(`start ${e.target} [${e.stream.join(',')}]`),
+      streamEnd: (e) => seen.push(`end [${e.stream.join(',')}]`),
+    };
+    let bStream: readonly number[] = [];
+    try {
+      const ra = await request(`http://localhost:${s.http.port}/`, { pool, events: a });
+      await ra.text();
+      const rb = await request(`http://localhost:${s.http.port}/status/201`, { pool, headers: { authorization: 'Bearer B-ONLY' } });
+      await rb.text();
+      assert.equal(rb.info.reused, true);
+      assert.equal(rb.info.connection, ra.info.connection);
+      bStream = rb.info.stream;
+      // The connection's own handler (the low-level API) still gets the streams given none.
+      const conn = open({ host: 'localhost', port: s.http.port, protocols: ['http'], retry: 0, events: a });
+      try {
+        await conn.awaitBody(conn.get('/low-level'), 3000);
+      } finally {
+        await conn.close();
+      }
+    } finally {
+      await pool.close();
+    }
+    assert.equal(seen.filter((l) => l.includes(`[${bStream.join(',')}]`)).length, 0, seen.join('\n'));
+    assert.deepEqual(seen.map((l) => l.replace(/ \[[\d,]+\]$/, '')), ['start /', 'end', 'start /low-level', 'end']);
+  });
+
   it('tracing:burrow:request: start with the call, asyncEnd with the response (the call\'s async context), error on failure', async () => {
     const tc = dc.tracingChannel<unknown, RequestCallContext>('burrow:request');
     const log: string[] = [];
