@@ -4,6 +4,7 @@
  * method), with its start time and byte counts, until its last message. A
  * stream not watched at its start is not watched at all.
  */
+import { AsyncResource } from 'node:async_hooks';
 import type { BurrowError } from '../errors/errors.js';
 import type { EventHandler } from '../shared/events.js';
 import type { HeaderList } from '../shared/headers.js';
@@ -66,6 +67,8 @@ interface Watched {
   readonly stream: readonly number[];
   readonly startedAt: number;
   readonly handler: EventHandler | undefined;
+  /** The async context the stream was started in: its events are published in it. */
+  readonly scope: AsyncResource;
   /** Request body bytes handed to the connection. */
   bodyBytes: number;
   /** Response body bytes received. */
@@ -90,10 +93,10 @@ export class StreamEvents {
   start(ref: StreamRef, method: string, target: string, headers: HeaderList, tunnel: StreamRef | undefined, bodyBytes: number, handler: EventHandler | undefined): void {
     const h = handler ?? this.#obs.handler;
     if (!streamsWatched(h)) return;
-    const w: Watched = { stream: ref.path, startedAt: epochNow(), handler: h, bodyBytes, bytes: 0 };
+    const w: Watched = { stream: ref.path, startedAt: epochNow(), handler: h, scope: new AsyncResource('burrow:stream'), bodyBytes, bytes: 0 };
     this.#watched.set(ref.key, w);
     if (this.#obs.wants('burrow:stream:start', h)) {
-      this.#obs.publish('burrow:stream:start', { connection: this.#obs.connection, stream: w.stream, method, target, headers: published(headers), tunnel: tunnel?.path }, h);
+      this.#obs.publish('burrow:stream:start', { connection: this.#obs.connection, stream: w.stream, method, target, headers: published(headers), tunnel: tunnel?.path }, h, w.scope);
     }
   }
 
@@ -109,9 +112,9 @@ export class StreamEvents {
     if (w === undefined) return;
     const obs = this.#obs;
     if (what === 'headers') {
-      if (obs.wants('burrow:stream:headers-sent', w.handler)) obs.publish('burrow:stream:headers-sent', { connection: obs.connection, stream: w.stream, protocol: protocol === 'http2' ? 'http2' : 'http1' }, w.handler);
+      if (obs.wants('burrow:stream:headers-sent', w.handler)) obs.publish('burrow:stream:headers-sent', { connection: obs.connection, stream: w.stream, protocol: protocol === 'http2' ? 'http2' : 'http1' }, w.handler, w.scope);
     } else if (obs.wants('burrow:stream:body-sent', w.handler)) {
-      obs.publish('burrow:stream:body-sent', { connection: obs.connection, stream: w.stream, bytes: w.bodyBytes }, w.handler);
+      obs.publish('burrow:stream:body-sent', { connection: obs.connection, stream: w.stream, bytes: w.bodyBytes }, w.handler, w.scope);
     }
   }
 
@@ -127,17 +130,17 @@ export class StreamEvents {
         w.bytes += msg.data.length;
         break;
       case 'inform':
-        if (obs.wants('burrow:stream:inform', h)) obs.publish('burrow:stream:inform', { ...base, status: msg.status, headers: msg.headers }, h);
+        if (obs.wants('burrow:stream:inform', h)) obs.publish('burrow:stream:inform', { ...base, status: msg.status, headers: msg.headers }, h, w.scope);
         break;
       case 'response':
-        if (obs.wants('burrow:stream:response', h)) obs.publish('burrow:stream:response', { ...base, status: msg.status, headers: msg.headers, version: msg.version }, h);
+        if (obs.wants('burrow:stream:response', h)) obs.publish('burrow:stream:response', { ...base, status: msg.status, headers: msg.headers, version: msg.version }, h, w.scope);
         break;
       case 'trailers':
-        if (obs.wants('burrow:stream:trailers', h)) obs.publish('burrow:stream:trailers', { ...base, headers: msg.headers }, h);
+        if (obs.wants('burrow:stream:trailers', h)) obs.publish('burrow:stream:trailers', { ...base, headers: msg.headers }, h, w.scope);
         break;
       case 'push':
-        if (obs.wants('burrow:stream:push', h)) obs.publish('burrow:stream:push', { ...base, pushStream: msg.pushRef.path, method: msg.method, url: msg.url, headers: msg.headers }, h);
-        this.#watched.set(msg.pushRef.key, { stream: msg.pushRef.path, startedAt: epochNow(), handler: h, bodyBytes: 0, bytes: 0 });
+        if (obs.wants('burrow:stream:push', h)) obs.publish('burrow:stream:push', { ...base, pushStream: msg.pushRef.path, method: msg.method, url: msg.url, headers: msg.headers }, h, w.scope);
+        this.#watched.set(msg.pushRef.key, { stream: msg.pushRef.path, startedAt: epochNow(), handler: h, scope: w.scope, bodyBytes: 0, bytes: 0 });
         break;
       case 'upgrade':
         if (obs.wants('burrow:stream:upgrade', h)) obs.publish('burrow:stream:upgrade', { ...base, protocols: msg.protocols, headers: msg.headers }, h);
@@ -147,14 +150,14 @@ export class StreamEvents {
         break;
       case 'error':
         this.#watched.delete(msg.ref.key);
-        if (obs.wants('burrow:stream:error', h)) obs.publish('burrow:stream:error', { ...base, error: msg.error }, h);
+        if (obs.wants('burrow:stream:error', h)) obs.publish('burrow:stream:error', { ...base, error: msg.error }, h, w.scope);
         return;
       default:
         break;
     }
     if (final) {
       this.#watched.delete(msg.ref.key);
-      if (obs.wants('burrow:stream:end', h)) obs.publish('burrow:stream:end', { ...base, bytes: w.bytes, durationMs: epochNow() - w.startedAt }, h);
+      if (obs.wants('burrow:stream:end', h)) obs.publish('burrow:stream:end', { ...base, bytes: w.bytes, durationMs: epochNow() - w.startedAt }, h, w.scope);
     }
   }
 
@@ -174,7 +177,7 @@ export class StreamEvents {
     const w = this.#watched.get(ref.key);
     if (w === undefined) return;
     const obs = this.#obs;
-    if (obs.wants('burrow:stream:cancel', w.handler)) obs.publish('burrow:stream:cancel', { connection: obs.connection, stream: w.stream }, w.handler);
+    if (obs.wants('burrow:stream:cancel', w.handler)) obs.publish('burrow:stream:cancel', { connection: obs.connection, stream: w.stream }, w.handler, w.scope);
   }
 
   /** The stream's events go no further (it ended without a message reaching the table). */
@@ -183,7 +186,7 @@ export class StreamEvents {
     if (w === undefined) return;
     this.#watched.delete(ref.key);
     if (error !== undefined && this.#obs.wants('burrow:stream:error', w.handler)) {
-      this.#obs.publish('burrow:stream:error', { connection: this.#obs.connection, stream: w.stream, error }, w.handler);
+      this.#obs.publish('burrow:stream:error', { connection: this.#obs.connection, stream: w.stream, error }, w.handler, w.scope);
     }
   }
 }

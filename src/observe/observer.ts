@@ -4,6 +4,7 @@
  * handler (or a stream's own) when it has the method. Callers ask
  * {@link Observer.wants} first and build a payload only when it says yes.
  */
+import { AsyncResource } from 'node:async_hooks';
 import { CHANNELS } from './channels.js';
 import { HANDLER_OF, type BurrowChannelName, type BurrowChannels, type EventHandler } from '../shared/events.js';
 
@@ -24,11 +25,18 @@ export class Observer {
   readonly #invoke: InvokeHandler;
   /** Errors already published for a layer: a layer that goes down because of the same error does not repeat it. */
   readonly #reported = new WeakSet<object>();
+  /**
+   * The async context of the code that made the connection (for `request()`: the call that opened the
+   * route): the connection's events are published in it, whatever triggers them (a socket, a pool's idle
+   * timer, another request's call).
+   */
+  readonly #scope: AsyncResource;
 
   constructor(connection: number, handler: EventHandler | undefined, invoke: InvokeHandler) {
     this.connection = connection;
     this.handler = handler;
     this.#invoke = invoke;
+    this.#scope = new AsyncResource('burrow:connection');
   }
 
   /** True when `name` has a subscriber, or the handler (`handler`, default the connection's) has its method. */
@@ -36,8 +44,15 @@ export class Observer {
     return CHANNELS[name].hasSubscribers || (handler !== undefined && typeof handler[HANDLER_OF[name]] === 'function');
   }
 
-  /** Publishes `message` on `name` and gives it to the handler's method. */
-  publish<K extends BurrowChannelName>(name: K, message: BurrowChannels[K], handler: EventHandler | undefined = this.handler): void {
+  /**
+   * Publishes `message` on `name` and gives it to the handler's method, in the
+   * async context `scope` (default: the connection's; a stream's events: the stream's).
+   */
+  publish<K extends BurrowChannelName>(name: K, message: BurrowChannels[K], handler: EventHandler | undefined = this.handler, scope: AsyncResource = this.#scope): void {
+    scope.runInAsyncScope(this.#publish, this, name, message, handler);
+  }
+
+  #publish<K extends BurrowChannelName>(name: K, message: BurrowChannels[K], handler: EventHandler | undefined): void {
     const ch = CHANNELS[name];
     if (ch.hasSubscribers) ch.publish(message);
     if (handler === undefined) return;
