@@ -9,6 +9,7 @@ import type { BurrowError } from '../errors/errors.js';
 import type { EventHandler } from '../shared/events.js';
 import type { HeaderList } from '../shared/headers.js';
 import type { LayerProtocolName, StreamMessage, WsFrame } from '../shared/messages.js';
+import { maskCredentialHeaders } from '../shared/redact.js';
 import type { StreamRef } from '../shared/stream-ref.js';
 import type { WsSendFrame } from '../shared/ws.js';
 import { CHANNELS } from '../observe/channels.js';
@@ -31,20 +32,6 @@ function frameSummary(f: WsFrame): { type: WsFrame['type']; bytes: number; code:
     default:
       return { type: f.type, bytes: f.data.length, code: undefined };
   }
-}
-
-/** Headers as published: credentials (`authorization`, `proxy-authorization`) keep their scheme only. */
-function published(headers: HeaderList): HeaderList {
-  let masked: Array<readonly [string, string]> | undefined;
-  for (let i = 0; i < headers.length; i++) {
-    const [name, value] = headers[i] as readonly [string, string];
-    if (name === 'authorization' || name === 'proxy-authorization') {
-      masked ??= headers.slice(0, i);
-      const space = value.indexOf(' ');
-      masked.push([name, space > 0 ? `${value.slice(0, space)} ***` : '***']);
-    } else masked?.push([name, value]);
-  }
-  return masked ?? headers;
 }
 
 /** The stream channels themselves (checked for subscribers at every stream start: no lookup by name). */
@@ -96,7 +83,7 @@ export class StreamEvents {
     const w: Watched = { stream: ref.path, startedAt: epochNow(), handler: h, scope: new AsyncResource('burrow:stream'), bodyBytes, bytes: 0 };
     this.#watched.set(ref.key, w);
     if (this.#obs.wants('burrow:stream:start', h)) {
-      this.#obs.publish('burrow:stream:start', { connection: this.#obs.connection, stream: w.stream, method, target, headers: published(headers), tunnel: tunnel?.path }, h, w.scope);
+      this.#obs.publish('burrow:stream:start', { connection: this.#obs.connection, stream: w.stream, method, target, headers: maskCredentialHeaders(headers), tunnel: tunnel?.path }, h, w.scope);
     }
   }
 

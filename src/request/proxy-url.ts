@@ -22,6 +22,7 @@
  */
 import { domainToASCII } from 'node:url';
 import { checkHost } from '../shared/options/validate.js';
+import { maskUserinfo } from '../shared/redact.js';
 import { invalidOption } from '../errors/errors.js';
 
 /** The proxy URL schemes burrow understands. */
@@ -89,21 +90,9 @@ function isProxyScheme(s: string): s is ProxyScheme {
   return Object.prototype.hasOwnProperty.call(SCHEMES, s);
 }
 
-/**
- * Masks the password of a URL-like string that may not parse: everything
- * between the first ':' of the user info and the last '@' becomes `***`.
- * Using the last '@' of the whole string is deliberately conservative: a
- * password holding an unescaped '/', '?', '#' or '@' is still hidden.
- */
+/** Masks the password of a proxy URL that may not parse (see {@link maskUserinfo}). */
 export function maskProxyUrl(raw: string): string {
-  const m = /^([A-Za-z][A-Za-z0-9+.-]*:\/\/)?([\s\S]*)$/.exec(raw);
-  const prefix = m?.[1] ?? '';
-  const rest = m?.[2] ?? raw;
-  const at = rest.lastIndexOf('@');
-  if (at < 0) return raw;
-  const colon = rest.indexOf(':');
-  if (colon < 0 || colon > at) return raw;
-  return `${prefix}${rest.slice(0, colon)}:***${rest.slice(at)}`;
+  return maskUserinfo(raw);
 }
 
 /** Why `new URL()` refused `raw`, as precisely as can be told without echoing the password. */

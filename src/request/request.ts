@@ -14,6 +14,7 @@ import { defaultPool, Pool, type Lease } from './pool.js';
 import { parseProxyChain, rememberedProxyUrl } from './proxy-url.js';
 import { BodyQueue, Response, type BodyHooks } from './response.js';
 import { targetOf } from './target.js';
+import { maskUrl } from '../shared/redact.js';
 import type { EventHandler, LayerInfo, RequestCallContext } from '../shared/events.js';
 import { REQUEST_TRACE, tracing } from '../observe/channels.js';
 import { openRoute, routeKey, type RouteHop, type RouteOrigin, type ViaHopOptions } from './route.js';
@@ -155,7 +156,7 @@ function planOf(url: string | URL, init: RequestInit): Plan {
  */
 export function request(url: string | URL, init: RequestInit = {}): Promise<Response> {
   if (!tracing(REQUEST_TRACE)) return send(url, init);
-  const ctx: RequestCallContext = { method: (typeof init.method === 'string' ? init.method : 'GET').toUpperCase(), url: String(url), via: viaForTrace(init.via) };
+  const ctx: RequestCallContext = { method: (typeof init.method === 'string' ? init.method : 'GET').toUpperCase(), url: maskUrl(url), via: viaForTrace(init.via) };
   return REQUEST_TRACE.tracePromise(async () => {
     const res = await send(url, init);
     ctx.response = { status: res.status, version: res.version, connection: res.info.connection, stream: res.info.stream };

@@ -3,6 +3,7 @@
  * strings are parsed once and remembered (up to 256 of them).
  */
 import { BurrowError } from '../errors/errors.js';
+import { maskUrl } from '../shared/redact.js';
 
 /** What a request URL says about its target. */
 export interface Target {
@@ -31,7 +32,7 @@ export function targetOf(url: string | URL): Target {
   try {
     u = new URL(url);
   } catch (e) {
-    throw new BurrowError('ERR_INVALID_OPTION', `invalid url ${JSON.stringify(String(url))}`, { stage: 'options', cause: e, details: { option: 'url' } });
+    throw new BurrowError('ERR_INVALID_OPTION', `invalid url ${JSON.stringify(maskUrl(url))}`, { stage: 'options', cause: e, details: { option: 'url' } });
   }
   if (u.protocol !== 'http:' && u.protocol !== 'https:') {
     throw new BurrowError('ERR_INVALID_OPTION', `invalid url: ${u.protocol} is not http: or https:`, { stage: 'options', details: { option: 'url' } });

@@ -293,6 +293,7 @@ export interface DnsLookupContext {
  */
 export interface RequestCallContext {
   readonly method: string;
+  /** The URL as given, its password masked (`***`). */
   readonly url: string;
   /** The proxy chain, first hop first, passwords masked. */
   readonly via: readonly string[];
