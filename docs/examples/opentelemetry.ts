@@ -8,7 +8,12 @@
  * (docs/events.md).
  *
  *   import { trace } from '@opentelemetry/api';
- *   const stop = instrumentBurrow(trace.getTracer('burrow'));
+ *   const otel = instrumentBurrow(trace.getTracer('burrow'));
+ *   // … otel.stop() unsubscribes.
+ *
+ * It keeps a span only while it is open: a layer's until it is up or failed,
+ * a request's until its response head or its error, a connection's parent
+ * until the connection is closed; requests that fail or are aborted included.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import dc from 'node:diagnostics_channel';
@@ -49,20 +54,30 @@ function layerAttributes(l: LayerInfo): Attributes {
   return a;
 }
 
-/** Subscribes to burrow's channels and makes spans with `tracer`; returns the function that unsubscribes. */
-export function instrumentBurrow(tracer: Tracer): () => void {
+/** What {@link instrumentBurrow} returns. */
+export interface BurrowInstrumentation {
+  /** Unsubscribes from every channel and ends the layer spans still open. */
+  stop(): void;
+  /** What is held now: request spans and layer spans open, connections mapped to their request's span. */
+  held(): { readonly requests: number; readonly layers: number; readonly connections: number };
+}
+
+/** Subscribes to burrow's channels and makes spans with `tracer`. */
+export function instrumentBurrow(tracer: Tracer): BurrowInstrumentation {
   // The request() call being made, as the async context burrow's code runs in (tracing:burrow:request).
   const current = new AsyncLocalStorage<Span>();
   const requests = dc.tracingChannel<Span, RequestCallContext>('burrow:request');
-  const spanOf = new WeakMap<RequestCallContext, Span>();
+  const spanOf = new Map<RequestCallContext, Span>();
   requests.start.bindStore(current, (ctx) => {
     const span = tracer.startSpan(`burrow ${ctx.method}`, { attributes: { 'url.full': ctx.url, 'burrow.via': ctx.via.join(', ') } });
     spanOf.set(ctx, span);
     return span;
   });
+  // asyncEnd follows every call's end, an error's too.
   const onRequestEnd = (ctx: RequestCallContext): void => {
     const span = spanOf.get(ctx);
     if (span === undefined) return;
+    spanOf.delete(ctx);
     if (ctx.response !== undefined) span.setAttribute('http.response.status_code', ctx.response.status);
     span.end();
   };
@@ -75,7 +90,8 @@ export function instrumentBurrow(tracer: Tracer): () => void {
   requests.asyncEnd.subscribe(onRequestEnd as (m: unknown) => void);
   requests.error.subscribe(onRequestError as (m: unknown) => void);
 
-  // A connection belongs to the request() call that opened it, and so do its layers.
+  // A connection belongs to the request() call that opened it, and so do its layers. A layer's span is held
+  // from its start to its up or its failure (each layer that starts ends exactly one of these two ways).
   const requestOf = new Map<number, Span>();
   const layers = new Map<number, Span>();
   const subs: Array<[string, (m: unknown) => void]> = [
@@ -98,6 +114,7 @@ export function instrumentBurrow(tracer: Tracer): () => void {
       const { layer } = m as LayerEvent;
       const span = layers.get(layer.id);
       if (span === undefined) return;
+      layers.delete(layer.id);
       span.setAttributes(layerAttributes(layer));
       span.end(layer.upAt);
     }],
@@ -105,18 +122,27 @@ export function instrumentBurrow(tracer: Tracer): () => void {
       const { layer, error } = m as LayerErrorEvent;
       const span = layers.get(layer.id);
       if (span === undefined || layer.state !== 'failed') return;
+      layers.delete(layer.id);
       span.recordException(error);
       span.setAttributes({ 'error.type': error.code, 'burrow.error.stage': error.stage });
       span.setStatus({ code: SpanStatusCode.ERROR, message: error.message });
       span.end();
     }],
-    ['burrow:layer:down', (m) => layers.delete((m as LayerEvent).layer.id)],
   ];
   for (const [name, fn] of subs) dc.subscribe(name, fn);
-  return () => {
-    for (const [name, fn] of subs) dc.unsubscribe(name, fn);
-    requests.asyncEnd.unsubscribe(onRequestEnd as (m: unknown) => void);
-    requests.error.unsubscribe(onRequestError as (m: unknown) => void);
-    requests.start.unbindStore(current);
+  return {
+    stop: () => {
+      for (const [name, fn] of subs) dc.unsubscribe(name, fn);
+      requests.asyncEnd.unsubscribe(onRequestEnd as (m: unknown) => void);
+      requests.error.unsubscribe(onRequestError as (m: unknown) => void);
+      requests.start.unbindStore(current);
+      // Nothing will end what is still open: end it now, and hold nothing more.
+      for (const span of layers.values()) span.end();
+      for (const span of spanOf.values()) span.end();
+      layers.clear();
+      spanOf.clear();
+      requestOf.clear();
+    },
+    held: () => ({ requests: spanOf.size, layers: layers.size, connections: requestOf.size }),
   };
 }
