@@ -169,6 +169,7 @@ export async function openRoute(
           { host: next.host, hop: { index: i + 1, kind: i + 1 === n ? 'origin' : (hops[i + 1] as RouteHop).proxy.kind, host: next.host, port: next.port, transport: next.transport } },
           () => (lookupFn ? lookupFn(next.host) : dnsLookup(next.host).then((a) => [a])),
           typeof events?.dnsStart === 'function' || typeof events?.dnsEnd === 'function',
+          opts.signal,
         );
         const addrs = await abortable(lookup, opts.signal);
         const a = addrs[0];

@@ -36,13 +36,17 @@ const systemLookup: LookupFunction = (host) =>
 /**
  * Runs `lookup` as the DNS lookup of `host` for `hop`, published on the
  * `burrow:dns` tracing channel and to the observer's handler when anyone
- * watches (the context gets `addresses` or `error`).
+ * watches (the context gets `addresses` or `error`). Every lookup published
+ * ends once: when `lookup` settles, or when `cancel` aborts first (a timeout,
+ * a closed connection, an aborted request), with the abort's reason as its
+ * `error`; what `lookup` gives after that is ignored.
  */
 export function observedLookup<T extends ReadonlyArray<{ address: string }>>(
   observer: { readonly connection: number | undefined; dns: Observer['dns'] } | undefined,
   context: Omit<DnsLookupContext, 'connection'>,
   lookup: () => Promise<T>,
   wantsHandler: boolean,
+  cancel?: AbortSignal,
 ): Promise<T> {
   const traced = tracing(DNS_TRACE);
   if (!traced && !wantsHandler) return lookup();
@@ -50,7 +54,7 @@ export function observedLookup<T extends ReadonlyArray<{ address: string }>>(
   if (wantsHandler) observer?.dns('dnsStart', c);
   const run = async (): Promise<T> => {
     try {
-      const addrs = await lookup();
+      const addrs = await untilAborted(lookup(), cancel);
       c.addresses = Array.isArray(addrs) ? addrs.map((a) => a.address) : [];
       if (wantsHandler) observer?.dns('dnsEnd', c);
       return addrs;
@@ -63,20 +67,46 @@ export function observedLookup<T extends ReadonlyArray<{ address: string }>>(
   return traced ? DNS_TRACE.tracePromise(run, c) : run();
 }
 
+/** Settles like `p`, or rejects with the reason of `signal` as soon as it aborts (`p` is then left to settle unobserved). */
+function untilAborted<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return p;
+  if (signal.aborted) {
+    p.catch(() => undefined);
+    return Promise.reject(signal.reason as unknown);
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason as unknown);
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
+}
+
 /** Resolves `host` (stage `dns`). IP literals are returned as they are. */
 export async function resolveHost(ctx: StepContext, opts: DialOptions): Promise<Addresses> {
   const family = isIP(opts.host);
   if (family !== 0) return [{ address: opts.host, family: family === 6 ? 6 : 4 }];
   const lookupFn = opts.lookup ?? systemLookup;
   const obs = opts.observer;
-  const lookup: LookupFunction = (host) => observedLookup(obs, { host, hop: ctx.hop }, () => lookupFn(host), obs !== undefined && (typeof obs.handler?.dnsStart === 'function' || typeof obs.handler?.dnsEnd === 'function'));
+  // A lookup given up (its timeout, the connection closed) ends its trace with the reason at once.
+  const cancel = new AbortController();
+  const lookup: LookupFunction = (host) =>
+    observedLookup(obs, { host, hop: ctx.hop }, () => lookupFn(host), obs !== undefined && (typeof obs.handler?.dnsStart === 'function' || typeof obs.handler?.dnsEnd === 'function'), cancel.signal);
   const addrs = await withTimeout(ctx, opts.lookupTimeout, 'ERR_LOOKUP_TIMEOUT', `DNS lookup of ${opts.host}`, async () => {
     try {
       return await lookup(opts.host);
     } catch (e) {
       throw new BurrowError('ERR_DNS', `DNS lookup of ${opts.host} failed: ${(e as Error).message}`, { stage: 'dns', hop: ctx.hop, cause: e });
     }
-  }, () => undefined);
+  }, (reason) => cancel.abort(reason));
   if (!Array.isArray(addrs) || addrs.length === 0) {
     throw new BurrowError('ERR_DNS', `DNS lookup of ${opts.host} returned no address`, { stage: 'dns', hop: ctx.hop });
   }

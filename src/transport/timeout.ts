@@ -18,7 +18,8 @@ export function abortedError(hop: HopInfo): BurrowError {
 /**
  * Runs `start(cleanup)` and settles with its result, or rejects with a timeout
  * error after `ms` (Infinity: never), or with ERR_CLOSED when `signal` aborts.
- * `onCancel` is called on timeout or abort to release what the step holds.
+ * `onCancel` is called on timeout or abort, with the error the step fails with,
+ * to release what the step holds.
  */
 export function withTimeout<T>(
   ctx: StepContext,
@@ -26,7 +27,7 @@ export function withTimeout<T>(
   code: ErrorCode,
   what: string,
   start: () => Promise<T>,
-  onCancel: () => void,
+  onCancel: (reason: BurrowError) => void,
 ): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     let done = false;
@@ -40,8 +41,9 @@ export function withTimeout<T>(
     };
     const onAbort = (): void => {
       if (finish()) {
-        onCancel();
-        reject(abortedError(ctx.hop));
+        const err = abortedError(ctx.hop);
+        onCancel(err);
+        reject(err);
       }
     };
     if (ctx.signal.aborted) {
@@ -53,8 +55,9 @@ export function withTimeout<T>(
     if (ms !== Infinity) {
       timer = setTimeout(() => {
         if (finish()) {
-          onCancel();
-          reject(new BurrowError(code, `${what} timed out after ${ms} ms`, { stage: 'timeout', hop: ctx.hop, details: { timeoutMs: ms } }));
+          const err = new BurrowError(code, `${what} timed out after ${ms} ms`, { stage: 'timeout', hop: ctx.hop, details: { timeoutMs: ms } });
+          onCancel(err);
+          reject(err);
         }
       }, ms);
     }
