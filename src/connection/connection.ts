@@ -97,6 +97,8 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   readonly #requests: Requests;
   readonly #ws: WebSockets;
   readonly #describe: DescribeParts;
+  /** While true (in the constructor), a callback's exception is reported once `open()` returned: a listener may be added. */
+  #constructing = true;
 
   /** @internal Use {@link open}. */
   constructor(options: ResolvedOptions) {
@@ -159,6 +161,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       observer.publish('burrow:connection:created', { connection: this.id, host: options.host, port: options.port, transport: options.transport });
     }
     void lifecycle.connect();
+    this.#constructing = false;
   }
 
   /** Emits a connection event as a callback (see {@link CallbackGuard}). */
@@ -169,6 +172,10 @@ export class Connection extends EventEmitter<ConnectionEvents> {
 
   /** A callback threw: an `ERR_CALLBACK` error event, or an uncaught exception on the next tick. */
   #callbackThrew(e: unknown, callback: string): void {
+    if (this.#constructing) {
+      queueMicrotask(() => this.#callbackThrew(e, callback));
+      return;
+    }
     if (this.listenerCount('error') === 0 || callback === "a 'error' listener") {
       process.nextTick(() => {
         throw e;

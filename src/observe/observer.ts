@@ -75,3 +75,22 @@ export class Observer {
     if (typeof fn === 'function') this.#invoke((c) => fn.call(handler, c as typeof context), context, `the events handler's ${method}`);
   }
 }
+
+/**
+ * `handler`'s DNS methods where no connection exists yet to report to (the lookups a `socks5://` hop needs,
+ * made before the route's connection is opened): a method that throws is reported as a connection with no
+ * `error` listener reports it, re-thrown on the next tick, and the lookup goes on.
+ */
+export function detachedDns(handler: EventHandler | undefined): Observer['dns'] {
+  return (method, context) => {
+    const fn = handler?.[method];
+    if (typeof fn !== 'function') return;
+    try {
+      fn.call(handler, context);
+    } catch (e) {
+      process.nextTick(() => {
+        throw e;
+      });
+    }
+  };
+}

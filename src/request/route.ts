@@ -18,6 +18,7 @@ import type { ProtocolSpec } from '../shared/options/hop.js';
 import type { ProxyHop } from './proxy-url.js';
 import type { EventHandler } from '../shared/events.js';
 import { observedLookup } from '../transport/dial.js';
+import { detachedDns } from '../observe/observer.js';
 import { tlsOptionsKeyOf } from '../transport/tls.js';
 
 /** Options for one hop of a `via` chain, by position. */
@@ -165,7 +166,7 @@ export async function openRoute(
         const events = opts.events;
         // Published like the connection's own lookups, with no connection yet (the route is not open).
         const lookup: Promise<ReadonlyArray<{ address: string }>> = observedLookup(
-          { connection: undefined, dns: (method, c) => events?.[method]?.(c) },
+          { connection: undefined, dns: detachedDns(events) },
           { host: next.host, hop: { index: i + 1, kind: i + 1 === n ? 'origin' : (hops[i + 1] as RouteHop).proxy.kind, host: next.host, port: next.port, transport: next.transport } },
           () => (lookupFn ? lookupFn(next.host) : dnsLookup(next.host).then((a) => [a])),
           typeof events?.dnsStart === 'function' || typeof events?.dnsEnd === 'function',

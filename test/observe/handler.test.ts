@@ -39,6 +39,66 @@ describe('events handler', () => {
     await assertNoLeaks(baseline);
   });
 
+  it('methods that throw while open() runs (connectionCreated, layerStart, dnsStart) are ERR_CALLBACK events for a listener added after it', async () => {
+    const baseline = resourceSnapshot();
+    const thrower = (name: string) => () => {
+      throw new Error(`${name} bug`);
+    };
+    const conn = open({
+      host: 'localhost', port: s.http.port, protocols: ['http'], retry: 0,
+      lookup: async () => [{ address: '127.0.0.1', family: 4 }],
+      events: { connectionCreated: thrower('connectionCreated'), layerStart: thrower('layerStart'), dnsStart: thrower('dnsStart') },
+    });
+    const errors: BurrowError[] = [];
+    conn.on('error', (e) => errors.push(e));
+    try {
+      assert.equal((await conn.awaitBody(conn.get('/'), 3000)).body.toString(), 'hello');
+    } finally {
+      await conn.close();
+    }
+    assert.ok(errors.every((e) => e.code === 'ERR_CALLBACK'), errors.map((e) => e.message).join('\n'));
+    const callbacks = errors.map((e) => String(e.details['callback']));
+    for (const m of ['connectionCreated', 'layerStart', 'dnsStart']) assert.ok(callbacks.includes(`the events handler's ${m}`), `${m}: ${callbacks.join(', ')}`);
+    assert.equal(errors.find((e) => e.details['callback'] === "the events handler's connectionCreated")?.cause instanceof Error, true);
+    await assertNoLeaks(baseline);
+  });
+
+  it("dnsStart/dnsEnd that throw for a socks5:// hop's lookup (made before the route's connection) never fail the request: re-thrown on the next tick", async () => {
+    const baseline = resourceSnapshot();
+    const uncaught: unknown[] = [];
+    const listeners = process.listeners('uncaughtException');
+    process.removeAllListeners('uncaughtException');
+    const capture = (e: unknown): void => {
+      uncaught.push(e);
+    };
+    process.on('uncaughtException', capture);
+    const pool = new Pool();
+    try {
+      const res = await request(`http://localhost:${s.http.port}/`, {
+        via: [`socks5://localhost:${s.socks.port}`],
+        pool,
+        lookup: async () => [{ address: '127.0.0.1', family: 4 }],
+        events: {
+          dnsStart: (c) => {
+            throw new Error(`dnsStart ${c.host}@${c.hop.index}`);
+          },
+          dnsEnd: (c) => {
+            throw new Error(`dnsEnd ${c.host}@${c.hop.index}`);
+          },
+        },
+      });
+      assert.equal(await res.text(), 'hello');
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    } finally {
+      process.removeListener('uncaughtException', capture);
+      for (const l of listeners) process.on('uncaughtException', l);
+      await pool.close();
+    }
+    // The socks5:// hop's lookup of the origin (hop 1), then the connection's of the first hop (hop 0).
+    assert.deepEqual(uncaught.map((e) => (e as Error).message), ['dnsStart localhost@1', 'dnsEnd localhost@1', 'dnsStart localhost@0', 'dnsEnd localhost@0']);
+    await assertNoLeaks(baseline);
+  });
+
   it("an invalid events option is ERR_INVALID_OPTION", () => {
     assert.throws(() => open({ host: 'localhost', port: 1, events: 'no' as unknown as EventHandler }), (e: BurrowError) => e.code === 'ERR_INVALID_OPTION' && e.details['option'] === 'events');
   });
