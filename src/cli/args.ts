@@ -3,6 +3,7 @@
  * options (combinable: `-sL`, `-XPOST`, `-ofile`), long options (`--opt value`
  * or `--opt=value`), `--` to end the options, and one URL.
  */
+import { maskUrl } from '../shared/redact.js';
 
 /** A command-line mistake: exit code 2. */
 export class UsageError extends Error {
@@ -379,7 +380,7 @@ export function parseArgs(argv: readonly string[]): Command {
   if (positional.length === 0) throw new UsageError('no URL given');
   if (positional.includes('demo')) throw new UsageError('demo takes no options (to fetch a host named demo, write http://demo)');
   if (positional.length > 1) {
-    throw new UsageError(`one URL at a time (got ${positional.map((p) => JSON.stringify(p)).join(', ')})`);
+    throw new UsageError(`one URL at a time (got ${positional.map((p) => JSON.stringify(maskUrl(p))).join(', ')})`);
   }
   const given = positional[0] as string;
   // A bare word is a command, not a host name (`http://intranet` fetches the host intranet).
@@ -391,7 +392,7 @@ export function parseArgs(argv: readonly string[]): Command {
   try {
     url = new URL(o.url);
   } catch {
-    throw new UsageError(`${JSON.stringify(positional[0])} is not a valid URL`);
+    throw new UsageError(`${JSON.stringify(maskUrl(given))} is not a valid URL`);
   }
   const websocket = url.protocol === 'ws:' || url.protocol === 'wss:';
   if (url.protocol !== 'http:' && url.protocol !== 'https:' && !websocket) throw new UsageError(`${url.protocol} URLs are not supported (http:, https:, ws: and wss: only)`);

@@ -18,6 +18,7 @@ import { describeError, EXIT, exitCodeFor } from './exit-codes.js';
 import { fileSink, ProgressBar, streamSink, WriteError, type Sink } from './output.js';
 import { describeRoute, RouteTracer, type HopDesc, type LayerEvent } from './route-trace.js';
 import { Tracer } from './trace.js';
+import { maskCredentialHeaders, maskUrl } from '../shared/redact.js';
 
 /** What a run talks to. */
 export interface RunIo {
@@ -81,7 +82,7 @@ export function remoteName(url: URL): string {
     name = seg;
   }
   if (name === '' || name === '.' || name === '..' || name.includes('/') || name.includes('\\') || name !== basename(name)) {
-    throw new CliFailure(`-O: the URL ${url.href} has no file name in its path (use -o FILE)`, EXIT.WRITE);
+    throw new CliFailure(`-O: the URL ${maskUrl(url)} has no file name in its path (use -o FILE)`, EXIT.WRITE);
   }
   return name;
 }
@@ -243,12 +244,12 @@ export async function runRequest(o: CliOptions, io: RunIo): Promise<number> {
       const route = describeRoute(chain.hops, target);
       currentRoute = route;
       recorder.route = route;
-      tracer.emit({ event: 'start', t: recorder.now(), method, url: target.href, route, proxiesFrom: chain.from });
+      tracer.emit({ event: 'start', t: recorder.now(), method, url: maskUrl(target), route, proxiesFrom: chain.from });
 
       const path = `${target.pathname}${target.search}` || '/';
       const sentHeaders = headers;
       recorder.onRequest = (protocol) => {
-        tracer.emit({ event: 'request', t: recorder.now(), method, path, protocol, headers: sentHeaders });
+        tracer.emit({ event: 'request', t: recorder.now(), method, path, protocol, headers: maskCredentialHeaders(sentHeaders) });
       };
       // --connect-timeout also bounds the whole connection phase, every hop together.
       const ac = new AbortController();
@@ -306,7 +307,7 @@ export async function runRequest(o: CliOptions, io: RunIo): Promise<number> {
         } catch {
           throw new CliFailure(`the redirect location ${JSON.stringify(location)} is not a valid URL`, EXIT.OTHER);
         }
-        if (next.protocol !== 'http:' && next.protocol !== 'https:') throw new CliFailure(`not following a redirect to ${next.protocol} (${next.href})`, EXIT.OTHER);
+        if (next.protocol !== 'http:' && next.protocol !== 'https:') throw new CliFailure(`not following a redirect to ${next.protocol} (${maskUrl(next)})`, EXIT.OTHER);
         const toGet = res.status === 303 ? method !== 'HEAD' : (res.status === 301 || res.status === 302) && method === 'POST';
         if (toGet) {
           method = 'GET';
@@ -315,7 +316,7 @@ export async function runRequest(o: CliOptions, io: RunIo): Promise<number> {
             headers = headers.filter(([k]) => k !== 'content-length' && !(k === 'content-type' && !o.headers.some((h) => /^content-type:/i.test(h))));
           }
         } else if (sendBody !== undefined && !sendBody.replayable) {
-          throw new CliFailure(`cannot send the body from stdin again for the ${res.status} redirect to ${next.href}`, EXIT.OTHER);
+          throw new CliFailure(`cannot send the body from stdin again for the ${res.status} redirect to ${maskUrl(next)}`, EXIT.OTHER);
         }
         const dropped: string[] = [];
         if (!sameOrigin(target, next)) {
@@ -325,14 +326,14 @@ export async function runRequest(o: CliOptions, io: RunIo): Promise<number> {
           headers = headers.filter(([k]) => !CROSS_ORIGIN_DROPPED.includes(k));
           headers.unshift(['host', next.host]);
         }
-        tracer.emit({ event: 'redirect', t: recorder.now(), status: res.status, to: next.href, method, dropped });
+        tracer.emit({ event: 'redirect', t: recorder.now(), status: res.status, to: maskUrl(next), method, dropped });
         target = next;
         continue;
       }
 
       if (o.fail && res.status >= 400) {
         res.cancel();
-        throw new CliFailure(`origin ${target.protocol}//${target.host}: ${target.href} returned HTTP ${res.status} (--fail) [stage http]`, EXIT.HTTP_ERROR);
+        throw new CliFailure(`origin ${target.protocol}//${target.host}: ${maskUrl(target)} returned HTTP ${res.status} (--fail) [stage http]`, EXIT.HTTP_ERROR);
       }
 
       const out = output();
@@ -383,7 +384,7 @@ export function reportFailure(e: unknown, o: CliOptions, at: { url: URL | undefi
     message = body.message;
   } else {
     exit = exitCodeFor(body);
-    message = describeError(body, at.url === undefined ? undefined : `request to ${at.url.href}`);
+    message = describeError(body, at.url === undefined ? undefined : `request to ${maskUrl(at.url)}`);
     if (body instanceof BurrowError && body.code === 'ERR_REQUEST_TIMEOUT' && o.maxTime !== undefined) message += ` (-m ${o.maxTime})`;
   }
   const be = body instanceof BurrowError ? body : undefined;

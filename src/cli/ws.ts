@@ -16,6 +16,7 @@ import { EXIT } from './exit-codes.js';
 import { fileSink, streamSink, type Sink } from './output.js';
 import { describeRoute, RouteTracer } from './route-trace.js';
 import { chainFor, readCa, reportFailure, viaOf, type RunIo } from './run.js';
+import { maskCredentialHeaders, maskUrl } from '../shared/redact.js';
 import { Tracer } from './trace.js';
 
 /** The run's outcome once the WebSocket closed. */
@@ -64,7 +65,7 @@ export async function runWebSocket(o: CliOptions, io: RunIo): Promise<number> {
     const hops = describeRoute(chain.hops, httpTarget).map((h) => (h.kind === 'origin' ? { ...h, url: `${target.protocol}//${target.host}` } : h));
     route.splice(0, route.length, ...hops);
     recorder.route = hops;
-    tracer.emit({ event: 'start', t: recorder.now(), method: 'GET', url: target.href, route: hops, proxiesFrom: chain.from });
+    tracer.emit({ event: 'start', t: recorder.now(), method: 'GET', url: maskUrl(target), route: hops, proxiesFrom: chain.from });
     const headers: Array<[string, string]> = [['user-agent', o.userAgent ?? `burrow/${io.version}`]];
     for (const h of o.headers) {
       const { name, value } = parseHeaderArg(h);
@@ -74,7 +75,7 @@ export async function runWebSocket(o: CliOptions, io: RunIo): Promise<number> {
     }
     const path = `${target.pathname}${target.search}` || '/';
     recorder.onRequest = (protocol) => {
-      tracer.emit({ event: 'request', t: recorder.now(), method: 'GET', path, protocol, headers });
+      tracer.emit({ event: 'request', t: recorder.now(), method: 'GET', path, protocol, headers: maskCredentialHeaders(headers) });
     };
     const events = { ...recorder.events };
     const upgraded = events.streamUpgrade;

@@ -9,7 +9,7 @@ import type { BurrowError } from '../errors/errors.js';
 import type { EventHandler } from '../shared/events.js';
 import type { HeaderList } from '../shared/headers.js';
 import type { LayerProtocolName, StreamMessage, WsFrame } from '../shared/messages.js';
-import { maskCredentialHeaders } from '../shared/redact.js';
+import { maskCredentialHeaders, maskUrl } from '../shared/redact.js';
 import type { StreamRef } from '../shared/stream-ref.js';
 import type { WsSendFrame } from '../shared/ws.js';
 import { CHANNELS } from '../observe/channels.js';
@@ -126,7 +126,7 @@ export class StreamEvents {
         if (obs.wants('burrow:stream:trailers', h)) obs.publish('burrow:stream:trailers', { ...base, headers: msg.headers }, h, w.scope);
         break;
       case 'push':
-        if (obs.wants('burrow:stream:push', h)) obs.publish('burrow:stream:push', { ...base, pushStream: msg.pushRef.path, method: msg.method, url: msg.url, headers: msg.headers }, h, w.scope);
+        if (obs.wants('burrow:stream:push', h)) obs.publish('burrow:stream:push', { ...base, pushStream: msg.pushRef.path, method: msg.method, url: maskUrl(msg.url), headers: maskCredentialHeaders(msg.headers) }, h, w.scope);
         this.#watched.set(msg.pushRef.key, { stream: msg.pushRef.path, startedAt: epochNow(), handler: h, scope: w.scope, bodyBytes: 0, bytes: 0 });
         break;
       case 'upgrade':

@@ -384,7 +384,7 @@ class Exchange implements BodyHooks {
         }
         const lease = this.#lease as Lease;
         const headersMs = Number(process.hrtime.bigint() - this.#plan.started) / 1e6;
-        this.#resolve?.(new Response({ status: m.status, headers: m.headers, version: m.version, url: this.#plan.href, info: new Info(lease, headersMs, m.ref.path) }, queue));
+        this.#resolve?.(new Response({ status: m.status, headers: m.headers, version: m.version, url: maskUrl(this.#plan.href), info: new Info(lease, headersMs, m.ref.path) }, queue));
         return;
       }
       case 'data':

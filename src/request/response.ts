@@ -194,7 +194,7 @@ export class Response {
   readonly headers: HeaderList;
   /** HTTP version: '1.0', '1.1' or '2'. */
   readonly version: '1.0' | '1.1' | '2';
-  /** The URL requested. */
+  /** The URL requested, its password masked (`***`): a response is published (`tracing:burrow:request`). */
   readonly url: string;
   /** Layers traversed, with timings. */
   readonly info: ResponseInfo;

@@ -32,7 +32,10 @@ export function targetOf(url: string | URL): Target {
   try {
     u = new URL(url);
   } catch (e) {
-    throw new BurrowError('ERR_INVALID_OPTION', `invalid url ${JSON.stringify(maskUrl(url))}`, { stage: 'options', cause: e, details: { option: 'url' } });
+    const shown = maskUrl(url);
+    // The parser's error holds its input: the cause is a copy with the input masked.
+    const cause = Object.assign(new TypeError((e as Error).message), { code: (e as { code?: unknown }).code, input: shown });
+    throw new BurrowError('ERR_INVALID_OPTION', `invalid url ${JSON.stringify(shown)}`, { stage: 'options', cause, details: { option: 'url' } });
   }
   if (u.protocol !== 'http:' && u.protocol !== 'https:') {
     throw new BurrowError('ERR_INVALID_OPTION', `invalid url: ${u.protocol} is not http: or https:`, { stage: 'options', details: { option: 'url' } });

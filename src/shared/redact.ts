@@ -26,6 +26,7 @@ export function maskUserinfo(raw: string): string {
  */
 export function maskUrl(url: string | URL): string {
   const raw = String(url);
+  if (!raw.includes('@')) return raw;
   let u: URL;
   try {
     u = new URL(raw);
