@@ -89,7 +89,7 @@ function picture(events: readonly LayerEvent[], route: readonly HopDesc[]): stri
         text = `CONNECT ${ev.target} -> ${ev.status ?? '2xx'}: a tunnel on one stream of the proxy's HTTP/2 connection`;
         break;
       case 'socks5':
-        text = `SOCKS5  CONNECT ${ev.target} (name resolved by the server) -> succeeded`;
+        text = `SOCKS5  CONNECT ${ev.target} (${ev.resolved !== undefined ? `sent as ${ev.resolved}, resolved by the client` : 'name resolved by the server'}) -> succeeded`;
         break;
       case 'http':
         text = `${ev.protocol.padEnd(8)}with the origin ${ev.host}:${ev.port}`;

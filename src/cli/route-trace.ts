@@ -49,7 +49,18 @@ export type LayerEvent =
       readonly alpn?: string;
     }
   | { readonly event: 'connect'; readonly hop: number; readonly t: number; readonly host: string; readonly port: number; readonly target: string; readonly status?: number; readonly via: string }
-  | { readonly event: 'socks5'; readonly hop: number; readonly t: number; readonly host: string; readonly port: number; readonly target: string; readonly bound?: string }
+  | {
+      readonly event: 'socks5';
+      readonly hop: number;
+      readonly t: number;
+      readonly host: string;
+      readonly port: number;
+      /** The next hop as named in the route (`host:port`). */
+      readonly target: string;
+      /** The address sent in its place, when the client resolved the name (`socks5://`, `socks5s://`). */
+      readonly resolved?: string;
+      readonly bound?: string;
+    }
   | { readonly event: 'http'; readonly hop: number; readonly t: number; readonly host: string; readonly port: number; readonly protocol: string }
   | { readonly event: 'reused'; readonly hop: number; readonly t: number; readonly protocol: string };
 
@@ -184,10 +195,13 @@ export class RouteTracer {
     for (const l of layers) {
       const t = this.#at(l.upAt);
       const hop = l.hop.index;
+      // A hop reached through a socks5:// hop is reached by the address the client resolved: show it as named.
+      const host = hops[hop]?.host ?? l.hop.host;
+      const port = hops[hop]?.port ?? l.hop.port;
       switch (l.kind) {
         case 'tcp':
           out.push({
-            event: 'tcp', hop, t, host: l.hop.host, port: l.hop.port,
+            event: 'tcp', hop, t, host, port,
             ...(l.tcp?.localAddress !== undefined ? { local: addr(l.tcp.localAddress, l.tcp.localPort ?? 0), remote: addr(l.tcp.remoteAddress ?? '?', l.tcp.remotePort ?? 0) } : {}),
           });
           break;
@@ -195,7 +209,7 @@ export class RouteTracer {
           const tls = l.tls;
           const cert = tls?.certificate;
           out.push({
-            event: 'tls', hop, t, host: l.hop.host, verified: tls?.authorized === true, depth: ++depth,
+            event: 'tls', hop, t, host, verified: tls?.authorized === true, depth: ++depth,
             ...(cert !== undefined ? { subject: cert.subject, issuer: cert.issuer, validTo: cert.validTo, fingerprint256: cert.fingerprint256 } : {}),
             ...(l.id === wide && tls !== undefined ? { ...(tls.version !== null ? { version: tls.version } : {}), cipher: tls.cipher, ...(tls.alpn !== null ? { alpn: tls.alpn } : {}) } : {}),
           });
@@ -204,19 +218,24 @@ export class RouteTracer {
         case 'http1-connect':
         case 'http2-connect':
           out.push({
-            event: 'connect', hop, t, host: l.hop.host, port: l.hop.port, target: l.connect?.target ?? '?',
+            event: 'connect', hop, t, host, port, target: l.connect?.target ?? '?',
             via: hops[hop]?.scheme ?? (l.kind === 'http2-connect' ? 'h2' : 'http'), ...(l.connect?.status !== undefined ? { status: l.connect.status } : {}),
           });
           break;
-        case 'socks5':
+        case 'socks5': {
+          const sent = l.socks5?.target ?? '?';
+          const next = hops[hop + 1];
+          const named = next !== undefined ? addr(next.host, next.port) : sent;
           out.push({
-            event: 'socks5', hop, t, host: l.hop.host, port: l.hop.port, target: l.socks5?.target ?? '?',
+            event: 'socks5', hop, t, host, port, target: named,
+            ...(named !== sent ? { resolved: sent } : {}),
             ...(l.socks5?.bound !== undefined ? { bound: addr(l.socks5.bound.host, l.socks5.bound.port) } : {}),
           });
           break;
+        }
         case 'http1':
         case 'http2':
-          if (hop === last) out.push({ event: 'http', hop, t, host: l.hop.host, port: l.hop.port, protocol: l.kind === 'http2' ? 'HTTP/2' : 'HTTP/1.1' });
+          if (hop === last) out.push({ event: 'http', hop, t, host, port, protocol: l.kind === 'http2' ? 'HTTP/2' : 'HTTP/1.1' });
           break;
         default:
           break;

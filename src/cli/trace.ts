@@ -67,7 +67,7 @@ export function renderEvent(ev: TraceEvent): string[] {
     case 'connect':
       return [at(ev.hop, 'CONNECT', `${ev.target} -> ${ev.status ?? '2xx'} (${ev.via === 'h2' || ev.via === 'h2c' ? 'HTTP/2' : 'HTTP/1.1'} CONNECT via ${ev.via}://${addr(ev.host, ev.port)}), tunnel up`)];
     case 'socks5':
-      return [at(ev.hop, 'SOCKS5', `CONNECT ${ev.target} -> succeeded${ev.bound !== undefined ? ` (bound ${ev.bound})` : ''}`)];
+      return [at(ev.hop, 'SOCKS5', `CONNECT ${ev.target}${ev.resolved !== undefined ? ` (sent as ${ev.resolved}, resolved by the client)` : ''} -> succeeded${ev.bound !== undefined ? ` (bound ${ev.bound})` : ''}`)];
     case 'http':
       return [at(ev.hop, 'HTTP', `${ev.protocol} with the origin ${addr(ev.host, ev.port)}`)];
     case 'reused':

@@ -462,6 +462,58 @@ describe('burrow URL: -v and --trace-json', () => {
   });
 });
 
+describe('burrow URL: -v and --trace-json show no credential', () => {
+  it('proxy passwords, authorization headers and URL passwords appear in neither -v nor --trace-json, on success and on failure', async () => {
+    const secrets = ['PROXY-PW-8a1f', 'SOCKS-PW-77c2', 'HEADER-TOKEN-5d0e', 'URL-PW-c3b9', 'FAIL-PW-e41a'];
+    const forms = secrets.flatMap((x) => [x, Buffer.from(`pu:${x}`).toString('base64'), encodeURIComponent(x)]);
+    const socksAuth = await startSocks5Server({ auth: { username: 'su', password: 'SOCKS-PW-77c2' } });
+    const trace = join(dir, 'secret-trace.jsonl');
+    const failTrace = join(dir, 'secret-fail-trace.jsonl');
+    try {
+      const r = await runCli([
+        '-v', '--trace-json', trace, '-H', 'Authorization: Bearer HEADER-TOKEN-5d0e',
+        '-x', `http://pu:PROXY-PW-8a1f@localhost:${connectProxy.port}`, '-x', `socks5://su:SOCKS-PW-77c2@localhost:${socksAuth.port}`,
+        `http://uu:URL-PW-c3b9@localhost:${originH1.port}/`,
+      ]);
+      assert.equal(r.status, 0, r.stderr);
+      // The credentials were used: the CONNECT proxy got its password, the SOCKS5 server accepted its own.
+      const connect = connectProxy.requests.find((q) => q.port === socksAuth.port);
+      assert.equal(connect?.headers.find(([k]) => k === 'proxy-authorization')?.[1], `Basic ${Buffer.from('pu:PROXY-PW-8a1f').toString('base64')}`);
+      assert.match(r.stderr, /hop 0\s+CONNECT proxy\s+http:\/\/pu:\*\*\*@localhost:\d+/);
+      assert.match(r.stderr, /\* GET http:\/\/uu:\*\*\*@localhost:\d+\//);
+      assert.match(r.stderr, /> authorization: Bearer \*\*\*/);
+      const fail = await runCli(['-v', '--trace-json', failTrace, '-x', `http://pu:FAIL-PW-e41a@localhost:${connect403.port}`, `http://localhost:${originH1.port}/`]);
+      assert.equal(fail.status, 56, fail.stderr);
+      assert.match(fail.stderr, /http:\/\/pu:\*\*\*@localhost:\d+ refused CONNECT/);
+      const usage = await runCli(['-x', `http://pu:FAIL-PW-e41a@localhost:${connect403.port}`, 'http://uu:FAIL-PW-e41a@[bad/']);
+      assert.equal(usage.status, 2, usage.stderr);
+      const published = [r.stderr, readFileSync(trace, 'utf8'), fail.stderr, readFileSync(failTrace, 'utf8'), usage.stderr].join('\n');
+      assert.ok(published.includes('burrow:stream:start') && published.includes('"proxy-authorization","Basic ***"'), 'the trace has the CONNECT with its credential masked');
+      for (const f of forms) assert.equal(published.includes(f), false, `${f} appears in:\n${published}`);
+    } finally {
+      await socksAuth.close();
+    }
+  });
+});
+
+describe('burrow URL: -v names a hop reached through a socks5:// hop as given', () => {
+  it('the SOCKS5 line shows the next hop by name and the address sent for it; later hops keep their names', async () => {
+    const r = await runCli(['-v', '-x', `socks5://localhost:${socksPlain.port}`, '-x', `http://localhost:${connectProxy.port}`, `http://localhost:${originH1.port}/`]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /ms\s+hop 1\s+DNS\s+localhost -> 127\.0\.0\.1/);
+    assert.match(r.stderr, new RegExp(`ms\\s+hop 0\\s+SOCKS5\\s+CONNECT localhost:${connectProxy.port} \\(sent as 127\\.0\\.0\\.1:${connectProxy.port}, resolved by the client\\) -> succeeded`));
+    assert.match(r.stderr, new RegExp(`ms\\s+hop 1\\s+CONNECT\\s+localhost:${originH1.port} -> 200 \\(HTTP/1\\.1 CONNECT via http://localhost:${connectProxy.port}\\)`));
+    assert.match(r.stderr, new RegExp(`ms\\s+hop 2\\s+HTTP\\s+HTTP/1\\.1 with the origin localhost:${originH1.port}`));
+    const direct = await runCli(['-v', '-x', `socks5://localhost:${socksPlain.port}`, `http://localhost:${originH1.port}/`]);
+    assert.equal(direct.status, 0, direct.stderr);
+    assert.match(direct.stderr, new RegExp(`ms\\s+hop 0\\s+SOCKS5\\s+CONNECT localhost:${originH1.port} \\(sent as 127\\.0\\.0\\.1:${originH1.port}, resolved by the client\\) -> succeeded`));
+    assert.match(direct.stderr, new RegExp(`ms\\s+hop 1\\s+HTTP\\s+HTTP/1\\.1 with the origin localhost:${originH1.port}`));
+    // A socks5h:// hop gets the name: nothing was resolved by the client.
+    const remote = await runCli(['-v', '-x', `socks5h://localhost:${socksPlain.port}`, `http://localhost:${originH1.port}/`]);
+    assert.match(remote.stderr, new RegExp(`ms\\s+hop 0\\s+SOCKS5\\s+CONNECT localhost:${originH1.port} -> succeeded`));
+  });
+});
+
 describe('burrow URL: progress bar', () => {
   const url = (): string => `http://localhost:${originH1.port}/bytes/2000000`;
 
