@@ -274,7 +274,8 @@ export interface StreamPushEvent extends StreamEventBase {
 
 /**
  * The context object of the `burrow:dns` tracing channel (`tracing:burrow:dns:start`,
- * `…:asyncEnd`, `…:error`): one DNS lookup. `addresses` is set when it succeeds, `error` when it fails.
+ * `…:asyncEnd`, `…:error`): one DNS lookup. `addresses` is set when it succeeds, `error` when it fails
+ * or is given up before it answers (its timeout, `close()`, the request's abort): each lookup ends once.
  */
 export interface DnsLookupContext {
   /** The connection that resolves (undefined for a name resolved for a `socks5://` hop before any connection). */
@@ -338,8 +339,10 @@ export type BurrowChannelMessage = { [K in BurrowChannelName]: { readonly channe
  * The `events` option of `open()` and `request()`: methods called synchronously
  * at the same points as the channels, with the same payloads. Every method is
  * optional. A method that throws never breaks the connection: the exception is
- * reported once, as the connection's `error` event (`ERR_CALLBACK`), or re-thrown
- * on the next tick when the connection has no `error` listener.
+ * reported once, as the connection's `error` event (`ERR_CALLBACK`; for a method
+ * called while `open()` runs, once it has returned), or re-thrown on the next tick
+ * when the connection has no `error` listener (`request()`'s connections, and the
+ * lookups of `socks5://` hops made before the route's connection exists).
  */
 export interface EventHandler {
   connectionCreated?(e: ConnectionCreatedEvent): void;
