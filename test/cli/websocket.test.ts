@@ -3,7 +3,7 @@
 // through a proxy chain, and the exit codes of a refused handshake and a bad option.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -63,6 +63,18 @@ describe('burrow ws[s]://…', () => {
     assert.match(r.stderr, /< HTTP\/1\.1 101/);
     assert.match(r.stderr, /< sec-websocket-accept: /);
     assert.match(r.stderr, /WebSocket closed: 1000 \(clean\), 1 messages sent, 1 received/);
+  });
+
+  it('-v and --trace-json show no credential: the URL password and the authorization header are masked', async () => {
+    const trace = join(dir, 'ws-secret.jsonl');
+    const url = `${plain.url.replace('ws://', 'ws://wu:ws-url-pw-51ac@')}/secret`;
+    const r = await runCli(['-v', '--trace-json', trace, '-H', 'Authorization: Bearer ws-token-9e2d', url], { input: 'x\n' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(plain.requests.at(-1)?.headers['authorization'], 'Bearer ws-token-9e2d', 'the header was sent');
+    assert.match(r.stderr, /> authorization: Bearer \*\*\*/);
+    const published = `${r.stderr}\n${readFileSync(trace, 'utf8')}`;
+    assert.ok(published.includes('wu:***@'), published);
+    for (const secret of ['ws-url-pw-51ac', 'ws-token-9e2d']) assert.equal(published.includes(secret), false, `${secret} in:\n${published}`);
   });
 
   it('a refused handshake exits 22 naming the status; -X is a usage error (2)', async () => {
