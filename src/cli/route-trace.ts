@@ -9,6 +9,7 @@
  * the whole connection can be told apart (its version, cipher and ALPN are
  * shown; the protocol line after each other TLS layer says what it carries).
  */
+import type { HeaderList } from '../shared/headers.js';
 import { HANDLER_OF, type BurrowChannelName, type EventHandler, type LayerInfo } from '../shared/events.js';
 import { Pool } from '../request/pool.js';
 import type { ProxyHop } from '../request/proxy-url.js';
@@ -97,8 +98,8 @@ export class RouteTracer {
   onLayers: (events: LayerEvent[]) => void = () => {};
   /** A route starts opening; the function returned runs once the request is sent on it. */
   onOpening: () => () => void = () => () => {};
-  /** The request's head is sent, on a connection speaking `protocol`. */
-  onRequest: (protocol: 'HTTP/1.1' | 'HTTP/2') => void = () => {};
+  /** The request's head is sent, on a connection speaking `protocol`, with `headers` (credentials masked). */
+  onRequest: (protocol: 'HTTP/1.1' | 'HTTP/2', headers: HeaderList) => void = () => {};
   /** Every event of the run's requests, with its channel name (`burrow:dns:start`/`end` for lookups), as it happens. */
   onEvent: (name: string, payload: object) => void = () => {};
   /** The pool the run's requests share. */
@@ -174,7 +175,7 @@ export class RouteTracer {
       if (this.#layers.length === 0 && this.#dns.length === 0) this.onLayers([{ event: 'reused', hop: 0, t: this.now(), protocol }]);
       else this.flush();
       this.#request = undefined;
-      this.onRequest(protocol);
+      this.onRequest(protocol, e.headers);
     },
   };
 

@@ -16,7 +16,7 @@ import { EXIT } from './exit-codes.js';
 import { fileSink, streamSink, type Sink } from './output.js';
 import { describeRoute, RouteTracer } from './route-trace.js';
 import { chainFor, readCa, reportFailure, viaOf, type RunIo } from './run.js';
-import { maskCredentialHeaders, maskUrl } from '../shared/redact.js';
+import { maskUrl } from '../shared/redact.js';
 import { Tracer } from './trace.js';
 
 /** The run's outcome once the WebSocket closed. */
@@ -74,8 +74,9 @@ export async function runWebSocket(o: CliOptions, io: RunIo): Promise<number> {
       if (value !== undefined) headers.push([lower, value]);
     }
     const path = `${target.pathname}${target.search}` || '/';
-    recorder.onRequest = (protocol) => {
-      tracer.emit({ event: 'request', t: recorder.now(), method: 'GET', path, protocol, headers: maskCredentialHeaders(headers) });
+    // The handshake as sent: the user's headers and the sec-websocket-* ones (the version, the key, the offers).
+    recorder.onRequest = (protocol, sent) => {
+      tracer.emit({ event: 'request', t: recorder.now(), method: protocol === 'HTTP/2' ? 'CONNECT' : 'GET', path, protocol, headers: sent });
     };
     const events = { ...recorder.events };
     const upgraded = events.streamUpgrade;

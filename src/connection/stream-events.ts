@@ -56,6 +56,8 @@ interface Watched {
   readonly handler: EventHandler | undefined;
   /** The async context the stream was started in: its events are published in it. */
   readonly scope: AsyncResource;
+  /** The request headers handed to the layer (a WebSocket's: with its handshake headers). */
+  headers: HeaderList;
   /** Request body bytes handed to the connection. */
   bodyBytes: number;
   /** Response body bytes received. */
@@ -80,11 +82,17 @@ export class StreamEvents {
   start(ref: StreamRef, method: string, target: string, headers: HeaderList, tunnel: StreamRef | undefined, bodyBytes: number, handler: EventHandler | undefined): void {
     const h = handler ?? this.#obs.handler;
     if (!streamsWatched(h)) return;
-    const w: Watched = { stream: ref.path, startedAt: epochNow(), handler: h, scope: new AsyncResource('burrow:stream'), bodyBytes, bytes: 0 };
+    const w: Watched = { stream: ref.path, startedAt: epochNow(), handler: h, scope: new AsyncResource('burrow:stream'), headers, bodyBytes, bytes: 0 };
     this.#watched.set(ref.key, w);
     if (this.#obs.wants('burrow:stream:start', h)) {
       this.#obs.publish('burrow:stream:start', { connection: this.#obs.connection, stream: w.stream, method, target, headers: maskCredentialHeaders(headers), tunnel: tunnel?.path }, h, w.scope);
     }
+  }
+
+  /** The headers a WebSocket's handshake is sent with (the caller's and the sec-websocket-* ones). */
+  handshake(ref: StreamRef, headers: HeaderList): void {
+    const w = this.#watched.get(ref.key);
+    if (w !== undefined) w.headers = headers;
   }
 
   /** Body bytes handed to `data()` for `ref`. */
@@ -99,7 +107,7 @@ export class StreamEvents {
     if (w === undefined) return;
     const obs = this.#obs;
     if (what === 'headers') {
-      if (obs.wants('burrow:stream:headers-sent', w.handler)) obs.publish('burrow:stream:headers-sent', { connection: obs.connection, stream: w.stream, protocol: protocol === 'http2' ? 'http2' : 'http1' }, w.handler, w.scope);
+      if (obs.wants('burrow:stream:headers-sent', w.handler)) obs.publish('burrow:stream:headers-sent', { connection: obs.connection, stream: w.stream, protocol: protocol === 'http2' ? 'http2' : 'http1', headers: maskCredentialHeaders(w.headers) }, w.handler, w.scope);
     } else if (obs.wants('burrow:stream:body-sent', w.handler)) {
       obs.publish('burrow:stream:body-sent', { connection: obs.connection, stream: w.stream, bytes: w.bodyBytes }, w.handler, w.scope);
     }
@@ -127,7 +135,7 @@ export class StreamEvents {
         break;
       case 'push':
         if (obs.wants('burrow:stream:push', h)) obs.publish('burrow:stream:push', { ...base, pushStream: msg.pushRef.path, method: msg.method, url: maskUrl(msg.url), headers: maskCredentialHeaders(msg.headers) }, h, w.scope);
-        this.#watched.set(msg.pushRef.key, { stream: msg.pushRef.path, startedAt: epochNow(), handler: h, scope: w.scope, bodyBytes: 0, bytes: 0 });
+        this.#watched.set(msg.pushRef.key, { stream: msg.pushRef.path, startedAt: epochNow(), handler: h, scope: w.scope, headers: msg.headers, bodyBytes: 0, bytes: 0 });
         break;
       case 'upgrade':
         if (obs.wants('burrow:stream:upgrade', h)) obs.publish('burrow:stream:upgrade', { ...base, protocols: msg.protocols, headers: msg.headers }, h);

@@ -95,6 +95,7 @@ export class WebSockets {
       pending.sent = true;
       const request = handshakeRequest(layer.protocol, offerOf(options), headers);
       pending.key = request.key;
+      streamEvents.handshake(ref, request.headers);
       const record = startLayer(observer, 'websocket', node.hop, node.records[node.records.length - 1], ref.path);
       record.websocket = { path, via: layer.protocol === 'http2' ? 'http2-connect' : 'http1-upgrade', protocol: undefined, extensions: undefined, status: undefined };
       pending.record = record;

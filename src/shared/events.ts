@@ -205,6 +205,12 @@ export interface StreamStartEvent extends StreamEventBase {
 /** `burrow:stream:headers-sent`: the request head was handed to the transport. */
 export interface StreamHeadersSentEvent extends StreamEventBase {
   readonly protocol: 'http1' | 'http2';
+  /**
+   * The request headers handed to the layer, masked as in `stream:start`: those of `stream:start`, and for a
+   * WebSocket also its handshake's (`sec-websocket-key`, `-version`, `-extensions`, `-protocol`, and
+   * `upgrade`/`connection` over HTTP/1.1).
+   */
+  readonly headers: HeaderList;
 }
 
 /** `burrow:stream:body-sent`: the request body ended (the last byte was handed to the transport). */

@@ -60,6 +60,9 @@ describe('burrow ws[s]://…', () => {
     assert.match(r.stderr, /hop 0 {2}CONNECT .*HTTP\/2 CONNECT via h2:/);
     assert.match(r.stderr, /hop 1 {2}TLS .*TLS depth 2/);
     assert.match(r.stderr, /> GET \/v HTTP\/1\.1/);
+    // -v shows the handshake as sent, not only the user's headers.
+    assert.match(r.stderr, /> sec-websocket-version: 13/);
+    assert.match(r.stderr, /> sec-websocket-key: [A-Za-z0-9+/]{22}==/);
     assert.match(r.stderr, /< HTTP\/1\.1 101/);
     assert.match(r.stderr, /< sec-websocket-accept: /);
     assert.match(r.stderr, /WebSocket closed: 1000 \(clean\), 1 messages sent, 1 received/);

@@ -68,4 +68,16 @@ describe('WebSocket events', () => {
     assert.deepEqual({ ...up?.websocket }, { path: '/events', via: 'http1-upgrade', status: 101, protocol: 'p', extensions: 'permessage-deflate' });
     assert.ok((down?.bytesOut ?? 0) > 0 && (down?.bytesIn ?? 0) > 0);
   });
+
+  it('stream:headers-sent carries the handshake as sent: the caller\'s headers (credentials masked) and the sec-websocket-* ones', async () => {
+    let sent: readonly (readonly [string, string])[] = [];
+    const conn = open({ host: '127.0.0.1', port: origin.port, protocols: ['http'], retry: 0, events: { streamHeadersSent: (e) => (sent = e.headers) } });
+    const ref = conn.wsUpgrade('/h', { authorization: 'Bearer s3cret', 'x-mine': '1' }, { compress: true, protocols: ['p'] });
+    for (;;) if ((await conn.await(ref, 5000)).type === 'upgrade') break;
+    conn.close();
+    const names = sent.map(([n]) => n);
+    assert.deepEqual(sent.slice(0, 2), [['authorization', 'Bearer ***'], ['x-mine', '1']]);
+    for (const n of ['upgrade', 'connection', 'sec-websocket-version', 'sec-websocket-key', 'sec-websocket-protocol', 'sec-websocket-extensions']) assert.ok(names.includes(n), n);
+    assert.ok(!JSON.stringify(sent).includes('s3cret'));
+  });
 });
