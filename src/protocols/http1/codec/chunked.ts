@@ -96,12 +96,19 @@ export function parseChunkSizeLine(buf: Buffer, start: number, end: number): num
   return size;
 }
 
-/** Validates `*( BWS ";" BWS name [ BWS "=" BWS ( token / quoted-string ) ] ) [ OWS ]`. */
+/**
+ * Validates `*( BWS ";" BWS name [ BWS "=" BWS ( token / quoted-string ) ] )`
+ * (RFC 9112 §7.1.1): whitespace only where the grammar has BWS, so none before
+ * the line end, after the size (`5 \r\n`) or after an extension. Such a
+ * line is outside the grammar, and a proxy between burrow and the server may
+ * frame it differently (response splitting): it is refused, as llhttp does.
+ */
 export function checkChunkExtensions(buf: Buffer, i: number, end: number): void {
   const bad = (): Error => parseError('invalid chunk extension');
   for (;;) {
-    while (i < end && (buf[i] === SP || buf[i] === HT)) i++;
     if (i === end) return;
+    while (i < end && (buf[i] === SP || buf[i] === HT)) i++;
+    if (i === end) throw parseError('invalid chunk size line: whitespace before the line end');
     if (buf[i] !== 0x3b) throw bad();
     i++;
     while (i < end && (buf[i] === SP || buf[i] === HT)) i++;

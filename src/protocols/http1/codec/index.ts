@@ -3,6 +3,7 @@ export {
   ResponseParser,
   DEFAULT_PARSER_LIMITS,
   MAX_CHUNK_SIZE_LINE,
+  MAX_EMPTY_LINES,
   type ParserLimits,
   type HttpVersion,
   type BodyKind,

@@ -10,8 +10,9 @@
  * This file is the message state machine; the pieces it drives are each in
  * their own module and testable alone: the status line (`status-line.ts`),
  * header and trailer blocks (`header-block.ts`), body framing
- * (`framing.ts`: length, chunked or close-delimited, keep-alive) and chunk-size
- * lines (`chunked.ts`).
+ * (`framing.ts`: length, chunked or close-delimited, keep-alive), chunk-size
+ * lines (`chunked.ts`) and the empty lines skipped before a status line
+ * (`empty-lines.ts`).
  *
  * Hot-path design: a header block that arrives whole in one chunk is decoded
  * with a single `latin1` conversion and parsed as a string; only an incomplete
@@ -25,10 +26,12 @@ import { BurrowError, invalidOption } from '../../../errors/errors.js';
 import type { Header } from '../../../shared/headers.js';
 import { parseError } from './chars.js';
 import { ChunkSizeReader } from './chunked.js';
+import { EmptyLineSkipper } from './empty-lines.js';
 import { newFraming, responseFraming, type BodyKind, type HttpVersion } from './framing.js';
 import { HeaderBlockReader } from './header-block.js';
 
 export { MAX_CHUNK_SIZE_LINE } from './chunked.js';
+export { MAX_EMPTY_LINES } from './empty-lines.js';
 export type { BodyKind, HttpVersion } from './framing.js';
 
 /** Limits protecting the client from a peer that sends oversized metadata. */
@@ -132,6 +135,7 @@ export class ResponseParser {
 
   private readonly blocks: HeaderBlockReader;
   private readonly chunkSize = new ChunkSizeReader();
+  private readonly emptyLines = new EmptyLineSkipper();
   private readonly framing = newFraming();
 
   // Current message.
@@ -158,7 +162,7 @@ export class ResponseParser {
 
   /** True between messages with no bytes buffered (false once closed or dead). */
   get idle(): boolean {
-    return this.state === S_HEAD && this.blocks.buffered === 0;
+    return this.state === S_HEAD && this.blocks.buffered === 0 && !this.emptyLines.pendingCR;
   }
 
   /**
@@ -193,9 +197,17 @@ export class ResponseParser {
     let p = 0;
     while (p < len) {
       switch (this.state) {
-        case S_HEAD:
+        case S_HEAD: {
+          if (this.blocks.buffered === 0) {
+            const c = chunk[p];
+            if (c === CR || c === LF || this.emptyLines.pendingCR) {
+              p = this.emptyLines.skip(chunk, p);
+              break;
+            }
+          }
           p = this.readHead(chunk, p, events);
           break;
+        }
         case S_BODY_LENGTH: {
           const n = Math.min(this.remaining, len - p);
           events.push({ kind: 'data', data: n === len ? chunk : chunk.subarray(p, p + n) });
@@ -290,6 +302,7 @@ export class ResponseParser {
     this.state = S_DEAD;
     this.blocks.reset();
     this.chunkSize.reset();
+    this.emptyLines.reset();
     return err;
   }
 
@@ -298,6 +311,7 @@ export class ResponseParser {
     this.deadReason = reason;
     this.blocks.reset();
     this.chunkSize.reset();
+    this.emptyLines.reset();
   }
 
   private afterEndError(): BurrowError {
@@ -311,6 +325,7 @@ export class ResponseParser {
     }
     const block = this.blocks.gather(chunk, p, false);
     if (block === null) return chunk.length;
+    this.emptyLines.reset();
     const { buf, start, end, next } = block;
     const st = this.blocks.status;
     const s = buf.toString('latin1', start, end);

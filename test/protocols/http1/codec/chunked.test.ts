@@ -18,6 +18,19 @@ describe('chunk-size line', () => {
     assert.equal(size('5 ; a ; b="q\\"uoted" ;c=d\r'), 5);
   });
 
+  it('accepts BWS around ";" and "=" in chunk extensions (RFC 9112 §7.1.1)', () => {
+    for (const line of ['5 ;a\r', '5\t;a\r', '5; a\r', '5;a = b\r', '5;a=\t"v"\r', '5;a=b ;c\r', '5;a="v" ;c\r', '0 ;last']) {
+      assert.equal(size(line), line.startsWith('0') ? 0 : 5, JSON.stringify(line));
+    }
+  });
+
+  it('refuses whitespace before the line end: after the size or after an extension (response splitting)', () => {
+    for (const line of ['5 \r', '5\t\r', '25  \r', '5 ', '0 \r', '5;a \r', '5;a=b \r', '5;a="v"\t\r', '5 ;a \r', '5 \r\r']) {
+      assert.throws(() => size(line), (e: unknown) => isBurrowError(e, 'ERR_HTTP_PARSE'), JSON.stringify(line));
+    }
+    assert.throws(() => size('25  \r'), (e: unknown) => isBurrowError(e, 'ERR_HTTP_PARSE') && /whitespace before the line end/.test(e.message));
+  });
+
   it('refuses a missing size, a too large size and bad extensions', () => {
     for (const line of ['\r', ';x\r', 'g\r', '5;\r', '5;a=\r', '5;a="open\r', '1000000000000000\r', '5 x\r']) {
       assert.throws(() => size(line), (e: unknown) => isBurrowError(e, 'ERR_HTTP_PARSE'), JSON.stringify(line));

@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import * as assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { BurrowError, type ErrorCode } from '../../../../src/errors/errors.js';
-import { ResponseParser, type ParseEvent } from '../../../../src/protocols/http1/codec/index.js';
+import { MAX_EMPTY_LINES, ResponseParser, type ParseEvent } from '../../../../src/protocols/http1/codec/index.js';
 
 // ---------------------------------------------------------------------------
 // A model of valid response streams: bytes on the wire and the events they mean.
@@ -20,6 +20,8 @@ interface Msg {
   framingAt: number;
   body: { kind: 'length' | 'chunked' | 'close'; data: string; chunks: Array<{ size: number; ext: string; hex: string }>; lastExt: string; trailers: Array<[string, string, string]> };
   eol: '\r\n' | '\n';
+  /** Empty lines before each head: the informs' (0, 1) and the final one's (2). */
+  leads: string[];
 }
 
 /** One "event" as compared: Buffers as latin1 strings, consecutive data merged. */
@@ -57,7 +59,9 @@ const headerArb: fc.Arbitrary<[string, string, string]> = fc
 const headersArb = fc.array(headerArb, { maxLength: 6 });
 const reasonArb = fc.string({ unit: fc.constantFrom(...'OK Not Found\tabc\xe9'), maxLength: 12 });
 const dataArb = fc.uint8Array({ maxLength: 80 }).map((u) => Buffer.from(u).toString('latin1'));
-const extArb = fc.constantFrom('', ';a', ';a=b', ' ; name = "q\\"x;y" ', ';x;y=z', '\t;k=v');
+const extArb = fc.constantFrom('', ';a', ';a=b', ' ; name = "q\\"x;y"', ';x;y=z', '\t;k=v', ';a =\tb ;c');
+/** Up to MAX_EMPTY_LINES empty lines, CRLF or LF. */
+const leadArb = fc.array(fc.constantFrom('\r\n', '\n'), { maxLength: MAX_EMPTY_LINES }).map((a) => a.join(''));
 
 const bodyArb = fc.record({
   kind: fc.constantFrom<'length' | 'chunked' | 'close'>('length', 'chunked', 'close'),
@@ -82,6 +86,7 @@ const msgArb: fc.Arbitrary<Msg> = fc
     framingAt: fc.nat(),
     body: bodyArb,
     eol: fc.constantFrom<'\r\n' | '\n'>('\r\n', '\r\n', '\n'),
+    leads: fc.array(fc.oneof(fc.constant(''), leadArb), { minLength: 3, maxLength: 3 }),
   })
   .map((r) => {
     const data = r.body.data;
@@ -117,8 +122,8 @@ function build(msgs: readonly Msg[]): { wire: string; expected: Shown[]; expects
   for (const m of msgs) {
     const eol = m.eol;
     expects.push(m.method);
-    for (const inf of m.informs) {
-      wire += `HTTP/1.1 ${inf.status} ${inf.reason}${eol}${encodeHeaders(inf.headers, eol)}${eol}`;
+    for (const [k, inf] of m.informs.entries()) {
+      wire += `${m.leads[k] as string}HTTP/1.1 ${inf.status} ${inf.reason}${eol}${encodeHeaders(inf.headers, eol)}${eol}`;
       expected.push({ kind: 'inform', status: inf.status, reason: inf.reason, version: '1.1', headers: inf.headers.map(([n, , v]) => [n.toLowerCase(), v]) });
     }
     const noBody = m.method === 'HEAD' || m.status === 204 || m.status === 304;
@@ -129,7 +134,7 @@ function build(msgs: readonly Msg[]): { wire: string; expected: Shown[]; expects
     else if (b.kind === 'chunked') framing = ['Transfer-Encoding', ' chunked', 'chunked'];
     if (framing !== undefined) wireHeaders.splice(m.framingAt % (wireHeaders.length + 1), 0, framing);
     if (m.connection !== undefined) wireHeaders.push(['Connection', ` ${m.connection}`, m.connection]);
-    wire += `HTTP/${m.version} ${m.status}${m.reason === '' && m.status % 2 === 0 ? '' : ` ${m.reason}`}${eol}${encodeHeaders(wireHeaders, eol)}${eol}`;
+    wire += `${m.leads[2] as string}HTTP/${m.version} ${m.status}${m.reason === '' && m.status % 2 === 0 ? '' : ` ${m.reason}`}${eol}${encodeHeaders(wireHeaders, eol)}${eol}`;
     const kind = noBody ? 'none' : b.kind;
     let keepAlive = m.version === '1.1' ? m.connection !== 'close' : m.connection === 'keep-alive';
     // Close-delimited, or transfer-encoding in an HTTP/1.0 response (RFC 9112 §6.1): not reusable.

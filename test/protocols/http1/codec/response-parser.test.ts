@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { BurrowError, type ErrorCode } from '../../../../src/errors/errors.js';
-import { ResponseParser, type ParseEvent, type ParserLimits } from '../../../../src/protocols/http1/codec/index.js';
+import { MAX_EMPTY_LINES, ResponseParser, type ParseEvent, type ParserLimits } from '../../../../src/protocols/http1/codec/index.js';
 
 // ---------------------------------------------------------------------------
 // Helpers
@@ -79,6 +79,23 @@ function throwsCode(fn: () => unknown, code: ErrorCode): BurrowError {
 function rejects(input: string, code: ErrorCode, expects: readonly Exp[] = ['GET'], limits?: Partial<ParserLimits>): BurrowError {
   throwsCode(() => runBytewise(input, expects, limits), code);
   return throwsCode(() => run(input, expects, limits), code);
+}
+
+/** Feeding `input` cut in two at every position gives `expected`; so does feeding it whole and byte by byte. */
+function parsesAtEverySplit(input: string, expected: readonly Shown[], expects: readonly Exp[] = ['GET']): void {
+  parses(input, expected, expects);
+  for (let i = 0; i <= input.length; i++) {
+    assert.deepEqual(run([input.slice(0, i), input.slice(i)], expects), expected, `cut at ${i}`);
+  }
+}
+
+/** Feeding `input` cut in two at every position (and whole, and byte by byte) throws `code` with a message matching `message`. */
+function rejectsAtEverySplit(input: string, code: ErrorCode, message: RegExp, expects: readonly Exp[] = ['GET']): void {
+  assert.match(rejects(input, code, expects).message, message);
+  for (let i = 0; i <= input.length; i++) {
+    const e = throwsCode(() => run([input.slice(0, i), input.slice(i)], expects), code);
+    assert.match(e.message, message, `cut at ${i}`);
+  }
 }
 
 /** Feeding `input` gives `expected`, whole and byte by byte. */
@@ -209,6 +226,75 @@ describe('ResponseParser: line endings', () => {
     rejects('HTTP/1.1 200 OK\r\nX-A: b\r\r\n\r\n', 'ERR_HTTP_PARSE');
     rejects('HTTP/1.1 200 OK\r\nX-A: b\r\n\rX\r\n\r\n', 'ERR_HTTP_PARSE');
     rejects('HTTP/1.1 200 OK\r\nX-A\r: b\r\n\r\n', 'ERR_HTTP_PARSE');
+  });
+});
+
+describe('ResponseParser: empty lines before a status line', () => {
+  const OK = 'HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nhi';
+  const ok = [head(200, [['content-length', '2']], 'length', { contentLength: 2 }), data('hi'), END];
+
+  it('skips an empty line (CRLF or LF) before the first status line', () => {
+    parsesAtEverySplit(`\r\n${OK}`, ok);
+    parsesAtEverySplit(`\n${OK}`, ok);
+    parsesAtEverySplit(`\r\n\n\r\n\n${OK}`, ok);
+  });
+
+  it('skips an empty line sent after a body, between pipelined responses', () => {
+    parsesAtEverySplit(`${OK}\r\n${OK}\n\r\n${OK}`, [...ok, ...ok, ...ok], ['GET', 'GET', 'GET']);
+    // After a chunked body and after a 1xx too.
+    const chunked = 'HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n';
+    parsesAtEverySplit(`${chunked}\r\nHTTP/1.1 100 Continue\r\n\r\n\r\n${OK}`, [
+      head(200, [['transfer-encoding', 'chunked']], 'chunked'),
+      data('hi'),
+      END,
+      { kind: 'inform', status: 100, reason: 'Continue', version: '1.1', headers: [] },
+      ...ok,
+    ], ['GET', 'GET']);
+  });
+
+  it('skips an empty line after the last response while no request is pending: the connection stays idle and reusable', () => {
+    const p = parser(['GET']);
+    assert.deepEqual(show(p.feed(Buffer.from(`${OK}\r`))), ok);
+    assert.equal(p.idle, false);
+    assert.deepEqual(p.feed(Buffer.from('\n')), []);
+    assert.equal(p.idle, true);
+    assert.equal(p.pending, 0);
+    p.expect('GET');
+    assert.deepEqual(show(p.feed(Buffer.from(`\r\n${OK}`))), ok);
+    assert.deepEqual(p.finish(), []);
+  });
+
+  it(`accepts ${MAX_EMPTY_LINES} empty lines before one status line and rejects one more`, () => {
+    parsesAtEverySplit(`${'\r\n'.repeat(MAX_EMPTY_LINES)}${OK}`, ok);
+    parsesAtEverySplit(`${'\n'.repeat(MAX_EMPTY_LINES)}${OK}${'\r\n'.repeat(MAX_EMPTY_LINES)}${OK}`, [...ok, ...ok], ['GET', 'GET']);
+    rejectsAtEverySplit(`${'\r\n'.repeat(MAX_EMPTY_LINES + 1)}${OK}`, 'ERR_HTTP_PARSE', /more than 4 empty lines before a status line/);
+    rejectsAtEverySplit(`${OK}${'\n'.repeat(MAX_EMPTY_LINES + 1)}`, 'ERR_HTTP_PARSE', /more than 4 empty lines/);
+    rejectsAtEverySplit(`${OK}${'\r\n'.repeat(MAX_EMPTY_LINES + 1)}${OK}`, 'ERR_HTTP_PARSE', /more than 4 empty lines/, ['GET', 'GET']);
+  });
+
+  it('rejects a bare CR, or a line of whitespace, before a status line', () => {
+    rejectsAtEverySplit(`\r${OK}`, 'ERR_HTTP_PARSE', /bare CR/);
+    rejectsAtEverySplit(`\r\n\r\r\n${OK}`, 'ERR_HTTP_PARSE', /bare CR/);
+    rejectsAtEverySplit(` \r\n${OK}`, 'ERR_HTTP_PARSE', /invalid status line/);
+    rejectsAtEverySplit(`\r\n \r\n${OK}`, 'ERR_HTTP_PARSE', /invalid status line/);
+  });
+
+  it('refuses HTTP/0.9 (a body with no status line), with or without empty lines before it', () => {
+    rejectsAtEverySplit('hello\r\n\r\n', 'ERR_HTTP_PARSE', /invalid status line "hello"/);
+    rejectsAtEverySplit('\r\n<html>\n\n', 'ERR_HTTP_PARSE', /invalid status line "<html>"/);
+    // A body that ends with the connection and never has an empty line: refused at finish().
+    for (const body of ['hello', '\r\n<html></html>']) {
+      const p = parser(['GET']);
+      assert.deepEqual(p.feed(Buffer.from(body)), []);
+      throwsCode(() => p.finish(), 'ERR_HTTP_PARSE');
+    }
+  });
+
+  it('finish() after empty lines alone is a clean close', () => {
+    const p = parser(['GET']);
+    assert.deepEqual(p.feed(Buffer.from('\r\n\n\r')), []);
+    assert.deepEqual(p.finish(), []);
+    assert.equal(p.pending, 1);
   });
 });
 
@@ -580,7 +666,7 @@ describe('ResponseParser: chunked', () => {
   const h = head(200, [['transfer-encoding', 'chunked']], 'chunked');
 
   it('parses chunks, hex sizes in either case with leading zeros, and extensions', () => {
-    parses(`${H}5\r\nhello\r\nA;name=value\r\n0123456789\r\n00b ; a ; b = "quo\\"ted;\tx" ;c=d \r\n\xff\xfe\r\n\x00abcdef\r\n0;last\r\n\r\n`, [
+    parses(`${H}5\r\nhello\r\nA;name=value\r\n0123456789\r\n00b ; a ; b = "quo\\"ted;\tx" ;c=d\r\n\xff\xfe\r\n\x00abcdef\r\n0;last\r\n\r\n`, [
       h,
       data('hello0123456789\xff\xfe\r\n\x00abcdef'),
       END,
@@ -610,8 +696,22 @@ describe('ResponseParser: chunked', () => {
     });
   }
 
-  it('accepts trailing whitespace after the size', () => {
-    parses(`${H}5 \t\r\nhello\r\n0\r\n\r\n`, [h, data('hello'), END]);
+  it('rejects whitespace after a chunk size with no extension (response splitting, RFC 9112 §7.1)', () => {
+    for (const line of ['25  ', '5 \t', '5\t', '0 ']) {
+      const body = line.startsWith('0') ? `${line}\r\n\r\n` : `${line}\r\n${'x'.repeat(parseInt(line, 16))}\r\n0\r\n\r\n`;
+      rejectsAtEverySplit(`${H}${body}`, 'ERR_HTTP_PARSE', /whitespace before the line end/);
+    }
+    rejectsAtEverySplit(`${H}5 \nhello\n0\n\n`, 'ERR_HTTP_PARSE', /whitespace before the line end/);
+  });
+
+  it('rejects whitespace after a chunk extension, before the line end', () => {
+    rejectsAtEverySplit(`${H}5;a=b \r\nhello\r\n0\r\n\r\n`, 'ERR_HTTP_PARSE', /whitespace before the line end/);
+    rejectsAtEverySplit(`${H}5;a\t\r\nhello\r\n0\r\n\r\n`, 'ERR_HTTP_PARSE', /whitespace before the line end/);
+    rejectsAtEverySplit(`${H}5\r\nhello\r\n0;last \r\n\r\n`, 'ERR_HTTP_PARSE', /whitespace before the line end/);
+  });
+
+  it('accepts BWS before ";" and around "=" in chunk extensions (RFC 9112 §7.1.1)', () => {
+    parsesAtEverySplit(`${H}5 ;ext\r\nhello\r\n3\t; a = "b" ;c\r\nabc\r\n0 ;last\r\n\r\n`, [h, data('helloabc'), END]);
   });
 
   it('limits chunk sizes to 15 hex digits and Number.MAX_SAFE_INTEGER', () => {
@@ -791,7 +891,7 @@ describe('ResponseParser: pipelining and connection state', () => {
   it('rejects bytes when no request is pending', () => {
     throwsCode(() => parser([]).feed(Buffer.from('H')), 'ERR_HTTP_PARSE');
     throwsCode(() => run('HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\nHTTP/1.1 200 OK\r\n\r\n'), 'ERR_HTTP_PARSE');
-    throwsCode(() => run('HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n\r\n'), 'ERR_HTTP_PARSE');
+    throwsCode(() => run('HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n\r\nH'), 'ERR_HTTP_PARSE');
     const p = parser([]);
     assert.deepEqual(p.feed(Buffer.alloc(0)), []);
     p.expect('GET');
