@@ -360,3 +360,52 @@ describe('regressions: HTTP/1.1 parse errors', () => {
     await assertNoLeaks(baseline);
   });
 });
+
+describe('regressions: HTTP/1.1 empty lines between responses', () => {
+  it('an empty line a server sends after a body does not fail the idle keep-alive connection: the next request reuses it', async (t) => {
+    const baseline = resourceSnapshot();
+    const srv = await scripted(async (c) => {
+      await c.readRequestHead();
+      await c.write(`${ok('a')}\r\n`);
+      await c.readRequestHead();
+      await c.write(`\n${ok('b')}\r\n\r\n`);
+      await c.readRequestHead();
+      await c.write(ok('c'));
+    });
+    const conn = conn1(srv.port);
+    const closed = closeEvent(conn);
+    t.after(async () => {
+      await conn.close();
+      await srv.close();
+    });
+    assert.equal((await conn.awaitBody(conn.get('/a'), 2000)).body.toString(), 'a');
+    assert.equal((await conn.awaitBody(conn.get('/b'), 2000)).body.toString(), 'b');
+    assert.equal((await conn.awaitBody(conn.get('/c'), 2000)).body.toString(), 'c');
+    assert.equal(srv.connections.length, 1);
+    await conn.close();
+    assert.equal(await closed, null);
+    await srv.close();
+    await assertNoLeaks(baseline);
+  });
+
+  it('an empty line between pipelined responses in one read is skipped', async (t) => {
+    const baseline = resourceSnapshot();
+    const srv = await scripted(async (c) => {
+      await c.readRequestHead();
+      await c.readRequestHead();
+      await c.write(`${ok('a')}\r\n${ok('b')}`);
+    });
+    const conn = conn1(srv.port);
+    t.after(async () => {
+      await conn.close();
+      await srv.close();
+    });
+    const a = conn.get('/a');
+    const b = conn.get('/b');
+    assert.equal((await conn.awaitBody(a, 2000)).body.toString(), 'a');
+    assert.equal((await conn.awaitBody(b, 2000)).body.toString(), 'b');
+    await conn.close();
+    await srv.close();
+    await assertNoLeaks(baseline);
+  });
+});
