@@ -57,6 +57,7 @@ export interface ProxyHop {
   /**
    * Percent-decoded password, for this hop only; `undefined` when none. An
    * empty password counts as none (a WHATWG URL cannot tell `user:@` from `user@`).
+   * `util.inspect` and `JSON.stringify` of the hop show it as `***`.
    */
   readonly password: string | undefined;
 }
@@ -193,7 +194,7 @@ export function parseProxyUrl(url: string | URL, name = 'via'): ProxyHop {
 
   const userinfo = u.username === '' ? '' : `${u.username}${password === undefined ? '' : ':***'}@`;
   const hostInUrl = host.includes(':') ? `[${host}]` : host;
-  return Object.freeze({
+  const hop: ProxyHop = {
     url: `${scheme}://${userinfo}${hostInUrl}:${port}`,
     scheme,
     host,
@@ -204,6 +205,21 @@ export function parseProxyUrl(url: string | URL, name = 'via'): ProxyHop {
     remoteDns: info.remoteDns,
     username,
     password,
+  };
+  if (password !== undefined) maskPassword(hop);
+  return Object.freeze(hop);
+}
+
+/**
+ * Makes `util.inspect` (console.log) and `JSON.stringify` of a hop show its
+ * password as `***`; the property itself stays readable and enumerable.
+ */
+function maskPassword(hop: ProxyHop): void {
+  const masked = (): Record<string, unknown> => ({ ...hop, password: '***' });
+  Object.defineProperty(hop, 'toJSON', { value: masked, enumerable: false });
+  Object.defineProperty(hop, Symbol.for('nodejs.util.inspect.custom'), {
+    value: (_depth: number, options: object, inspect: (v: unknown, o: object) => string) => inspect(masked(), options),
+    enumerable: false,
   });
 }
 

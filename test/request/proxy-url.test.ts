@@ -140,6 +140,20 @@ describe('parseProxyUrl: user info', () => {
     assert.equal(h.password, 's3cret!');
     assert.equal(h.url, 'http://alice:***@proxy.test:3128');
   });
+
+  it('util.inspect (console.log) and JSON.stringify of a hop show the password as ***, and the hop keeps it', () => {
+    const h = parseProxyUrl('socks5h://alice:s3cret-pw@proxy.test:1080');
+    for (const shown of [inspect(h), inspect(h, { depth: Infinity, showHidden: true }), inspect([h], { depth: Infinity }), JSON.stringify(h), JSON.stringify({ via: [h] })]) {
+      assert.ok(!shown.includes('s3cret-pw'), shown);
+      assert.match(shown, /password: '\*\*\*'|"password":"\*\*\*"/);
+    }
+    assert.equal(h.password, 's3cret-pw');
+    assert.deepEqual(Object.keys(h), ['url', 'scheme', 'host', 'port', 'transport', 'kind', 'protocols', 'remoteDns', 'username', 'password']);
+    assert.equal({ ...h }.password, 's3cret-pw');
+    assert.ok(Object.isFrozen(h));
+    // A hop without a password prints as it is.
+    assert.match(inspect(parseProxyUrl('http://alice@proxy.test:3128')), /password: undefined/);
+  });
 });
 
 describe('parseProxyUrl: invalid forms throw ERR_INVALID_OPTION without the password', () => {
