@@ -59,6 +59,7 @@ describe('request(): no byte outside the chain', () => {
   let origin: TestOrigin;
   let deadPort: number;
   let connectProxy: TestConnectProxy;
+  let plainProxy: TestConnectProxy;
   let h2Proxy: TestH2ConnectProxy;
   let socks: TestSocks5Server;
   let socksLocal: TestSocks5Server;
@@ -73,6 +74,7 @@ describe('request(): no byte outside the chain', () => {
     deadPort = await closedPort();
     const auth = { username: USER, password: PASSWORD };
     connectProxy = await startConnectProxy({ transport: 'tls', pki, auth });
+    plainProxy = await startConnectProxy({ transport: 'tcp', auth });
     h2Proxy = await startH2ConnectProxy({ transport: 'tls', pki, auth });
     socks = await startSocks5Server({ transport: 'tcp', auth });
     socksLocal = await startSocks5Server({ transport: 'tcp', auth });
@@ -82,7 +84,7 @@ describe('request(): no byte outside the chain', () => {
   after(async () => {
     egress.stop();
     await pool.close();
-    for (const s of [origin, connectProxy, h2Proxy, socks, socksLocal]) await s.close();
+    for (const s of [origin, connectProxy, plainProxy, h2Proxy, socks, socksLocal]) await s.close();
     await assertNoLeaks(baseline);
   });
   beforeEach(() => egress.clear());
@@ -124,6 +126,14 @@ describe('request(): no byte outside the chain', () => {
       via: (p) => [{ url: `https://${cred(p)}${PROXY_NAME}:${connectProxy.port}`, tls: tls() }],
       hop1: () => connectProxy.port,
       targets: () => connectProxy.requests.map((r) => r.target),
+      unreachable: 'ERR_CONNECT_STATUS',
+      badAuth: 'ERR_CONNECT_STATUS',
+    },
+    {
+      name: 'http:// (HTTP/1.1 CONNECT over TCP)',
+      via: (p) => [`http://${cred(p)}${PROXY_NAME}:${plainProxy.port}`],
+      hop1: () => plainProxy.port,
+      targets: () => plainProxy.requests.map((r) => r.target),
       unreachable: 'ERR_CONNECT_STATUS',
       badAuth: 'ERR_CONNECT_STATUS',
     },
