@@ -78,7 +78,17 @@ export function watchEgress(): EgressWatch {
       port = Number(o);
       host = typeof args[1] === 'string' ? args[1] : undefined;
     }
-    connects.push({ host, port, onChannel: published.has(this), testServer: fromTestServer() });
+    const isPublished = published.has.bind(published, this);
+    const testServer = fromTestServer();
+    // Read later: net.connect() publishes before connecting on Node 20, after on Node 22 and later.
+    connects.push({
+      host,
+      port,
+      testServer,
+      get onChannel() {
+        return isPublished();
+      },
+    });
     return origConnect.apply(this, args);
   };
 
