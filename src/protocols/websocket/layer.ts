@@ -14,7 +14,6 @@ import type { ResolvedWsOptions } from '../../shared/options/ws.js';
 import type { StreamRef } from '../../shared/stream-ref.js';
 import type { WsFrame } from '../../shared/messages.js';
 import type { WsSendFrame } from '../../shared/ws.js';
-import { whenWritable } from '../../transport/drain.js';
 import type { PerMessageDeflate } from './deflate.js';
 import {
   CLOSE_GOING_AWAY,
@@ -43,6 +42,7 @@ export interface WsLayerConfig {
 }
 
 const EMPTY = Buffer.alloc(0);
+const RESOLVED = Promise.resolve();
 const OPCODE: Readonly<Record<WsSendFrame['type'], number>> = { text: OP_TEXT, binary: OP_BINARY, ping: OP_PING, pong: OP_PONG, close: OP_CLOSE };
 
 /** The WebSocket protocol layer. */
@@ -77,6 +77,10 @@ export class WebSocketLayer implements HttpLayer {
   /** The protocol error the stream failed with, if it did. */
   #failure: BurrowError | null = null;
   #pingId = 0;
+  /** The transport is corked until the next tick: the frames written meanwhile go out in one write. */
+  #corked = false;
+  /** Resolves on the transport's next `drain` (or `close`): shared by every send waiting for it. */
+  #drained: Promise<void> | undefined;
 
   constructor(duplex: Socket | Duplex, config: WsLayerConfig, sink: LayerSink) {
     this.#duplex = duplex;
@@ -127,8 +131,27 @@ export class WebSocketLayer implements HttpLayer {
       if (this.#closeSent) break;
       ok = this.#sendOne(f);
     }
-    if (this.#tail !== undefined) return this.#tail.then(() => whenWritable(this.#duplex, this.#duplex.writableNeedDrain !== true));
-    return whenWritable(this.#duplex, ok);
+    if (this.#tail !== undefined) return this.#tail.then(() => this.#writable(this.#duplex.writableNeedDrain !== true));
+    return this.#writable(ok);
+  }
+
+  /** Resolves at once when `ok` (the transport took the last write), else once it drains or closes. */
+  #writable(ok: boolean): Promise<void> {
+    if (ok) return RESOLVED;
+    if (this.#drained === undefined) {
+      const d = this.#duplex;
+      this.#drained = new Promise<void>((resolve) => {
+        const done = (): void => {
+          d.removeListener('drain', done);
+          d.removeListener('close', done);
+          this.#drained = undefined;
+          resolve();
+        };
+        d.on('drain', done);
+        d.on('close', done);
+      });
+    }
+    return this.#drained;
   }
 
   #sendOne(f: WsSendFrame): boolean {
@@ -158,12 +181,33 @@ export class WebSocketLayer implements HttpLayer {
 
   /** Writes now, or after the frames waiting for a compression. */
   #write(frame: Buffer): boolean {
-    if (this.#tail === undefined) return this.#closed || this.#gone ? false : this.#duplex.write(frame);
+    if (this.#tail === undefined) {
+      if (this.#closed || this.#gone) return false;
+      this.#cork();
+      return this.#duplex.write(frame);
+    }
     this.#chain(() => {
       if (!this.#closed && !this.#gone) this.#duplex.write(frame);
     });
     return true;
   }
+
+  /**
+   * Frames written in the same tick (a burst of sends, the answers to the
+   * messages of one read) go out in one write of the transport (one system
+   * call, one TLS record): it is corked now and uncorked on the next tick.
+   */
+  #cork(): void {
+    if (this.#corked) return;
+    this.#corked = true;
+    this.#duplex.cork();
+    process.nextTick(this.#uncork);
+  }
+
+  readonly #uncork = (): void => {
+    this.#corked = false;
+    this.#duplex.uncork();
+  };
 
   /** Runs `step` once every write queued before it has run. */
   #chain(step: () => void | Promise<void>): void {
@@ -405,6 +449,11 @@ export class WebSocketLayer implements HttpLayer {
     d.removeListener('close', this.#onClose);
     d.removeListener('error', this.#onError);
     d.on('error', () => undefined);
+    // Frames written in this tick go out before the transport is destroyed.
+    if (this.#corked) {
+      this.#corked = false;
+      d.uncork();
+    }
     const killed: StreamRef[] = [];
     if (!this.#ended && error !== null) {
       this.#ended = true;

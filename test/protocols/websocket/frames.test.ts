@@ -3,7 +3,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { closePayload, encodeFrame, FrameDecoder, mask, validCloseCode, WsProtocolError, type RawFrame } from '../../../src/protocols/websocket/frames.js';
+import { closePayload, encodeFrame, FrameDecoder, mask, newMaskKey, validCloseCode, WsProtocolError, type RawFrame } from '../../../src/protocols/websocket/frames.js';
 
 /** A server frame: no mask. */
 function serverFrame(opcode: number, payload: Buffer, fin = true, rsv1 = false): Buffer {
@@ -64,6 +64,69 @@ describe('WebSocket frames: encoding (client)', () => {
     assert.equal(encodeFrame(1, Buffer.from('a'), true, true, key)[0], 0xc1);
     assert.deepEqual([...closePayload(1000, 'bye')], [0x03, 0xe8, 0x62, 0x79, 0x65]);
     assert.equal(closePayload(undefined, 'x').length, 0);
+  });
+});
+
+/** RFC 6455 §5.3, byte by byte: what every way of masking must give. */
+function maskedByBytes(payload: Uint8Array, key: Uint8Array): Buffer {
+  const out = Buffer.alloc(payload.length);
+  for (let i = 0; i < payload.length; i++) out[i] = (payload[i] as number) ^ (key[i & 3] as number);
+  return out;
+}
+
+describe('WebSocket frames: masking 32 bits at a time', () => {
+  it('mask() equals the byte-by-byte definition at every length around the word threshold and at every alignment', () => {
+    const key = Buffer.from([0x9e, 0x01, 0xf7, 0x5c]);
+    const backing = Buffer.alloc(4096 + 8);
+    for (let i = 0; i < backing.length; i++) backing[i] = (i * 131 + 7) & 0xff;
+    for (const len of [0, 1, 2, 3, 4, 5, 7, 63, 64, 65, 66, 67, 68, 127, 128, 129, 1000, 4096]) {
+      for (let offset = 0; offset < 4; offset++) {
+        const data = Buffer.from(backing.subarray(0, len + offset)).subarray(offset);
+        const want = maskedByBytes(data, key);
+        mask(data, key);
+        assert.deepEqual(data, want, `length ${len} at offset ${offset}`);
+      }
+    }
+  });
+
+  it('encodeFrame masks any payload (length, offset in its memory, key) as RFC 6455 says, and leaves it unchanged', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 0, maxLength: 3000 }), fc.integer({ min: 0, max: 7 }), fc.uint8Array({ minLength: 4, maxLength: 4 }), (bytes, offset, key) => {
+        // The payload at `offset` inside a larger ArrayBuffer: every alignment of its first byte.
+        const payload = new Uint8Array(new ArrayBuffer(bytes.length + 8), offset, bytes.length);
+        payload.set(bytes);
+        const frame = encodeFrame(2, payload, true, false, key);
+        const head = bytes.length < 126 ? 2 : bytes.length < 65536 ? 4 : 10;
+        assert.deepEqual([...frame.subarray(head, head + 4)], [...key]);
+        assert.deepEqual(frame.subarray(head + 4), maskedByBytes(bytes, key));
+        assert.deepEqual(payload, bytes);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('a 64 KiB payload (a 64-bit length) and a payload of 200 000 bytes at an odd offset', () => {
+    const key = Buffer.from([1, 2, 3, 0xff]);
+    for (const [len, offset] of [[65536, 0], [200_000, 3]] as const) {
+      const payload = Buffer.alloc(len + offset).subarray(offset);
+      for (let i = 0; i < len; i++) payload[i] = (i * 7) & 0xff;
+      const frame = encodeFrame(2, payload, true, false, key);
+      assert.equal(frame.length, 10 + 4 + len);
+      assert.deepEqual(frame.subarray(14), maskedByBytes(payload, key));
+    }
+  });
+
+  it('keys come from a pool refilled from the CSPRNG: 5000 frames (more than a pool) get fresh keys', () => {
+    const payload = Buffer.from('x');
+    const keys = new Set<string>();
+    // More frames than one pool of keys (8 KiB = 2048 keys): the pool is refilled, keys stay fresh.
+    for (let i = 0; i < 5000; i++) keys.add(encodeFrame(1, payload).subarray(2, 6).toString('hex'));
+    // 5000 draws of 32 random bits: a repeat is possible (p ≈ 0.3%) but more than two are not.
+    assert.ok(keys.size >= 4998, `${keys.size} distinct keys of 5000`);
+    const a = newMaskKey();
+    const b = newMaskKey();
+    assert.equal(a.length, 4);
+    assert.notDeepEqual(a, b);
   });
 });
 
