@@ -77,7 +77,7 @@ export class WebSocketLayer implements HttpLayer {
   /** The protocol error the stream failed with, if it did. */
   #failure: BurrowError | null = null;
   #pingId = 0;
-  /** The transport is corked until the next tick: the frames written meanwhile go out in one write. */
+  /** The transport is corked until the current job's microtasks run: the frames written meanwhile go out in one write. */
   #corked = false;
   /** Resolves on the transport's next `drain` (or `close`): shared by every send waiting for it. */
   #drained: Promise<void> | undefined;
@@ -126,6 +126,10 @@ export class WebSocketLayer implements HttpLayer {
     if (this.#closeSent || this.#closed) {
       return Promise.reject(new BurrowError('ERR_WS_CLOSED', `${this.#ref}: a close frame was sent; no frame may follow it`, { stage: 'websocket', hop: this.#origin.hop }));
     }
+    if (this.#gone) {
+      // The transport closed (the layer ends once the messages being inflated are delivered): nothing can be written.
+      return Promise.reject(new BurrowError('ERR_WS_CLOSED', `${this.#ref}: its transport closed`, { stage: 'websocket', hop: this.#origin.hop }));
+    }
     let ok = true;
     for (const f of frames) {
       if (this.#closeSent) break;
@@ -137,7 +141,8 @@ export class WebSocketLayer implements HttpLayer {
 
   /** Resolves at once when `ok` (the transport took the last write), else once it drains or closes. */
   #writable(ok: boolean): Promise<void> {
-    if (ok) return RESOLVED;
+    // A destroyed transport never drains (and may have emitted its close already).
+    if (ok || this.#duplex.destroyed) return RESOLVED;
     if (this.#drained === undefined) {
       const d = this.#duplex;
       this.#drained = new Promise<void>((resolve) => {
@@ -193,18 +198,21 @@ export class WebSocketLayer implements HttpLayer {
   }
 
   /**
-   * Frames written in the same tick (a burst of sends, the answers to the
-   * messages of one read) go out in one write of the transport (one system
-   * call, one TLS record): it is corked now and uncorked on the next tick.
+   * Frames written in one synchronous run (a burst of sends, the answers to
+   * the messages of one read) go out in one write of the transport (one
+   * system call, one TLS record): it is corked now and uncorked in a
+   * microtask, so a send's frames are on the transport by the time the
+   * promise it returned settles.
    */
   #cork(): void {
     if (this.#corked) return;
     this.#corked = true;
     this.#duplex.cork();
-    process.nextTick(this.#uncork);
+    queueMicrotask(this.#uncork);
   }
 
   readonly #uncork = (): void => {
+    if (!this.#corked) return;
     this.#corked = false;
     this.#duplex.uncork();
   };
@@ -449,7 +457,7 @@ export class WebSocketLayer implements HttpLayer {
     d.removeListener('close', this.#onClose);
     d.removeListener('error', this.#onError);
     d.on('error', () => undefined);
-    // Frames written in this tick go out before the transport is destroyed.
+    // Frames written in this synchronous run go out before the transport is destroyed.
     if (this.#corked) {
       this.#corked = false;
       d.uncork();

@@ -1,10 +1,12 @@
-// The WebSocket layer's writes: frames sent in the same tick go out in one write of the transport (one system
-// call, one TLS record), in order; a send waits for the transport's drain only when the transport asked for it;
-// frames written just before the layer is destroyed still reach the transport.
+// The WebSocket layer's writes: frames sent in one synchronous run go out in one write of the transport (one
+// system call, one TLS record), in order, and are on the transport when the send settles; a send waits for the
+// transport's drain only when the transport asked for it; frames written just before the layer is destroyed
+// still reach the transport; a send after the transport closed is refused instead of waiting for ever.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Duplex } from 'node:stream';
 import { BurrowError } from '../../../src/errors/errors.js';
+import { PerMessageDeflate } from '../../../src/protocols/websocket/deflate.js';
 import { WebSocketLayer } from '../../../src/protocols/websocket/layer.js';
 import { resolveWsOptions } from '../../../src/shared/options/ws.js';
 import { StreamRef } from '../../../src/shared/stream-ref.js';
@@ -70,7 +72,7 @@ function clientPayloads(bytes: Buffer): Array<{ opcode: number; payload: Buffer 
   return out;
 }
 
-function setup(highWaterMark?: number): { layer: WebSocketLayer; t: Recorder; delivered: StreamMessage[]; closed: Array<unknown> } {
+function setup(highWaterMark?: number, deflate?: PerMessageDeflate): { layer: WebSocketLayer; t: Recorder; delivered: StreamMessage[]; closed: Array<unknown> } {
   const t = new Recorder(highWaterMark);
   const delivered: StreamMessage[] = [];
   const closed: unknown[] = [];
@@ -82,7 +84,7 @@ function setup(highWaterMark?: number): { layer: WebSocketLayer; t: Recorder; de
     sent: () => undefined,
   };
   const hop = { index: 0, kind: 'origin' as const, host: '127.0.0.1', port: 1, transport: 'tcp' as const };
-  const layer = new WebSocketLayer(t, { ref: new StreamRef([1]), origin: { host: '127.0.0.1', port: 1, transport: 'tcp', hop }, options: resolveWsOptions('ws', {}), deflate: undefined }, sink);
+  const layer = new WebSocketLayer(t, { ref: new StreamRef([1]), origin: { host: '127.0.0.1', port: 1, transport: 'tcp', hop }, options: resolveWsOptions('ws', {}), deflate }, sink);
   return { layer, t, delivered, closed };
 }
 
@@ -90,20 +92,18 @@ const done = (): BurrowError => new BurrowError('ERR_STREAM_CANCELED', 'the test
 const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 describe('WebSocket layer: writes', () => {
-  it('frames sent in the same tick go out in one write, in order; frames of a later tick in another', async () => {
+  it('frames sent in one synchronous run go out in one write, in order; frames sent later in another', async () => {
     const { layer, t } = setup();
     const sends: Array<Promise<void>> = [];
     for (let i = 0; i < 20; i++) sends.push(layer.send([{ type: 'binary', data: Buffer.from([i, i, i]) }]));
     sends.push(layer.send([{ type: 'text', data: 'a' }, { type: 'text', data: 'b' }]));
-    assert.equal(t.writes.length, 0, 'nothing is written before the tick ends');
+    assert.equal(t.writes.length, 0, 'nothing is written before the synchronous run ends');
     await Promise.all(sends);
-    await tick();
-    assert.equal(t.writes.length, 1);
+    assert.equal(t.writes.length, 1, 'written once the sends settle');
     const frames = clientPayloads(Buffer.concat(t.writes[0] as Buffer[]));
     assert.deepEqual(frames.map((f) => [...f.payload]), [...Array.from({ length: 20 }, (_, i) => [i, i, i]), [0x61], [0x62]]);
     assert.deepEqual(frames.map((f) => f.opcode), [...Array<number>(20).fill(2), 1, 1]);
     await layer.send([{ type: 'binary', data: Buffer.from('later') }]);
-    await tick();
     assert.equal(t.writes.length, 2);
     assert.equal(clientPayloads(Buffer.concat(t.writes[1] as Buffer[]))[0]?.payload.toString(), 'later');
     layer.destroy(done());
@@ -152,5 +152,28 @@ describe('WebSocket layer: writes', () => {
     assert.equal(clientPayloads(Buffer.concat(t.writes.flat()))[0]?.payload.toString(), 'last words');
     assert.equal(t.destroyed, true);
     assert.equal(closed.length, 1);
+  });
+
+  it('a send after the transport closed, while a received message is still being inflated, is refused (ERR_WS_CLOSED), not left waiting', async () => {
+    /** An inflater that holds every message until the test lets it go. */
+    class HeldInflate extends PerMessageDeflate {
+      readonly waiting: Array<() => void> = [];
+      override decompress(): Promise<Buffer> {
+        return new Promise((resolve) => this.waiting.push(() => resolve(Buffer.from('late'))));
+      }
+    }
+    const params = { serverNoContextTakeover: true, clientNoContextTakeover: true, serverMaxWindowBits: 15, clientMaxWindowBits: 15 };
+    const inflate = new HeldInflate(params, { maxPayload: 1 << 20 });
+    const { layer, t, delivered, closed } = setup(undefined, inflate);
+    // A compressed server frame (RSV1): its inflation is held.
+    t.push(Buffer.from([0xc2, 0x01, 0x00]));
+    while (inflate.waiting.length === 0) await tick();
+    t.destroy();
+    await new Promise((resolve) => t.once('close', resolve));
+    assert.equal(closed.length, 0, 'the layer waits for the message being inflated');
+    await assert.rejects(layer.send([{ type: 'binary', data: Buffer.from('x') }]), (e: BurrowError) => e.code === 'ERR_WS_CLOSED');
+    for (const release of inflate.waiting.splice(0)) release();
+    while (closed.length === 0) await tick();
+    assert.ok(delivered.some((m) => m.type === 'ws' && m.frame.type === 'binary' && m.frame.data.toString() === 'late'), 'the inflated message is still delivered');
   });
 });
