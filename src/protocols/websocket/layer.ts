@@ -14,6 +14,7 @@ import type { ResolvedWsOptions } from '../../shared/options/ws.js';
 import type { StreamRef } from '../../shared/stream-ref.js';
 import type { WsFrame } from '../../shared/messages.js';
 import type { WsSendFrame } from '../../shared/ws.js';
+import { BatchedWrites } from './batched-writes.js';
 import type { PerMessageDeflate } from './deflate.js';
 import {
   CLOSE_GOING_AWAY,
@@ -42,7 +43,6 @@ export interface WsLayerConfig {
 }
 
 const EMPTY = Buffer.alloc(0);
-const RESOLVED = Promise.resolve();
 const OPCODE: Readonly<Record<WsSendFrame['type'], number>> = { text: OP_TEXT, binary: OP_BINARY, ping: OP_PING, pong: OP_PONG, close: OP_CLOSE };
 
 /** The WebSocket protocol layer. */
@@ -77,13 +77,11 @@ export class WebSocketLayer implements HttpLayer {
   /** The protocol error the stream failed with, if it did. */
   #failure: BurrowError | null = null;
   #pingId = 0;
-  /** The transport is corked until the current job's microtasks run: the frames written meanwhile go out in one write. */
-  #corked = false;
-  /** Resolves on the transport's next `drain` (or `close`): shared by every send waiting for it. */
-  #drained: Promise<void> | undefined;
+  readonly #writes: BatchedWrites;
 
   constructor(duplex: Socket | Duplex, config: WsLayerConfig, sink: LayerSink) {
     this.#duplex = duplex;
+    this.#writes = new BatchedWrites(duplex);
     this.#ref = config.ref;
     this.#origin = config.origin;
     this.#opts = config.options;
@@ -135,28 +133,8 @@ export class WebSocketLayer implements HttpLayer {
       if (this.#closeSent) break;
       ok = this.#sendOne(f);
     }
-    if (this.#tail !== undefined) return this.#tail.then(() => this.#writable(this.#duplex.writableNeedDrain !== true));
-    return this.#writable(ok);
-  }
-
-  /** Resolves at once when `ok` (the transport took the last write), else once it drains or closes. */
-  #writable(ok: boolean): Promise<void> {
-    // A destroyed transport never drains (and may have emitted its close already).
-    if (ok || this.#duplex.destroyed) return RESOLVED;
-    if (this.#drained === undefined) {
-      const d = this.#duplex;
-      this.#drained = new Promise<void>((resolve) => {
-        const done = (): void => {
-          d.removeListener('drain', done);
-          d.removeListener('close', done);
-          this.#drained = undefined;
-          resolve();
-        };
-        d.on('drain', done);
-        d.on('close', done);
-      });
-    }
-    return this.#drained;
+    if (this.#tail !== undefined) return this.#tail.then(() => this.#writes.writable(this.#duplex.writableNeedDrain !== true));
+    return this.#writes.writable(ok);
   }
 
   #sendOne(f: WsSendFrame): boolean {
@@ -188,34 +166,13 @@ export class WebSocketLayer implements HttpLayer {
   #write(frame: Buffer): boolean {
     if (this.#tail === undefined) {
       if (this.#closed || this.#gone) return false;
-      this.#cork();
-      return this.#duplex.write(frame);
+      return this.#writes.write(frame);
     }
     this.#chain(() => {
       if (!this.#closed && !this.#gone) this.#duplex.write(frame);
     });
     return true;
   }
-
-  /**
-   * Frames written in one synchronous run (a burst of sends, the answers to
-   * the messages of one read) go out in one write of the transport (one
-   * system call, one TLS record): it is corked now and uncorked in a
-   * microtask, so a send's frames are on the transport by the time the
-   * promise it returned settles.
-   */
-  #cork(): void {
-    if (this.#corked) return;
-    this.#corked = true;
-    this.#duplex.cork();
-    queueMicrotask(this.#uncork);
-  }
-
-  readonly #uncork = (): void => {
-    if (!this.#corked) return;
-    this.#corked = false;
-    this.#duplex.uncork();
-  };
 
   /** Runs `step` once every write queued before it has run. */
   #chain(step: () => void | Promise<void>): void {
@@ -458,10 +415,7 @@ export class WebSocketLayer implements HttpLayer {
     d.removeListener('error', this.#onError);
     d.on('error', () => undefined);
     // Frames written in this synchronous run go out before the transport is destroyed.
-    if (this.#corked) {
-      this.#corked = false;
-      d.uncork();
-    }
+    this.#writes.flush();
     const killed: StreamRef[] = [];
     if (!this.#ended && error !== null) {
       this.#ended = true;
