@@ -81,7 +81,7 @@ function notApplicable(c, p) {
   return undefined;
 }
 
-const CLIENTS = args.clients?.split(',').map((x) => x.trim()).filter(Boolean) ?? ['burrow', 'burrow-low', 'ws', 'global', 'burrow@node24', 'ws@node24', 'global@node24'];
+const CLIENTS = args.clients?.split(',').map((x) => x.trim()).filter(Boolean) ?? ['burrow', 'burrow-low', 'ws', 'global', 'burrow@node24', 'burrow-low@node24', 'ws@node24', 'global@node24'];
 const PATH_LIST = args.paths?.split(',').map((x) => x.trim()).filter(Boolean) ?? Object.keys(PATHS);
 const SIZE_LIST = args.sizes?.split(',').map((x) => x.trim()).filter(Boolean) ?? Object.keys(SIZES);
 
