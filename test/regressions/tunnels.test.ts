@@ -7,6 +7,7 @@ import { open, type DownEvent, type StreamMessage, type StreamRef, type Connecti
 import { startScriptedServer, type ScriptedConnection, type ScriptedServer } from '../../src/testing/scripted.js';
 import { startH2ConnectProxy } from '../../src/testing/h2-proxy.js';
 import { startConnectProxy } from '../../src/testing/connect-proxy.js';
+import { startEchoServer } from '../../src/testing/echo-server.js';
 import { startOrigin } from '../../src/testing/origin.js';
 import { createTestPki } from '../../src/testing/pki.js';
 import { assertNoLeaks, resourceSnapshot } from '../helpers/leaks.js';
@@ -237,5 +238,38 @@ describe('regressions: many tunnels at once', () => {
       await proxy.close();
       await origin.close();
     }
+  });
+});
+
+describe('regressions: HTTP/2 CONNECT inside a tunnel', () => {
+  it('bytes an HTTP/2 proxy reached through a tunnel sends with its 200 are the first bytes of the tunnel, not lost', async () => {
+    const baseline = resourceSnapshot();
+    const echo = await startEchoServer({ transport: 'tcp' });
+    const outer = await startH2ConnectProxy({ transport: 'tcp' });
+    const inner = await startH2ConnectProxy({ transport: 'tcp', behavior: { extraBytes: 'EXTRA|' } });
+    const conn = open({ host: '127.0.0.1', port: outer.port, protocols: ['http2'], retry: 0 });
+    try {
+      const t1 = conn.connect({ host: '127.0.0.1', port: inner.port, protocols: ['http2'] });
+      const t2 = conn.connect({ host: '127.0.0.1', port: echo.port, protocols: ['raw'] }, {}, { tunnel: t1 });
+      const seen: string[] = [];
+      for (;;) {
+        const m = await within(conn.await(t2, 10_000), 5000, 'the inner tunnel');
+        seen.push(m.type);
+        if (m.type === 'up' || m.type === 'error') break;
+      }
+      assert.deepEqual(seen, ['response', 'up']);
+      await conn.data(t2, false, 'echoed');
+      let got = '';
+      while (got.length < 'EXTRA|echoed'.length) {
+        const m = await within(conn.await(t2, 10_000), 5000, `the tunnel's bytes (so far ${JSON.stringify(got)})`);
+        assert.equal(m.type, 'data');
+        if (m.type === 'data') got += m.data.toString('latin1');
+      }
+      assert.equal(got, 'EXTRA|echoed');
+    } finally {
+      await conn.close();
+      await Promise.all([inner.close(), outer.close(), echo.close()]);
+    }
+    await assertNoLeaks(baseline);
   });
 });

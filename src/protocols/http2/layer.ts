@@ -341,6 +341,10 @@ export class Http2Layer implements HttpLayer {
       this.#tunnels--;
     });
     stream.pause();
+    // DATA read before the response (over a tunnel 'data' can come first): the tunnel's first bytes, put back.
+    const early = st.early;
+    st.early = undefined;
+    if (early !== undefined && !stream.readableEnded) for (let i = early.length - 1; i >= 0; i--) stream.unshift(early[i] as Buffer);
     if (st.alive) this.#sink.deliver({ type: 'response', ref: st.ref, fin: true, status, headers: toHeaderList(h), version: '2' });
     this.#sink.tunnel(st.ref, stream, stream.readableLength);
     this.#maybeFinishClosing();
