@@ -24,6 +24,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createCipheriv, createHash, randomBytes, type Cipher } from 'node:crypto';
 import { accessSync, chmodSync, chownSync, closeSync, constants, createReadStream, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join, relative, isAbsolute } from 'node:path';
@@ -80,19 +81,23 @@ function findBinary(name: string): string | undefined {
 /** Absolute paths of the commands the harness runs. */
 type Binaries = Record<'nginx' | 'squid' | 'nghttpx' | 'danted' | 'stunnel' | 'tinyproxy' | 'openssl' | 'useradd' | 'userdel' | 'chpasswd' | 'getent', string>;
 
+type BinaryName = keyof Binaries;
+
 /**
- * Checks that every binary is installed and that this process is root.
- * Throws an Error naming what is missing and the Debian packages to install.
+ * Checks that every binary (or only the commands `names`) is installed and
+ * that this process is root. Throws an Error naming what is missing and the
+ * Debian packages to install.
  */
-export function checkRequirements(): Binaries {
+export function checkRequirements<K extends BinaryName = BinaryName>(names?: readonly K[]): Pick<Binaries, K> {
+  const requirements = names === undefined ? REQUIREMENTS : REQUIREMENTS.filter((r) => (names as readonly string[]).includes(r.name));
   const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
-  let { found, missing, pkgs } = scan();
+  let { found, missing, pkgs } = scan(requirements);
   if (missing.length > 0 && isRoot && findBinary('apt-get') !== undefined) {
     // Install what is missing from Debian's packages (once: apt-get update, then install).
     const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
     const update = spawnSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env, timeout: 300_000 });
     if (update.status === 0) spawnSync('apt-get', ['install', '-y', '-qq', ...pkgs], { stdio: 'inherit', env, timeout: 600_000 });
-    ({ found, missing, pkgs } = scan());
+    ({ found, missing, pkgs } = scan(requirements));
   }
   if (missing.length > 0) {
     throw new Error(
@@ -103,14 +108,14 @@ export function checkRequirements(): Binaries {
   if (typeof process.getuid === 'function' && process.getuid() !== 0) {
     throw new Error('peer interop tests must run as root: they create a throwaway system user for dante and start squid and dante, which switch users');
   }
-  return found as Binaries;
+  return found as Pick<Binaries, K>;
 }
 
-function scan(): { found: Record<string, string>; missing: string[]; pkgs: string[] } {
+function scan(requirements: readonly Requirement[]): { found: Record<string, string>; missing: string[]; pkgs: string[] } {
   const found: Record<string, string> = {};
   const missing: string[] = [];
   const pkgs = new Set<string>();
-  for (const r of REQUIREMENTS) {
+  for (const r of requirements) {
     const p = r.file === true ? (safeExists(r.name) ? r.name : undefined) : findBinary(r.name);
     if (p === undefined) {
       missing.push(`${r.name} (Debian package ${r.pkg})`);
@@ -338,7 +343,7 @@ function run(cmd: string, args: readonly string[], input?: string): string {
   return r.stdout;
 }
 
-function passwdEntry(bins: Binaries, name: string): { uid: number; gid: number } | undefined {
+function passwdEntry(bins: Pick<Binaries, 'getent'>, name: string): { uid: number; gid: number } | undefined {
   const r = spawnSync(bins.getent, ['passwd', name], { encoding: 'utf8', env: SAFE_ENV });
   if (r.status !== 0) return undefined;
   const f = r.stdout.trim().split(':');
@@ -501,13 +506,13 @@ http {
 `;
 }
 
-function squidConfig(dir: string, p: PeerPorts, allowed: readonly number[], proxyUser: string): string {
+/** squid's configuration: `squidAuth` (Basic auth with `<dir>/squid/htpasswd`) only when given. */
+function squidConfig(dir: string, p: { squid: number; squidTls: number; squidAuth?: number | undefined }, allowed: readonly number[], proxyUser: string): string {
   const s = join(dir, 'squid');
   return `# Private squid instance of the burrow peer tests.
 http_port 127.0.0.1:${p.squid} name=plain
 https_port 127.0.0.1:${p.squidTls} name=tls tls-cert=${s}/server.pem tls-key=${s}/server.key
-http_port 127.0.0.1:${p.squidAuth} name=auth
-visible_hostname burrow-peers
+${p.squidAuth === undefined ? '' : `http_port 127.0.0.1:${p.squidAuth} name=auth\n`}visible_hostname burrow-peers
 cache_effective_user ${proxyUser}
 pid_filename ${s}/squid.pid
 cache_log ${s}/cache.log
@@ -519,25 +524,24 @@ pinger_enable off
 cache deny all
 cache_mem 8 MB
 shutdown_lifetime 0 seconds
-auth_param basic program ${NCSA_AUTH} ${s}/htpasswd
+${p.squidAuth === undefined ? '' : `auth_param basic program ${NCSA_AUTH} ${s}/htpasswd
 auth_param basic realm burrow-peers
 auth_param basic children 2 startup=0 idle=1
 acl authport myportname auth
 acl authed proxy_auth REQUIRED
-# squid allows CONNECT to port 443 only by default: allow the ports of this run.
+`}# squid allows CONNECT to port 443 only by default: allow the ports of this run.
 acl SSL_ports port ${allowed.join(' ')}
 acl Safe_ports port ${allowed.join(' ')}
 acl to_loopback dst 127.0.0.0/8
 http_access deny !to_loopback
 http_access deny !Safe_ports
 http_access deny CONNECT !SSL_ports
-http_access deny authport !authed
-http_access allow localhost
+${p.squidAuth === undefined ? '' : 'http_access deny authport !authed\n'}http_access allow localhost
 http_access deny all
 `;
 }
 
-function nghttpxConfig(dir: string, p: PeerPorts): string {
+function nghttpxConfig(dir: string, p: { nghttpxTls: number; nghttpxH2c: number; squid: number }): string {
   const n = join(dir, 'nghttpx');
   return `# Private nghttpx instance of the burrow peer tests: an HTTP/2 forward proxy with squid as its backend.
 frontend=127.0.0.1,${p.nghttpxTls}
@@ -571,7 +575,8 @@ socks block { from: 0.0.0.0/0 to: 0.0.0.0/0 }
 `;
 }
 
-function stunnelConfig(dir: string, p: PeerPorts): string {
+/** stunnel's configuration: one service (TLS on `accept`, plain to `connect`) per entry. */
+function stunnelConfig(dir: string, services: ReadonlyArray<{ name: string; accept: number; connect: number }>): string {
   const s = join(dir, 'stunnel');
   return `; Private stunnel instance of the burrow peer tests.
 foreground = yes
@@ -579,17 +584,12 @@ syslog = no
 pid = ${s}/stunnel.pid
 output = ${s}/stunnel.log
 debug = notice
-[socks]
-accept = 127.0.0.1:${p.stunnelSocks}
-connect = 127.0.0.1:${p.dante}
+${services.map((v) => `[${v.name}]
+accept = 127.0.0.1:${v.accept}
+connect = 127.0.0.1:${v.connect}
 cert = ${s}/server.pem
 key = ${s}/server.key
-[tinyproxy]
-accept = 127.0.0.1:${p.stunnelTinyproxy}
-connect = 127.0.0.1:${p.tinyproxy}
-cert = ${s}/server.pem
-key = ${s}/server.key
-`;
+`).join('')}`;
 }
 
 function tinyproxyConfig(dir: string, p: PeerPorts, allowed: readonly number[]): string {
@@ -660,6 +660,65 @@ function writeBig(path: string): string {
   return h.digest('hex');
 }
 
+/** A run of daemons: their directory, the daemons started, and how they are stopped (also on exit or a signal). */
+interface PeerSession {
+  /** A fresh directory for configurations, logs and pid files (mode 0755). */
+  readonly dir: string;
+  /** Starts a daemon whose stdout and stderr go to `<dir>/<name>.out`; `logs` are shown when it fails. */
+  start(name: string, cmd: string, args: readonly string[], logs: readonly string[]): Daemon;
+  /** Stops every daemon started, runs `cleanup`, removes the directory; throws what could not be stopped. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Opens a session. `cleanup` runs once after the daemons are stopped (by
+ * `stop()`, or by the hook that kills them when the process exits or gets
+ * SIGINT/SIGTERM first), and returns a problem to report, if any.
+ */
+function openSession(cleanup: () => string | undefined = () => undefined): PeerSession {
+  const dir = mkdtempSync(join(tmpdir(), 'burrow-peers-'));
+  // squid (as proxy) and nginx workers and dante (as nobody) must traverse it.
+  chmodSync(dir, 0o755);
+  const daemons: Daemon[] = [];
+  let stopped = false;
+  const emergency = (): void => {
+    if (stopped) return;
+    stopped = true;
+    for (const d of daemons) killTreeSync(d);
+    cleanup();
+    if (process.env['BURROW_PEERS_KEEP'] !== '1') rmSync(dir, { recursive: true, force: true });
+  };
+  // Ctrl-C or a runner's SIGTERM: kill what was started, then die of the signal as usual.
+  const onSignal = (sig: NodeJS.Signals): void => {
+    emergency();
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
+    process.kill(process.pid, sig);
+  };
+  process.once('exit', emergency);
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+
+  const stop = async (): Promise<void> => {
+    if (stopped) return;
+    stopped = true;
+    process.removeListener('exit', emergency);
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
+    const problems = (await Promise.all([...daemons].reverse().map((d) => stopDaemon(d)))).filter((x): x is string => x !== undefined);
+    const c = cleanup();
+    if (c !== undefined) problems.push(c);
+    if (process.env['BURROW_PEERS_KEEP'] !== '1') rmSync(dir, { recursive: true, force: true });
+    if (problems.length > 0) throw new Error(`peers harness: could not stop everything: ${problems.join('; ')}`);
+  };
+  const start = (name: string, cmd: string, args: readonly string[], logs: readonly string[]): Daemon => {
+    const d = startDaemon(name, cmd, args, join(dir, `${name}.out`), logs, dir);
+    daemons.push(d);
+    return d;
+  };
+  return { dir, start, stop };
+}
+
 const START_ATTEMPTS = 3;
 
 /**
@@ -682,42 +741,8 @@ export async function startPeers(): Promise<Peers> {
 }
 
 async function startPeersOnce(bins: Binaries, proxy: { uid: number; gid: number }): Promise<Peers> {
-  const dir = mkdtempSync(join(tmpdir(), 'burrow-peers-'));
-  // squid (as proxy) and nginx workers and dante (as nobody) must traverse it.
-  chmodSync(dir, 0o755);
-  const daemons: Daemon[] = [];
   let user: UserHandle | undefined;
-  let stopped = false;
-  const emergency = (): void => {
-    if (stopped) return;
-    stopped = true;
-    for (const d of daemons) killTreeSync(d);
-    deleteUser(bins, user);
-    if (process.env['BURROW_PEERS_KEEP'] !== '1') rmSync(dir, { recursive: true, force: true });
-  };
-  // Ctrl-C or a runner's SIGTERM: kill what was started, then die of the signal as usual.
-  const onSignal = (sig: NodeJS.Signals): void => {
-    emergency();
-    process.removeListener('SIGINT', onSignal);
-    process.removeListener('SIGTERM', onSignal);
-    process.kill(process.pid, sig);
-  };
-  process.once('exit', emergency);
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-
-  const stop = async (): Promise<void> => {
-    if (stopped) return;
-    stopped = true;
-    process.removeListener('exit', emergency);
-    process.removeListener('SIGINT', onSignal);
-    process.removeListener('SIGTERM', onSignal);
-    const problems = (await Promise.all([...daemons].reverse().map((d) => stopDaemon(d)))).filter((x): x is string => x !== undefined);
-    const u = deleteUser(bins, user);
-    if (u !== undefined) problems.push(u);
-    if (process.env['BURROW_PEERS_KEEP'] !== '1') rmSync(dir, { recursive: true, force: true });
-    if (problems.length > 0) throw new Error(`peers harness: could not stop everything: ${problems.join('; ')}`);
-  };
+  const { dir, start, stop } = openSession(() => deleteUser(bins, user));
 
   try {
     const pki = createTestPki();
@@ -754,15 +779,12 @@ async function startPeersOnce(bins: Binaries, proxy: { uid: number; gid: number 
     writeFileSync(join(dir, 'dante', 'auth.conf'), danteConfig(dir, 'auth', ports.danteAuth, 'username'));
 
     writeKeyPair('stunnel');
-    writeFileSync(join(dir, 'stunnel', 'stunnel.conf'), stunnelConfig(dir, ports));
+    writeFileSync(join(dir, 'stunnel', 'stunnel.conf'), stunnelConfig(dir, [
+      { name: 'socks', accept: ports.stunnelSocks, connect: ports.dante },
+      { name: 'tinyproxy', accept: ports.stunnelTinyproxy, connect: ports.tinyproxy },
+    ]));
     writeFileSync(join(dir, 'tinyproxy', 'tinyproxy.conf'), tinyproxyConfig(dir, ports, allowed));
 
-    const out = (name: string): string => join(dir, `${name}.out`);
-    const start = (name: string, cmd: string, args: readonly string[], logs: readonly string[]): Daemon => {
-      const d = startDaemon(name, cmd, args, out(name), logs, dir);
-      daemons.push(d);
-      return d;
-    };
     // -e: nginx opens its compiled-in error log (/var/log/nginx/error.log) before reading the config otherwise.
     const nginx = start('nginx', bins.nginx, ['-c', join(dir, 'nginx', 'nginx.conf'), '-p', join(dir, 'nginx'), '-e', join(dir, 'nginx', 'error.log')], [join(dir, 'nginx', 'error.log')]);
     const squidD = start('squid', bins.squid, ['-N', '-f', join(dir, 'squid', 'squid.conf')], [join(dir, 'squid', 'cache.log')]);
@@ -812,6 +834,205 @@ async function startPeersOnce(bins: Binaries, proxy: { uid: number; gid: number 
           rmSync(p, { force: true });
         }
       },
+      stop,
+    };
+  } catch (e) {
+    await stop().catch(() => undefined);
+    throw e;
+  }
+}
+
+// ------------------------------------------------------------------ WebSocket peers
+
+/** Loopback ports of the WebSocket peers. */
+export interface WsPeerPorts {
+  /** The `ws` origin (test/peers/ws-origin.ts), plain HTTP/1.1. */
+  readonly wsPlain: number;
+  /** The `ws` origin over TLS (https, ALPN http/1.1). */
+  readonly wsTls: number;
+  /** nginx proxying WebSocket upgrades to `wsPlain`: plain. */
+  readonly nginxWs: number;
+  /** The same over TLS (ALPN http/1.1). */
+  readonly nginxWss: number;
+  /** The same over TLS with ALPN h2 and http/1.1: nginx 1.22's HTTP/2 has no extended CONNECT (RFC 8441). */
+  readonly nginxWssH2: number;
+  /** nghttpx as a reverse proxy, TLS frontend (ALPN h2): RFC 8441 in front, HTTP/1.1 upgrades to `wsPlain` behind. */
+  readonly nghttpxWs: number;
+  /** squid: HTTP/1.1 CONNECT, plain. */
+  readonly squid: number;
+  /** squid: HTTP/1.1 CONNECT over TLS. */
+  readonly squidTls: number;
+  /** nghttpx: HTTP/2 CONNECT over TLS, squid behind. */
+  readonly nghttpxTls: number;
+  /** nghttpx: HTTP/2 CONNECT over cleartext (h2c prior knowledge), squid behind. */
+  readonly nghttpxH2c: number;
+  /** dante: SOCKS5, method none. */
+  readonly dante: number;
+  /** stunnel: TLS in front of dante. */
+  readonly stunnelSocks: number;
+}
+
+/** The running WebSocket peers. */
+export interface WsPeers {
+  /** The throwaway CA (PEM) every TLS peer's certificate chains to (valid for localhost, 127.0.0.1, ::1). */
+  readonly ca: string;
+  readonly ports: WsPeerPorts;
+  readonly dir: string;
+  /** Version lines of the peers as installed (`ws`: the npm package). */
+  readonly versions: Readonly<Record<string, string>>;
+  /** nghttpx's (reverse proxy) access log lines so far: `$alpn $protocol_version $method $path $status`, written when the answer arrives. */
+  nghttpxWsLog(): string[];
+  /** nginx's access log lines so far: `$server_port $server_protocol "$request" $status "$http_upgrade"`, written when a connection's request ends. */
+  nginxLog(): string[];
+  stop(): Promise<void>;
+}
+
+const WS_BINARIES = ['nginx', 'squid', 'nghttpx', 'danted', 'stunnel', 'getent'] as const;
+
+function nginxWsConfig(dir: string, p: WsPeerPorts): string {
+  const n = join(dir, 'nginx');
+  return `# Private nginx instance of the burrow WebSocket peer tests: an HTTP/1.1 WebSocket proxy in front of the ws origin.
+daemon off;
+master_process on;
+worker_processes 1;
+user nobody nogroup;
+pid ${n}/nginx.pid;
+error_log ${n}/error.log notice;
+events { worker_connections 512; }
+http {
+  log_format ws '$server_port $server_protocol "$request" $status "$http_upgrade"';
+  access_log ${n}/access.log ws;
+  client_body_temp_path ${n}/tmp-body;
+  proxy_temp_path ${n}/tmp-proxy;
+  fastcgi_temp_path ${n}/tmp-fastcgi;
+  uwsgi_temp_path ${n}/tmp-uwsgi;
+  scgi_temp_path ${n}/tmp-scgi;
+  ssl_certificate ${n}/server.pem;
+  ssl_certificate_key ${n}/server.key;
+  ssl_protocols TLSv1.2 TLSv1.3;
+  server {
+    listen 127.0.0.1:${p.nginxWs};
+    listen 127.0.0.1:${p.nginxWss} ssl;
+    listen 127.0.0.1:${p.nginxWssH2} ssl http2;
+    server_name localhost;
+    location / {
+      proxy_pass http://127.0.0.1:${p.wsPlain};
+      proxy_http_version 1.1;
+      proxy_set_header Upgrade $http_upgrade;
+      proxy_set_header Connection "upgrade";
+      proxy_set_header Host $host;
+      proxy_set_header X-Proxied-By "nginx $server_port";
+      proxy_read_timeout 120s;
+    }
+  }
+}
+`;
+}
+
+function nghttpxWsConfig(dir: string, p: WsPeerPorts): string {
+  const n = join(dir, 'nghttpx-ws');
+  return `# Private nghttpx instance of the burrow WebSocket peer tests: a reverse proxy, HTTP/2 over TLS in front (RFC 8441), the ws origin behind.
+frontend=127.0.0.1,${p.nghttpxWs}
+backend=127.0.0.1,${p.wsPlain}
+workers=1
+private-key-file=${n}/server.key
+certificate-file=${n}/server.pem
+no-ocsp=yes
+pid-file=${n}/nghttpx.pid
+errorlog-file=${n}/error.log
+accesslog-file=${n}/access.log
+accesslog-write-early=yes
+accesslog-format=$alpn $protocol_version $method $path $status $http_x_burrow_case
+`;
+}
+
+function readLines(file: string): string[] {
+  try {
+    return readFileSync(file, 'utf8').split('\n').filter((l) => l !== '');
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * Starts the WebSocket peers: the `ws` origin (a child process running
+ * ws-origin.js), nginx proxying upgrades to it, nghttpx as an RFC 8441
+ * reverse proxy in front of it, and the proxies to reach them through —
+ * squid (plain, TLS), nghttpx (HTTP/2 CONNECT over TLS and h2c, squid
+ * behind), dante (SOCKS5) and stunnel (TLS in front of dante). Same rules as
+ * {@link startPeers}: private configurations in a fresh directory, loopback
+ * ports, a missing binary is a failure naming its Debian package.
+ */
+export async function startWebSocketPeers(): Promise<WsPeers> {
+  const bins = checkRequirements(WS_BINARIES);
+  const proxy = passwdEntry(bins, 'proxy');
+  if (proxy === undefined) throw new Error('the system user "proxy" (created by the squid package) is missing');
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startWebSocketPeersOnce(bins, proxy);
+    } catch (e) {
+      if (attempt >= START_ATTEMPTS || !/address already in use/i.test(String((e as Error).message))) throw e;
+    }
+  }
+}
+
+async function startWebSocketPeersOnce(bins: Pick<Binaries, (typeof WS_BINARIES)[number]>, proxy: { uid: number; gid: number }): Promise<WsPeers> {
+  const { dir, start, stop } = openSession();
+  try {
+    const pki = createTestPki();
+    const [wsPlain, wsTls, nginxWs, nginxWss, nginxWssH2, nghttpxWs, squid, squidTls, nghttpxTls, nghttpxH2c, dante, stunnelSocks] =
+      (await freePorts(12)) as [number, number, number, number, number, number, number, number, number, number, number, number];
+    const ports: WsPeerPorts = { wsPlain, wsTls, nginxWs, nginxWss, nginxWssH2, nghttpxWs, squid, squidTls, nghttpxTls, nghttpxH2c, dante, stunnelSocks };
+    const allowed = Object.values(ports);
+
+    for (const sub of ['ws', 'nginx', 'squid', 'nghttpx', 'nghttpx-ws', 'dante', 'stunnel']) mkdirSync(join(dir, sub), { mode: 0o755 });
+    const writeKeyPair = (sub: string): void => {
+      writeFileSync(join(dir, sub, 'server.pem'), pki.server.cert, { mode: 0o644 });
+      writeFileSync(join(dir, sub, 'server.key'), pki.server.key, { mode: 0o600 });
+    };
+    for (const sub of ['ws', 'nginx', 'nghttpx', 'nghttpx-ws', 'stunnel']) writeKeyPair(sub);
+    writeFileSync(join(dir, 'nginx', 'nginx.conf'), nginxWsConfig(dir, ports));
+    writeKeyPair('squid');
+    writeFileSync(join(dir, 'squid', 'squid.conf'), squidConfig(dir, ports, allowed, 'proxy'));
+    for (const f of ['', 'server.pem', 'server.key', 'squid.conf']) chownSync(join(dir, 'squid', f), proxy.uid, proxy.gid);
+    writeFileSync(join(dir, 'nghttpx', 'nghttpx.conf'), nghttpxConfig(dir, ports));
+    writeFileSync(join(dir, 'nghttpx-ws', 'nghttpx.conf'), nghttpxWsConfig(dir, ports));
+    writeFileSync(join(dir, 'dante', 'none.conf'), danteConfig(dir, 'none', ports.dante, 'none'));
+    writeFileSync(join(dir, 'stunnel', 'stunnel.conf'), stunnelConfig(dir, [{ name: 'socks', accept: ports.stunnelSocks, connect: ports.dante }]));
+
+    const origin = new URL('./ws-origin.js', import.meta.url).pathname;
+    const wsD = start('ws', process.execPath, [origin, String(wsPlain), String(wsTls), join(dir, 'ws', 'server.pem'), join(dir, 'ws', 'server.key')], []);
+    const nginx = start('nginx', bins.nginx, ['-c', join(dir, 'nginx', 'nginx.conf'), '-p', join(dir, 'nginx'), '-e', join(dir, 'nginx', 'error.log')], [join(dir, 'nginx', 'error.log')]);
+    const squidD = start('squid', bins.squid, ['-N', '-f', join(dir, 'squid', 'squid.conf')], [join(dir, 'squid', 'cache.log')]);
+    const danteD = start('danted', bins.danted, ['-f', join(dir, 'dante', 'none.conf'), '-p', join(dir, 'dante', 'none.pid')], [join(dir, 'dante', 'none.log')]);
+    const nghttpx = start('nghttpx', bins.nghttpx, [`--conf=${join(dir, 'nghttpx', 'nghttpx.conf')}`], [join(dir, 'nghttpx', 'error.log')]);
+    const nghttpxRp = start('nghttpx (reverse proxy)', bins.nghttpx, [`--conf=${join(dir, 'nghttpx-ws', 'nghttpx.conf')}`], [join(dir, 'nghttpx-ws', 'error.log')]);
+    const stunnel = start('stunnel', bins.stunnel, [join(dir, 'stunnel', 'stunnel.conf')], [join(dir, 'stunnel', 'stunnel.log')]);
+
+    await Promise.all([
+      waitUntilAccepting(wsD, [wsPlain, wsTls]),
+      waitUntilAccepting(nginx, [nginxWs, nginxWss, nginxWssH2]),
+      waitUntilAccepting(squidD, [squid, squidTls]),
+      waitUntilAccepting(danteD, [dante]),
+      waitUntilAccepting(nghttpx, [nghttpxTls, nghttpxH2c]),
+      waitUntilAccepting(nghttpxRp, [nghttpxWs]),
+      waitUntilAccepting(stunnel, [stunnelSocks]),
+    ]);
+    const wsPackage = createRequire(import.meta.url)('ws/package.json') as { version: string };
+    return {
+      ca: pki.ca,
+      ports,
+      dir,
+      versions: {
+        ws: `ws ${wsPackage.version} (npm) on Node.js ${process.version}`,
+        nginx: versionOf(bins.nginx, ['-v']),
+        squid: versionOf(bins.squid, ['-v']),
+        nghttpx: versionOf(bins.nghttpx, ['--version']),
+        dante: versionOf(bins.danted, ['-v']),
+        stunnel: versionOf(bins.stunnel, ['-version']),
+      },
+      nghttpxWsLog: () => readLines(join(dir, 'nghttpx-ws', 'access.log')),
+      nginxLog: () => readLines(join(dir, 'nginx', 'access.log')),
       stop,
     };
   } catch (e) {
