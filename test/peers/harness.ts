@@ -23,7 +23,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createCipheriv, createHash, randomBytes, type Cipher } from 'node:crypto';
-import { accessSync, chmodSync, chownSync, closeSync, constants, createReadStream, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { accessSync, chmodSync, chownSync, closeSync, constants, createReadStream, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, watch, writeFileSync, writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -880,10 +880,19 @@ export interface WsPeers {
   readonly dir: string;
   /** Version lines of the peers as installed (`ws`: the npm package). */
   readonly versions: Readonly<Record<string, string>>;
-  /** nghttpx's (reverse proxy) access log lines so far: `$alpn $protocol_version $method $path $status`, written when the answer arrives. */
-  nghttpxWsLog(): string[];
-  /** nginx's access log lines so far: `$server_port $server_protocol "$request" $status "$http_upgrade"`, written when a connection's request ends. */
-  nginxLog(): string[];
+  /**
+   * The first line of nghttpx's (reverse proxy) access log that `match`
+   * accepts, once written (the file is watched; rejects after `ms`). Lines:
+   * `$alpn $protocol_version $method $path $status $http_x_burrow_case`,
+   * written when the backend's answer arrives.
+   */
+  nghttpxWsLogLine(match: (line: string) => boolean, ms: number): Promise<string>;
+  /**
+   * The same for nginx's access log: `$server_port $server_protocol "$request"
+   * $status "$http_upgrade" $http_x_burrow_case`, written when the request
+   * ends (for an upgrade: when the proxied connection is over).
+   */
+  nginxLogLine(match: (line: string) => boolean, ms: number): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -900,7 +909,7 @@ pid ${n}/nginx.pid;
 error_log ${n}/error.log notice;
 events { worker_connections 512; }
 http {
-  log_format ws '$server_port $server_protocol "$request" $status "$http_upgrade"';
+  log_format ws '$server_port $server_protocol "$request" $status "$http_upgrade" $http_x_burrow_case';
   access_log ${n}/access.log ws;
   client_body_temp_path ${n}/tmp-body;
   proxy_temp_path ${n}/tmp-proxy;
@@ -951,6 +960,31 @@ function readLines(file: string): string[] {
     return readFileSync(file, 'utf8').split('\n').filter((l) => l !== '');
   } catch {
     return [];
+  }
+}
+
+/**
+ * Resolves with the first line of `file` that `match` accepts: at once, or
+ * when a write to the file brings it (an inotify watch, no polling). Rejects
+ * after `ms`; the watch and the timer are always released.
+ */
+async function awaitLine(file: string, match: (line: string) => boolean, ms: number): Promise<string> {
+  const watcher = watch(file, { persistent: false });
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await new Promise<string>((resolve, reject) => {
+      const check = (): void => {
+        const line = readLines(file).find(match);
+        if (line !== undefined) resolve(line);
+      };
+      watcher.on('change', check);
+      watcher.on('error', reject);
+      timer = setTimeout(() => reject(new Error(`${file}: no matching line after ${ms} ms; last lines:\n${readLines(file).slice(-5).join('\n')}`)), ms);
+      check();
+    });
+  } finally {
+    clearTimeout(timer);
+    watcher.close();
   }
 }
 
@@ -1031,8 +1065,8 @@ async function startWebSocketPeersOnce(bins: Pick<Binaries, (typeof WS_BINARIES)
         dante: versionOf(bins.danted, ['-v']),
         stunnel: versionOf(bins.stunnel, ['-version']),
       },
-      nghttpxWsLog: () => readLines(join(dir, 'nghttpx-ws', 'access.log')),
-      nginxLog: () => readLines(join(dir, 'nginx', 'access.log')),
+      nghttpxWsLogLine: (match, ms) => awaitLine(join(dir, 'nghttpx-ws', 'access.log'), match, ms),
+      nginxLogLine: (match, ms) => awaitLine(join(dir, 'nginx', 'access.log'), match, ms),
       stop,
     };
   } catch (e) {

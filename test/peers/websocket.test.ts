@@ -16,7 +16,6 @@
 import { describe, it, before, after, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import {
   isBurrowError,
   open,
@@ -38,7 +37,7 @@ import { startWebSocketPeers, type WsPeerPorts, type WsPeers } from './harness.j
 const MSG_TIMEOUT = 30_000;
 const TEST_TIMEOUT = { timeout: 120_000 };
 /** WebSockets of a matrix run at the same time. */
-const CONCURRENCY = Number(process.env["WS_CONC"] ?? 4);
+const CONCURRENCY = 4;
 
 const MIB = 1024 * 1024;
 /** Every size of the echo checks: the frame length boundaries (7-bit, 16-bit, 64-bit lengths) and a large message. */
@@ -120,6 +119,8 @@ interface Client {
   readonly layers: LayerInfo[];
   readonly errors: unknown[];
   readonly closed: Promise<CloseEvent>;
+  /** Resolves once its connection is closed and every layer that came up (tcp included: the sockets) went down. */
+  readonly released: Promise<void>;
   next(what: string): Promise<WsMessageData>;
 }
 
@@ -141,7 +142,27 @@ async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 async function openClient(label: string, url: string, init: WebSocketInit): Promise<Client> {
   const layers: LayerInfo[] = [];
   const errors: unknown[] = [];
-  const ws = new WebSocket(url, { ...init, events: { layerUp: (e) => layers.push(e.layer) } });
+  const down = new Set<number>();
+  let connectionClosed = false;
+  let release: (() => void) | undefined;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  const check = (): void => {
+    if (connectionClosed && layers.every((l) => down.has(l.id))) release?.();
+  };
+  const ws = new WebSocket(url, {
+    ...init,
+    events: {
+      layerUp: (e) => layers.push(e.layer),
+      layerDown: (e) => {
+        down.add(e.layer.id);
+        check();
+      },
+      connectionClosed: () => {
+        connectionClosed = true;
+        check();
+      },
+    },
+  });
   live.add(ws);
   const messages = ws[Symbol.asyncIterator]();
   ws.addEventListener('error', (e) => errors.push((e as WebSocketErrorEvent).error));
@@ -166,7 +187,7 @@ async function openClient(label: string, url: string, init: WebSocketInit): Prom
   };
   const first = await next('the hello message');
   assert.equal(typeof first, 'string', `${label}: the first message is the server's hello`);
-  return { ws, label, hello: JSON.parse(first as string) as Hello, layers, errors, closed, next };
+  return { ws, label, hello: JSON.parse(first as string) as Hello, layers, errors, closed, released, next };
 }
 
 /** Sends every message (all at once, in order) and checks each echo, in order. */
@@ -207,6 +228,8 @@ async function closeClean(c: Client): Promise<void> {
   const ev = await within(c.closed, MSG_TIMEOUT, `${c.label}: the close event`);
   assert.deepEqual({ code: ev.code, reason: ev.reason, wasClean: ev.wasClean, errors: c.errors.map(String) }, { code: 1000, reason: 'done', wasClean: true, errors: [] }, c.label);
   assert.equal(c.ws.readyState, WebSocket.CLOSED);
+  // This WebSocket's own sockets are closed (the tests also check, once their cases are over, that nothing at all is left).
+  await within(c.released, MSG_TIMEOUT, `${c.label}: its connection to close and its layers (${c.layers.map((l) => l.kind).join(', ')}) to go down`);
 }
 
 /** Kinds of the layers that came up, counted. */
@@ -314,10 +337,15 @@ async function runCase(peers: WsPeers, tls: TlsOptions, k: Case): Promise<string
 
   if (k.target.front === 'nghttpx') {
     // nghttpx logs each request as the answer arrives: this one came over HTTP/2 (ALPN h2) as an extended CONNECT.
-    const line = peers.nghttpxWsLog().find((l) => l.endsWith(` ${id}`));
-    assert.ok(line !== undefined, `${k.label}: no nghttpx access log line for ${id}`);
+    const line = await peers.nghttpxWsLogLine((l) => l.endsWith(` ${id}`), MSG_TIMEOUT);
     assert.match(line, /^h2 HTTP\/2 CONNECT \S+ 101 /, `${k.label}: nghttpx logged ${line}`);
   }
+  if (k.target.front === 'nginx') {
+    // nginx logs an upgrade once the proxied connection is over: it switched protocols (101) for this WebSocket.
+    const line = await peers.nginxLogLine((l) => l.endsWith(` ${id}`), MSG_TIMEOUT);
+    assert.match(line, /^\d+ HTTP\/1\.1 "GET \/echo HTTP\/1\.1" 101 "websocket" /, `${k.label}: nginx logged ${line}`);
+  }
+  step('logged');
   return `${k.label}: ${(performance.now() - t0).toFixed(0)} ms (${steps.join(', ')})`;
 }
 
@@ -488,12 +516,13 @@ describe('WebSockets with real peers (ws, nginx, nghttpx, squid, dante, stunnel)
       assert.ok(frames[0]?.type === 'binary' && frames[0].data.equals(payload(65536)));
       assert.ok(frames[1]?.type === 'text' && frames[1].data === text(126));
       assert.ok(frames[2]?.type === 'pong' && frames[2].data.toString() === 'p1');
+      const connClosed = new Promise<unknown>((resolve) => conn.once('close', resolve));
       await conn.wsSend(ref, { type: 'close', code: 1000, reason: 'bye' });
       const close = await wsFrame(conn, ref);
       assert.deepEqual(close, { type: 'close', code: 1000, reason: 'bye' });
       // The close handshake is over: the server closes the TCP connection, and the WebSocket (the whole connection) is gone.
-      const state = await eventually(() => [conn.hasStream(ref), conn.state], ([has, st]) => !has && st === 'closed');
-      assert.deepEqual(state, [false, 'closed']);
+      await within(connClosed, MSG_TIMEOUT, 'the connection to close');
+      assert.deepEqual([conn.hasStream(ref), conn.state], [false, 'closed']);
       await conn.close();
       await noLeaks();
     });
@@ -502,9 +531,8 @@ describe('WebSockets with real peers (ws, nginx, nghttpx, squid, dante, stunnel)
   describe('nginx proxying WebSocket upgrades', () => {
     test('ws:// and wss:// through nginx, with and without permessage-deflate: every size, fragments, clean close', { ...TEST_TIMEOUT, concurrency: CONCURRENCY }, async (t) => {
       await runCases(t, peers, tls, matrix([nginx, nginxTls], noRoute, () => [], 'direct'));
-      // nginx logs each upgrade once its connection is over.
-      const lines = await eventually(() => peers.nginxLog().filter((l) => l.includes('"GET /echo HTTP/1.1" 101 "websocket"')), (l) => l.length >= 4);
-      assert.ok(lines.some((l) => l.startsWith(`${P.nginxWs} `)) && lines.some((l) => l.startsWith(`${P.nginxWss} `)), lines.join('\n'));
+      // Each case found nginx's log line of its upgrade; on the plain and on the TLS port.
+      for (const port of [P.nginxWs, P.nginxWss]) await peers.nginxLogLine((l) => l.startsWith(`${port} HTTP/1.1 "GET /echo HTTP/1.1" 101 "websocket" `), MSG_TIMEOUT);
       await noLeaks();
     });
 
@@ -569,7 +597,7 @@ describe('WebSockets with real peers (ws, nginx, nghttpx, squid, dante, stunnel)
       const ws = layers.filter((l) => l.kind === 'websocket');
       assert.equal(h2.length, 1);
       assert.deepEqual(ws.map((l) => [l.parent, l.websocket?.via, l.websocket?.status]), refs.map(() => [h2[0]?.id, 'http2-connect', 200]));
-      for (const i of [0, 1, 2]) assert.ok(peers.nghttpxWsLog().some((l) => l.startsWith('h2 HTTP/2 CONNECT') && l.endsWith(` multiplexed-${i}`)), `nghttpx log for WebSocket ${i}`);
+      for (const i of [0, 1, 2]) await peers.nghttpxWsLogLine((l) => l.startsWith('h2 HTTP/2 CONNECT') && l.endsWith(` multiplexed-${i}`), MSG_TIMEOUT);
       await conn.shutdown();
       await noLeaks();
     });
@@ -611,14 +639,4 @@ async function wsFrame(conn: Connection, ref: StreamRef): Promise<Extract<Stream
   if (m.type === 'error') throw m.error;
   assert.equal(m.type, 'ws', `expected a ws message, got ${m.type}`);
   return (m as Extract<StreamMessage, { type: 'ws' }>).frame;
-}
-
-/** Polls `get` until `ok` (bounded: 100 × 50 ms); returns the last value. */
-async function eventually<T>(get: () => T, ok: (v: T) => boolean): Promise<T> {
-  let v = get();
-  for (let i = 0; i < 100 && !ok(v); i++) {
-    await sleep(50);
-    v = get();
-  }
-  return v;
 }
