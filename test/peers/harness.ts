@@ -18,6 +18,12 @@
  * exits (or gets SIGINT/SIGTERM) without calling `stop()`, a hook kills the
  * same processes and deletes the user. docs/interop.md describes the peers.
  *
+ * `startWebSocketPeers()` does the same for the WebSocket tests: the `ws`
+ * package's server (test/peers/ws-origin.ts, a child process), nginx
+ * proxying upgrades to it, nghttpx as an RFC 8441 reverse proxy in front of
+ * it, and squid, nghttpx (forward proxy), dante and stunnel to reach them
+ * through (no throwaway user: dante's username method is not used).
+ *
  * A missing binary is a failure naming the Debian package to install, never
  * a skip. The harness needs root (useradd; squid and dante switch users).
  */
