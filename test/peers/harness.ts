@@ -18,19 +18,15 @@
  * exits (or gets SIGINT/SIGTERM) without calling `stop()`, a hook kills the
  * same processes and deletes the user. docs/interop.md describes the peers.
  *
- * `startWebSocketPeers()` does the same for the WebSocket tests: the `ws`
- * package's server (test/peers/ws-origin.ts, a child process), nginx
- * proxying upgrades to it, nghttpx as an RFC 8441 reverse proxy in front of
- * it, and squid, nghttpx (forward proxy), dante and stunnel to reach them
- * through (no throwaway user: dante's username method is not used).
+ * test/peers/ws-harness.ts starts the peers of the WebSocket tests with the
+ * same pieces (exported below: sessions, daemons, ports, configurations).
  *
  * A missing binary is a failure naming the Debian package to install, never
  * a skip. The harness needs root (useradd; squid and dante switch users).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createCipheriv, createHash, randomBytes, type Cipher } from 'node:crypto';
-import { accessSync, chmodSync, chownSync, closeSync, constants, createReadStream, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, watch, writeFileSync, writeSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { accessSync, chmodSync, chownSync, closeSync, constants, createReadStream, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join, relative, isAbsolute } from 'node:path';
@@ -85,9 +81,9 @@ function findBinary(name: string): string | undefined {
 }
 
 /** Absolute paths of the commands the harness runs. */
-type Binaries = Record<'nginx' | 'squid' | 'nghttpx' | 'danted' | 'stunnel' | 'tinyproxy' | 'openssl' | 'useradd' | 'userdel' | 'chpasswd' | 'getent', string>;
+export type Binaries = Record<'nginx' | 'squid' | 'nghttpx' | 'danted' | 'stunnel' | 'tinyproxy' | 'openssl' | 'useradd' | 'userdel' | 'chpasswd' | 'getent', string>;
 
-type BinaryName = keyof Binaries;
+export type BinaryName = keyof Binaries;
 
 /**
  * Checks that every binary (or only the commands `names`) is installed and
@@ -207,7 +203,7 @@ function signal(p: ProcId, sig: NodeJS.Signals): void {
 const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** One daemon started by the harness. */
-interface Daemon {
+export interface Daemon {
   readonly name: string;
   readonly child: ChildProcess;
   readonly id: ProcId;
@@ -277,7 +273,7 @@ const READY_ATTEMPTS = 200;
 const READY_INTERVAL_MS = 50;
 
 /** Polls until `d` accepts TCP connections on every port (bounded attempts); fails early if it exits. */
-async function waitUntilAccepting(d: Daemon, ports: readonly number[]): Promise<void> {
+export async function waitUntilAccepting(d: Daemon, ports: readonly number[]): Promise<void> {
   for (const port of ports) {
     let ok = false;
     for (let i = 0; i < READY_ATTEMPTS && !ok; i++) {
@@ -325,7 +321,7 @@ function killTreeSync(d: Daemon): void {
 // ------------------------------------------------------------------ helpers
 
 /** `n` distinct free TCP ports on 127.0.0.1 (all held open together while they are chosen). */
-async function freePorts(n: number): Promise<number[]> {
+export async function freePorts(n: number): Promise<number[]> {
   const servers = await Promise.all(
     Array.from({ length: n }, () => new Promise<net.Server>((resolve, reject) => {
       const s = net.createServer();
@@ -349,14 +345,14 @@ function run(cmd: string, args: readonly string[], input?: string): string {
   return r.stdout;
 }
 
-function passwdEntry(bins: Pick<Binaries, 'getent'>, name: string): { uid: number; gid: number } | undefined {
+export function passwdEntry(bins: Pick<Binaries, 'getent'>, name: string): { uid: number; gid: number } | undefined {
   const r = spawnSync(bins.getent, ['passwd', name], { encoding: 'utf8', env: SAFE_ENV });
   if (r.status !== 0) return undefined;
   const f = r.stdout.trim().split(':');
   return { uid: Number(f[2]), gid: Number(f[3]) };
 }
 
-function versionOf(cmd: string, args: readonly string[]): string {
+export function versionOf(cmd: string, args: readonly string[]): string {
   const r = spawnSync(cmd, args, { encoding: 'utf8', env: SAFE_ENV });
   const text = `${r.stdout}\n${r.stderr}`.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('Initializing inetd'));
   return text[0] ?? '(unknown)';
@@ -513,7 +509,7 @@ http {
 }
 
 /** squid's configuration: `squidAuth` (Basic auth with `<dir>/squid/htpasswd`) only when given. */
-function squidConfig(dir: string, p: { squid: number; squidTls: number; squidAuth?: number | undefined }, allowed: readonly number[], proxyUser: string): string {
+export function squidConfig(dir: string, p: { squid: number; squidTls: number; squidAuth?: number | undefined }, allowed: readonly number[], proxyUser: string): string {
   const s = join(dir, 'squid');
   return `# Private squid instance of the burrow peer tests.
 http_port 127.0.0.1:${p.squid} name=plain
@@ -547,7 +543,7 @@ http_access deny all
 `;
 }
 
-function nghttpxConfig(dir: string, p: { nghttpxTls: number; nghttpxH2c: number; squid: number }): string {
+export function nghttpxConfig(dir: string, p: { nghttpxTls: number; nghttpxH2c: number; squid: number }): string {
   const n = join(dir, 'nghttpx');
   return `# Private nghttpx instance of the burrow peer tests: an HTTP/2 forward proxy with squid as its backend.
 frontend=127.0.0.1,${p.nghttpxTls}
@@ -566,7 +562,7 @@ accesslog-file=${n}/access.log
 `;
 }
 
-function danteConfig(dir: string, name: string, port: number, method: 'none' | 'username'): string {
+export function danteConfig(dir: string, name: string, port: number, method: 'none' | 'username'): string {
   return `# Private dante instance of the burrow peer tests (${method}).
 logoutput: ${join(dir, 'dante', `${name}.log`)}
 internal: 127.0.0.1 port = ${port}
@@ -582,7 +578,7 @@ socks block { from: 0.0.0.0/0 to: 0.0.0.0/0 }
 }
 
 /** stunnel's configuration: one service (TLS on `accept`, plain to `connect`) per entry. */
-function stunnelConfig(dir: string, services: ReadonlyArray<{ name: string; accept: number; connect: number }>): string {
+export function stunnelConfig(dir: string, services: ReadonlyArray<{ name: string; accept: number; connect: number }>): string {
   const s = join(dir, 'stunnel');
   return `; Private stunnel instance of the burrow peer tests.
 foreground = yes
@@ -667,7 +663,7 @@ function writeBig(path: string): string {
 }
 
 /** A run of daemons: their directory, the daemons started, and how they are stopped (also on exit or a signal). */
-interface PeerSession {
+export interface PeerSession {
   /** A fresh directory for configurations, logs and pid files (mode 0755). */
   readonly dir: string;
   /** Starts a daemon whose stdout and stderr go to `<dir>/<name>.out`; `logs` are shown when it fails. */
@@ -681,7 +677,7 @@ interface PeerSession {
  * `stop()`, or by the hook that kills them when the process exits or gets
  * SIGINT/SIGTERM first), and returns a problem to report, if any.
  */
-function openSession(cleanup: () => string | undefined = () => undefined): PeerSession {
+export function openSession(cleanup: () => string | undefined = () => undefined): PeerSession {
   const dir = mkdtempSync(join(tmpdir(), 'burrow-peers-'));
   // squid (as proxy) and nginx workers and dante (as nobody) must traverse it.
   chmodSync(dir, 0o755);
@@ -725,7 +721,8 @@ function openSession(cleanup: () => string | undefined = () => undefined): PeerS
   return { dir, start, stop };
 }
 
-const START_ATTEMPTS = 3;
+/** Starts of a set of peers tried when a daemon finds its port taken. */
+export const START_ATTEMPTS = 3;
 
 /**
  * Starts every peer; see the module comment. Rejects (after cleaning up) when
@@ -840,239 +837,6 @@ async function startPeersOnce(bins: Binaries, proxy: { uid: number; gid: number 
           rmSync(p, { force: true });
         }
       },
-      stop,
-    };
-  } catch (e) {
-    await stop().catch(() => undefined);
-    throw e;
-  }
-}
-
-// ------------------------------------------------------------------ WebSocket peers
-
-/** Loopback ports of the WebSocket peers. */
-export interface WsPeerPorts {
-  /** The `ws` origin (test/peers/ws-origin.ts), plain HTTP/1.1. */
-  readonly wsPlain: number;
-  /** The `ws` origin over TLS (https, ALPN http/1.1). */
-  readonly wsTls: number;
-  /** nginx proxying WebSocket upgrades to `wsPlain`: plain. */
-  readonly nginxWs: number;
-  /** The same over TLS (ALPN http/1.1). */
-  readonly nginxWss: number;
-  /** The same over TLS with ALPN h2 and http/1.1: nginx 1.22's HTTP/2 has no extended CONNECT (RFC 8441). */
-  readonly nginxWssH2: number;
-  /** nghttpx as a reverse proxy, TLS frontend (ALPN h2): RFC 8441 in front, HTTP/1.1 upgrades to `wsPlain` behind. */
-  readonly nghttpxWs: number;
-  /** squid: HTTP/1.1 CONNECT, plain. */
-  readonly squid: number;
-  /** squid: HTTP/1.1 CONNECT over TLS. */
-  readonly squidTls: number;
-  /** nghttpx: HTTP/2 CONNECT over TLS, squid behind. */
-  readonly nghttpxTls: number;
-  /** nghttpx: HTTP/2 CONNECT over cleartext (h2c prior knowledge), squid behind. */
-  readonly nghttpxH2c: number;
-  /** dante: SOCKS5, method none. */
-  readonly dante: number;
-  /** stunnel: TLS in front of dante. */
-  readonly stunnelSocks: number;
-}
-
-/** The running WebSocket peers. */
-export interface WsPeers {
-  /** The throwaway CA (PEM) every TLS peer's certificate chains to (valid for localhost, 127.0.0.1, ::1). */
-  readonly ca: string;
-  readonly ports: WsPeerPorts;
-  readonly dir: string;
-  /** Version lines of the peers as installed (`ws`: the npm package). */
-  readonly versions: Readonly<Record<string, string>>;
-  /**
-   * The first line of nghttpx's (reverse proxy) access log that `match`
-   * accepts, once written (the file is watched; rejects after `ms`). Lines:
-   * `$alpn $protocol_version $method $path $status $http_x_burrow_case`,
-   * written when the backend's answer arrives.
-   */
-  nghttpxWsLogLine(match: (line: string) => boolean, ms: number): Promise<string>;
-  /**
-   * The same for nginx's access log: `$server_port $server_protocol "$request"
-   * $status "$http_upgrade" $http_x_burrow_case`, written when the request
-   * ends (for an upgrade: when the proxied connection is over).
-   */
-  nginxLogLine(match: (line: string) => boolean, ms: number): Promise<string>;
-  stop(): Promise<void>;
-}
-
-const WS_BINARIES = ['nginx', 'squid', 'nghttpx', 'danted', 'stunnel', 'getent'] as const;
-
-function nginxWsConfig(dir: string, p: WsPeerPorts): string {
-  const n = join(dir, 'nginx');
-  return `# Private nginx instance of the burrow WebSocket peer tests: an HTTP/1.1 WebSocket proxy in front of the ws origin.
-daemon off;
-master_process on;
-worker_processes 1;
-user nobody nogroup;
-pid ${n}/nginx.pid;
-error_log ${n}/error.log notice;
-events { worker_connections 512; }
-http {
-  log_format ws '$server_port $server_protocol "$request" $status "$http_upgrade" $http_x_burrow_case';
-  access_log ${n}/access.log ws;
-  client_body_temp_path ${n}/tmp-body;
-  proxy_temp_path ${n}/tmp-proxy;
-  fastcgi_temp_path ${n}/tmp-fastcgi;
-  uwsgi_temp_path ${n}/tmp-uwsgi;
-  scgi_temp_path ${n}/tmp-scgi;
-  ssl_certificate ${n}/server.pem;
-  ssl_certificate_key ${n}/server.key;
-  ssl_protocols TLSv1.2 TLSv1.3;
-  server {
-    listen 127.0.0.1:${p.nginxWs};
-    listen 127.0.0.1:${p.nginxWss} ssl;
-    listen 127.0.0.1:${p.nginxWssH2} ssl http2;
-    server_name localhost;
-    location / {
-      proxy_pass http://127.0.0.1:${p.wsPlain};
-      proxy_http_version 1.1;
-      proxy_set_header Upgrade $http_upgrade;
-      proxy_set_header Connection "upgrade";
-      proxy_set_header Host $host;
-      proxy_set_header X-Proxied-By "nginx $server_port";
-      proxy_read_timeout 120s;
-    }
-  }
-}
-`;
-}
-
-function nghttpxWsConfig(dir: string, p: WsPeerPorts): string {
-  const n = join(dir, 'nghttpx-ws');
-  return `# Private nghttpx instance of the burrow WebSocket peer tests: a reverse proxy, HTTP/2 over TLS in front (RFC 8441), the ws origin behind.
-frontend=127.0.0.1,${p.nghttpxWs}
-backend=127.0.0.1,${p.wsPlain}
-workers=1
-private-key-file=${n}/server.key
-certificate-file=${n}/server.pem
-no-ocsp=yes
-pid-file=${n}/nghttpx.pid
-errorlog-file=${n}/error.log
-accesslog-file=${n}/access.log
-accesslog-write-early=yes
-accesslog-format=$alpn $protocol_version $method $path $status $http_x_burrow_case
-`;
-}
-
-function readLines(file: string): string[] {
-  try {
-    return readFileSync(file, 'utf8').split('\n').filter((l) => l !== '');
-  } catch {
-    return [];
-  }
-}
-
-/**
- * Resolves with the first line of `file` that `match` accepts: at once, or
- * when a write to the file brings it (an inotify watch, no polling). Rejects
- * after `ms`; the watch and the timer are always released.
- */
-async function awaitLine(file: string, match: (line: string) => boolean, ms: number): Promise<string> {
-  const watcher = watch(file, { persistent: false });
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await new Promise<string>((resolve, reject) => {
-      const check = (): void => {
-        const line = readLines(file).find(match);
-        if (line !== undefined) resolve(line);
-      };
-      watcher.on('change', check);
-      watcher.on('error', reject);
-      timer = setTimeout(() => reject(new Error(`${file}: no matching line after ${ms} ms; last lines:\n${readLines(file).slice(-5).join('\n')}`)), ms);
-      check();
-    });
-  } finally {
-    clearTimeout(timer);
-    watcher.close();
-  }
-}
-
-/**
- * Starts the WebSocket peers: the `ws` origin (a child process running
- * ws-origin.js), nginx proxying upgrades to it, nghttpx as an RFC 8441
- * reverse proxy in front of it, and the proxies to reach them through —
- * squid (plain, TLS), nghttpx (HTTP/2 CONNECT over TLS and h2c, squid
- * behind), dante (SOCKS5) and stunnel (TLS in front of dante). Same rules as
- * {@link startPeers}: private configurations in a fresh directory, loopback
- * ports, a missing binary is a failure naming its Debian package.
- */
-export async function startWebSocketPeers(): Promise<WsPeers> {
-  const bins = checkRequirements(WS_BINARIES);
-  const proxy = passwdEntry(bins, 'proxy');
-  if (proxy === undefined) throw new Error('the system user "proxy" (created by the squid package) is missing');
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await startWebSocketPeersOnce(bins, proxy);
-    } catch (e) {
-      if (attempt >= START_ATTEMPTS || !/address already in use/i.test(String((e as Error).message))) throw e;
-    }
-  }
-}
-
-async function startWebSocketPeersOnce(bins: Pick<Binaries, (typeof WS_BINARIES)[number]>, proxy: { uid: number; gid: number }): Promise<WsPeers> {
-  const { dir, start, stop } = openSession();
-  try {
-    const pki = createTestPki();
-    const [wsPlain, wsTls, nginxWs, nginxWss, nginxWssH2, nghttpxWs, squid, squidTls, nghttpxTls, nghttpxH2c, dante, stunnelSocks] =
-      (await freePorts(12)) as [number, number, number, number, number, number, number, number, number, number, number, number];
-    const ports: WsPeerPorts = { wsPlain, wsTls, nginxWs, nginxWss, nginxWssH2, nghttpxWs, squid, squidTls, nghttpxTls, nghttpxH2c, dante, stunnelSocks };
-    const allowed = Object.values(ports);
-
-    for (const sub of ['ws', 'nginx', 'squid', 'nghttpx', 'nghttpx-ws', 'dante', 'stunnel']) mkdirSync(join(dir, sub), { mode: 0o755 });
-    const writeKeyPair = (sub: string): void => {
-      writeFileSync(join(dir, sub, 'server.pem'), pki.server.cert, { mode: 0o644 });
-      writeFileSync(join(dir, sub, 'server.key'), pki.server.key, { mode: 0o600 });
-    };
-    for (const sub of ['ws', 'nginx', 'nghttpx', 'nghttpx-ws', 'stunnel']) writeKeyPair(sub);
-    writeFileSync(join(dir, 'nginx', 'nginx.conf'), nginxWsConfig(dir, ports));
-    writeKeyPair('squid');
-    writeFileSync(join(dir, 'squid', 'squid.conf'), squidConfig(dir, ports, allowed, 'proxy'));
-    for (const f of ['', 'server.pem', 'server.key', 'squid.conf']) chownSync(join(dir, 'squid', f), proxy.uid, proxy.gid);
-    writeFileSync(join(dir, 'nghttpx', 'nghttpx.conf'), nghttpxConfig(dir, ports));
-    writeFileSync(join(dir, 'nghttpx-ws', 'nghttpx.conf'), nghttpxWsConfig(dir, ports));
-    writeFileSync(join(dir, 'dante', 'none.conf'), danteConfig(dir, 'none', ports.dante, 'none'));
-    writeFileSync(join(dir, 'stunnel', 'stunnel.conf'), stunnelConfig(dir, [{ name: 'socks', accept: ports.stunnelSocks, connect: ports.dante }]));
-
-    const origin = new URL('./ws-origin.js', import.meta.url).pathname;
-    const wsD = start('ws', process.execPath, [origin, String(wsPlain), String(wsTls), join(dir, 'ws', 'server.pem'), join(dir, 'ws', 'server.key')], []);
-    const nginx = start('nginx', bins.nginx, ['-c', join(dir, 'nginx', 'nginx.conf'), '-p', join(dir, 'nginx'), '-e', join(dir, 'nginx', 'error.log')], [join(dir, 'nginx', 'error.log')]);
-    const squidD = start('squid', bins.squid, ['-N', '-f', join(dir, 'squid', 'squid.conf')], [join(dir, 'squid', 'cache.log')]);
-    const danteD = start('danted', bins.danted, ['-f', join(dir, 'dante', 'none.conf'), '-p', join(dir, 'dante', 'none.pid')], [join(dir, 'dante', 'none.log')]);
-    const nghttpx = start('nghttpx', bins.nghttpx, [`--conf=${join(dir, 'nghttpx', 'nghttpx.conf')}`], [join(dir, 'nghttpx', 'error.log')]);
-    const nghttpxRp = start('nghttpx (reverse proxy)', bins.nghttpx, [`--conf=${join(dir, 'nghttpx-ws', 'nghttpx.conf')}`], [join(dir, 'nghttpx-ws', 'error.log')]);
-    const stunnel = start('stunnel', bins.stunnel, [join(dir, 'stunnel', 'stunnel.conf')], [join(dir, 'stunnel', 'stunnel.log')]);
-
-    await Promise.all([
-      waitUntilAccepting(wsD, [wsPlain, wsTls]),
-      waitUntilAccepting(nginx, [nginxWs, nginxWss, nginxWssH2]),
-      waitUntilAccepting(squidD, [squid, squidTls]),
-      waitUntilAccepting(danteD, [dante]),
-      waitUntilAccepting(nghttpx, [nghttpxTls, nghttpxH2c]),
-      waitUntilAccepting(nghttpxRp, [nghttpxWs]),
-      waitUntilAccepting(stunnel, [stunnelSocks]),
-    ]);
-    const wsPackage = createRequire(import.meta.url)('ws/package.json') as { version: string };
-    return {
-      ca: pki.ca,
-      ports,
-      dir,
-      versions: {
-        ws: `ws ${wsPackage.version} (npm) on Node.js ${process.version}`,
-        nginx: versionOf(bins.nginx, ['-v']),
-        squid: versionOf(bins.squid, ['-v']),
-        nghttpx: versionOf(bins.nghttpx, ['--version']),
-        dante: versionOf(bins.danted, ['-v']),
-        stunnel: versionOf(bins.stunnel, ['-version']),
-      },
-      nghttpxWsLogLine: (match, ms) => awaitLine(join(dir, 'nghttpx-ws', 'access.log'), match, ms),
-      nginxLogLine: (match, ms) => awaitLine(join(dir, 'nginx', 'access.log'), match, ms),
       stop,
     };
   } catch (e) {

@@ -7,11 +7,13 @@
 // TLS), nghttpx (HTTP/2 CONNECT over TLS and h2c), dante (SOCKS5) and stunnel
 // in front of dante, alone and chained. Every WebSocket echoes messages of
 // 1, 125, 126, 65535, 65536 bytes and 16 MiB (the whole list on the direct
-// peers and on a few representative chains, 1 byte and 65536 on the others),
-// text cut inside UTF-8 sequences, and messages the server sends in fragments
-// with a ping between them; every one ends with a clean close (1000), and
-// every test checks that no socket or timer was left behind.
-// test/peers/harness.ts starts the peers (startWebSocketPeers) and
+// peers and on four chains; 1 byte and 65536 on the six others, to keep the
+// file near 40 s), text of multi-byte characters, and messages the server
+// sends in fragments (text cut inside UTF-8 sequences) with a ping between
+// them; every one ends with a clean close (1000) and waits until its
+// connection is closed and its layers (its sockets) are down, and every test
+// checks that no socket or timer was left behind in the process.
+// test/peers/ws-harness.ts starts the peers (startWebSocketPeers) and
 // test/peers/ws-origin.ts is the ws server; docs/interop.md describes them.
 import { describe, it, before, after, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
@@ -32,7 +34,7 @@ import {
   type WsMessageData,
 } from '../../src/index.js';
 import { assertNoLeaks, resourceSnapshot } from '../helpers/leaks.js';
-import { startWebSocketPeers, type WsPeerPorts, type WsPeers } from './harness.js';
+import { startWebSocketPeers, type WsPeerPorts, type WsPeers } from './ws-harness.js';
 
 const MSG_TIMEOUT = 30_000;
 const TEST_TIMEOUT = { timeout: 120_000 };
@@ -222,12 +224,13 @@ async function fragments(c: Client, list: ReadonlyArray<{ data: string | Buffer;
 }
 
 /** Closes with 1000 and checks the close: clean, with the server's echo of the code and reason. */
-async function closeClean(c: Client): Promise<void> {
+async function closeClean(c: Client, step?: (name: string) => void): Promise<void> {
   c.ws.close(1000, 'done');
   assert.equal(c.ws.readyState, WebSocket.CLOSING);
   const ev = await within(c.closed, MSG_TIMEOUT, `${c.label}: the close event`);
   assert.deepEqual({ code: ev.code, reason: ev.reason, wasClean: ev.wasClean, errors: c.errors.map(String) }, { code: 1000, reason: 'done', wasClean: true, errors: [] }, c.label);
   assert.equal(c.ws.readyState, WebSocket.CLOSED);
+  step?.('close');
   // This WebSocket's own sockets are closed (the tests also check, once their cases are over, that nothing at all is left).
   await within(c.released, MSG_TIMEOUT, `${c.label}: its connection to close and its layers (${c.layers.map((l) => l.kind).join(', ')}) to go down`);
 }
@@ -332,8 +335,8 @@ async function runCase(peers: WsPeers, tls: TlsOptions, k: Case): Promise<string
     ]);
   }
   step('fragments');
-  await closeClean(c);
-  step('close');
+  await closeClean(c, step);
+  step('released');
 
   if (k.target.front === 'nghttpx') {
     // nghttpx logs each request as the answer arrives: this one came over HTTP/2 (ALPN h2) as an extended CONNECT.
