@@ -36,6 +36,7 @@ import {
 import { assertNoLeaks, resourceSnapshot } from '../helpers/leaks.js';
 import { startWebSocketPeers, type WsPeerPorts, type WsPeers } from './ws-harness.js';
 
+/** Every wait of a case; longer than the 15 s closingTimeout a close through nghttpx's HTTP/2 CONNECT sometimes takes (docs/interop.md). */
 const MSG_TIMEOUT = 30_000;
 const TEST_TIMEOUT = { timeout: 120_000 };
 /** WebSockets of a matrix run at the same time. */
