@@ -139,7 +139,15 @@ export class FrameDecoder {
   #peek(n: number): Buffer {
     const first = this.#chunks[0] as Buffer;
     if (first.length >= n) return first;
-    return Buffer.concat(this.#chunks, Math.min(this.#bytes, n)).subarray(0, n);
+    // Only the chunks holding those bytes: joining every buffered chunk on each read is quadratic when a large
+    // frame arrives in many small reads.
+    const out = Buffer.allocUnsafe(n);
+    let off = 0;
+    for (const c of this.#chunks) {
+      off += c.copy(out, off, 0, Math.min(c.length, n - off));
+      if (off === n) break;
+    }
+    return out;
   }
 
   /** Consumes the next `n` buffered bytes (a subarray of the chunk they arrived in when they are in one). */
@@ -156,14 +164,16 @@ export class FrameDecoder {
     }
     const out = Buffer.allocUnsafe(n);
     let off = 0;
+    let used = 0;
     while (off < n) {
-      const c = this.#chunks[0] as Buffer;
+      const c = this.#chunks[used] as Buffer;
       const k = Math.min(c.length, n - off);
       c.copy(out, off, 0, k);
       off += k;
-      if (k === c.length) this.#chunks.shift();
-      else this.#chunks[0] = c.subarray(k);
+      if (k === c.length) used++;
+      else this.#chunks[used] = c.subarray(k);
     }
+    this.#chunks.splice(0, used);
     return out;
   }
 }

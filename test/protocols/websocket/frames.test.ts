@@ -4,6 +4,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { closePayload, encodeFrame, FrameDecoder, mask, newMaskKey, validCloseCode, WsProtocolError, type RawFrame } from '../../../src/protocols/websocket/frames.js';
+import { WorkCounter } from './budget.js';
 
 /** A server frame: no mask. */
 function serverFrame(opcode: number, payload: Buffer, fin = true, rsv1 = false): Buffer {
@@ -186,6 +187,23 @@ describe('WebSocket frames: decoding (server frames)', () => {
     assert.throws(() => d.feed(Buffer.concat([serverFrame(1, Buffer.from('ok')), Buffer.from([0xf1, 0])]), got));
     assert.deepEqual(got.map((f) => f.payload.toString()), ['ok']);
     assert.throws(() => d.feed(serverFrame(1, Buffer.from('later'))), WsProtocolError);
+  });
+
+  it('a large frame delivered in many small reads decodes in linear time (the header is not re-joined from every buffered chunk)', () => {
+    // The work is counted, not timed: every fed chunk counts the times the decoder looks at it. Joining every
+    // buffered chunk to read the header again on each read made this about N²/2 looks (5·10⁸ here); linear, it is
+    // a small constant per byte. The budget throws as soon as it is passed, so a regression fails at once.
+    const len = 32_000;
+    const bytes = serverFrame(2, Buffer.alloc(len, 7));
+    const work = new WorkCounter(64 * bytes.length);
+    const d = new FrameDecoder({ allowRsv1: false, maxFramePayload: 1 << 20 });
+    const got: RawFrame[] = [];
+    for (let i = 0; i < bytes.length; i++) d.feed(work.mark(bytes.subarray(i, i + 1)), got);
+    assert.equal(got.length, 1);
+    assert.equal(got[0]?.payload.length, len);
+    assert.ok(got[0]?.payload.every((b) => b === 7));
+    assert.equal(d.buffered, 0);
+    assert.ok(work.reads >= bytes.length, `each chunk was looked at (${work.reads} reads): the count measures the decoder`);
   });
 
   it('close codes a peer may send', () => {
