@@ -6,9 +6,11 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { constants, createInflateRaw, inflateRawSync, type InflateRaw } from 'node:zlib';
 import fc from 'fast-check';
-import { PerMessageDeflate, type DeflateParams } from '../../../src/protocols/websocket/deflate.js';
+import { acceptDeflate, deflateOffer, parseExtensions, PerMessageDeflate, type DeflateParams } from '../../../src/protocols/websocket/deflate.js';
 import { WsProtocolError } from '../../../src/protocols/websocket/frames.js';
 import { within } from '../../regressions/util.js';
+import { runs } from './budget.js';
+import { ServerDeflater } from './model.js';
 
 const TAIL = Buffer.from([0, 0, 0xff, 0xff]);
 
@@ -84,7 +86,7 @@ describe('permessage-deflate (properties)', () => {
           }
         },
       ),
-      { numRuns: 150 },
+      { numRuns: runs(100) },
     );
   });
 
@@ -100,7 +102,7 @@ describe('permessage-deflate (properties)', () => {
           client.close();
         }
       }),
-      { numRuns: 100 },
+      { numRuns: runs(66) },
     );
   });
 
@@ -129,7 +131,7 @@ describe('permessage-deflate (properties)', () => {
           }
         },
       ),
-      { numRuns: 150 },
+      { numRuns: runs(100) },
     );
   });
 
@@ -151,7 +153,58 @@ describe('permessage-deflate (properties)', () => {
           d.close();
         }
       }),
-      { numRuns: 300 },
+      { numRuns: runs(200) },
     );
+  });
+  it('every negotiated parameter combination (client_max_window_bits and server_max_window_bits 8–15, either *_no_context_takeover): offered, granted, and messages round-trip both ways', async () => {
+    // Messages that refer back to each other and within themselves, so that a window or a context that does not
+    // match what was negotiated shows.
+    const base = Buffer.from('the quick brown fox jumps over the lazy dog; '.repeat(40));
+    const messages = [base, Buffer.concat([base.subarray(0, 300), Buffer.alloc(700, 0x61), base.subarray(100, 900)]), base, Buffer.alloc(0), Buffer.from('x')];
+    let combinations = 0;
+    for (let clientMaxWindowBits = 8; clientMaxWindowBits <= 15; clientMaxWindowBits++) {
+      for (let serverMaxWindowBits = 8; serverMaxWindowBits <= 15; serverMaxWindowBits++) {
+        for (const clientNoContextTakeover of [false, true]) {
+          for (const serverNoContextTakeover of [false, true]) {
+            const opts = { clientMaxWindowBits, serverMaxWindowBits, clientNoContextTakeover, serverNoContextTakeover };
+            const what = JSON.stringify(opts);
+            // The offer asks for exactly these, and a server grants them as they were asked.
+            const offer = parseExtensions(deflateOffer(opts));
+            assert.equal(offer.length, 1, what);
+            const asked = new Map((offer[0]?.params ?? []).map(([k, v]) => [k, v]));
+            assert.equal(asked.get('client_max_window_bits'), String(clientMaxWindowBits), what);
+            assert.equal(asked.get('server_max_window_bits'), String(serverMaxWindowBits), what);
+            assert.equal(asked.get('client_no_context_takeover'), clientNoContextTakeover ? true : undefined, what);
+            assert.equal(asked.get('server_no_context_takeover'), serverNoContextTakeover ? true : undefined, what);
+            const answer = [
+              'permessage-deflate',
+              `client_max_window_bits=${clientMaxWindowBits}`,
+              `server_max_window_bits=${serverMaxWindowBits}`,
+              ...(clientNoContextTakeover ? ['client_no_context_takeover'] : []),
+              ...(serverNoContextTakeover ? ['server_no_context_takeover'] : []),
+            ].join('; ');
+            const params = acceptDeflate(answer, opts);
+            assert.deepEqual(params, opts, what);
+            const client = new PerMessageDeflate(params as DeflateParams, { maxPayload: 1 << 20, threshold: 0 });
+            const peerInflater = new PeerInflater(clientMaxWindowBits, !clientNoContextTakeover);
+            const serverDeflater = new ServerDeflater(serverMaxWindowBits, !serverNoContextTakeover);
+            try {
+              for (const [i, m] of messages.entries()) {
+                // Client to server: the server inflates with the window it granted, keeping its context only when allowed.
+                assert.ok((await peerInflater.inflate(await client.compress(m))).equals(m), `${what}: message ${i} to the server`);
+                // Server to client: compressed with the server's window and context rule, read by the client.
+                assert.ok((await client.decompress(await serverDeflater.compress(m))).equals(m), `${what}: message ${i} from the server`);
+              }
+            } finally {
+              client.close();
+              peerInflater.close();
+              serverDeflater.close();
+            }
+            combinations++;
+          }
+        }
+      }
+    }
+    assert.equal(combinations, 256);
   });
 });

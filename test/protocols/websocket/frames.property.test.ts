@@ -5,6 +5,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { encodeFrame, FrameDecoder, mask, type RawFrame } from '../../../src/protocols/websocket/frames.js';
+import { runs, WorkCounter } from './budget.js';
 import { parseClientFrame, serverFrame } from './wire.js';
 
 /** Payload lengths around every length-encoding boundary, and small ones. */
@@ -77,7 +78,7 @@ describe('WebSocket frames (properties)', () => {
           assert.equal(wire.length, headLen + 4 + payload.length);
         },
       ),
-      { numRuns: 400 },
+      { numRuns: runs(400) },
     );
   });
 
@@ -89,7 +90,7 @@ describe('WebSocket frames (properties)', () => {
         assert.ok(f !== undefined && f.masked);
         assert.ok(f.payload.equals(payload));
       }),
-      { numRuns: 200 },
+      { numRuns: runs(200) },
     );
   });
 
@@ -106,7 +107,7 @@ describe('WebSocket frames (properties)', () => {
         mask(data, key);
         assert.deepEqual([...data], [...u]);
       }),
-      { numRuns: 300 },
+      { numRuns: runs(300) },
     );
   });
 
@@ -122,7 +123,7 @@ describe('WebSocket frames (properties)', () => {
         assert.deepEqual(split.map(shown), specs.map(shown));
         assert.equal(d.buffered, 0);
       }),
-      { numRuns: 300 },
+      { numRuns: runs(300) },
     );
   });
 
@@ -142,7 +143,31 @@ describe('WebSocket frames (properties)', () => {
         d.feed(bytes.subarray(cut), got);
         assert.deepEqual(got.map(shown), specs.map(shown));
       }),
-      { numRuns: 300 },
+      { numRuns: runs(300) },
+    );
+  });
+  it('bounded work: the decoder looks at the chunks it was fed a bounded number of times per read and per frame, whatever the split', () => {
+    fc.assert(
+      fc.property(frameSpecs, cuts, (specs, sizes) => {
+        const bytes = Buffer.concat(specs.map((s) => serverFrame(s.opcode, s.payload, { fin: s.fin, rsv1: s.rsv1 })));
+        const work = new WorkCounter();
+        const d = new FrameDecoder({ allowRsv1: true, maxFramePayload: 1 << 20 });
+        const out: RawFrame[] = [];
+        let reads = 0;
+        let at = 0;
+        let i = 0;
+        while (at < bytes.length) {
+          const n = sizes[i++ % sizes.length] as number;
+          d.feed(work.mark(bytes.subarray(at, at + n)), out);
+          at += n;
+          reads++;
+        }
+        assert.equal(out.length, specs.length);
+        // A header is at most 14 bytes, so at most 14 chunks are looked at to read one; each chunk is consumed once.
+        const bound = 64 * (reads + specs.length);
+        assert.ok(work.reads <= bound, `${work.reads} looks for ${reads} reads and ${specs.length} frames (bound ${bound})`);
+      }),
+      { numRuns: runs(50) },
     );
   });
 });

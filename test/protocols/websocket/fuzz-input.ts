@@ -1,13 +1,15 @@
 // Worker of the input fuzz in messages.property.test.ts: random bytes, and valid server streams with bytes
 // flipped, inserted or cut off, go through the frame decoder and the message assembler (with permessage-deflate
 // or without) in random pieces. Every failure must be a WsProtocolError with a close code the client may send;
-// whatever comes out must be well formed; each run must settle within its bound. Posts a FuzzResult.
+// whatever comes out must be well formed; the input is looked at a bounded number of times per read and per frame;
+// each run must settle within its bound. Posts a FuzzResult.
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { isUtf8 } from 'node:buffer';
 import fc from 'fast-check';
 import { FrameDecoder, validCloseCode, WsProtocolError, type RawFrame } from '../../../src/protocols/websocket/frames.js';
 import { MessageAssembler, type WsFrame } from '../../../src/protocols/websocket/messages.js';
 import { PerMessageDeflate } from '../../../src/protocols/websocket/deflate.js';
+import { WorkCounter } from './budget.js';
 import { ServerDeflater, serverBytes, streamArb } from './model.js';
 
 export interface FuzzSettings {
@@ -84,19 +86,24 @@ async function runOne(
     const errors: unknown[] = [];
     const assembler = new MessageAssembler({ maxPayload, deflate }, checkOut, (e) => errors.push(e));
     const frames: RawFrame[] = [];
+    const work = new WorkCounter();
+    let reads = 0;
+    let decoded = 0;
     let at = 0;
     let i = 0;
     let dead = false;
     while (at < bytes.length) {
       const n = sizes[i++ % sizes.length] as number;
-      const piece = bytes.subarray(at, at + n);
+      const piece = work.mark(bytes.subarray(at, at + n));
       at += n;
+      reads++;
       try {
         decoder.feed(piece, frames);
       } catch (e) {
         errors.push(e);
         dead = true;
       }
+      decoded += frames.length;
       try {
         for (const f of frames.splice(0)) assembler.push(f);
       } catch (e) {
@@ -113,6 +120,8 @@ async function runOne(
         break;
       }
     }
+    // Bounded work per byte: the chunks fed are looked at a bounded number of times per read and per frame.
+    if (work.reads > 64 * (reads + decoded)) throw new Error(`${work.reads} looks at the input for ${reads} reads and ${decoded} frames`);
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
       assembler.settled(),

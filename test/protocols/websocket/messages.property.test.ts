@@ -11,6 +11,7 @@ import { FrameDecoder, WsProtocolError, type RawFrame } from '../../../src/proto
 import { MessageAssembler, type WsFrame } from '../../../src/protocols/websocket/messages.js';
 import { PerMessageDeflate } from '../../../src/protocols/websocket/deflate.js';
 import { fragments, ServerDeflater, serverBytes, shownFrames, streamArb } from './model.js';
+import { runs } from './budget.js';
 import { serverFrame } from './wire.js';
 import type { FuzzResult, FuzzSettings } from './fuzz-input.js';
 
@@ -50,7 +51,7 @@ describe('WebSocket messages (properties)', () => {
         assert.equal(error, undefined);
         assert.deepEqual(shownFrames(out), shownFrames(expected));
       }),
-      { numRuns: 300 },
+      { numRuns: runs(150) },
     );
   });
 
@@ -80,7 +81,7 @@ describe('WebSocket messages (properties)', () => {
           }
         },
       ),
-      { numRuns: 150 },
+      { numRuns: runs(80) },
     );
   });
 
@@ -99,7 +100,7 @@ describe('WebSocket messages (properties)', () => {
           assert.equal(out.length, 1);
         }
       }),
-      { numRuns: 300 },
+      { numRuns: runs(300) },
     );
   });
 
@@ -128,12 +129,14 @@ describe('WebSocket messages (properties)', () => {
           client.close();
         }
       }),
-      { numRuns: 60 },
+      { numRuns: runs(40) },
     );
   });
 
   it('random and mutated input never throws anything but a WsProtocolError and never hangs (in a worker, bounded)', async () => {
-    const settings: FuzzSettings = { numRuns: 1500, perRunTimeoutMs: 5000 };
+    const settings: FuzzSettings = { numRuns: runs(600), perRunTimeoutMs: 5000 };
+    // Far more than the runs take (about 2 ms each): only a hang comes near it.
+    const boundMs = Math.max(120_000, settings.numRuns * 200);
     const worker = new Worker(new URL('./fuzz-input.js', import.meta.url), { workerData: settings });
     const exited = once(worker, 'exit');
     let timer: NodeJS.Timeout | undefined;
@@ -144,7 +147,7 @@ describe('WebSocket messages (properties)', () => {
           throw e;
         }),
         new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new assert.AssertionError({ message: 'the input fuzz did not finish within 120 s: the decoder or the assembler hangs' })), 120_000);
+          timer = setTimeout(() => reject(new assert.AssertionError({ message: `the input fuzz did not finish within ${boundMs} ms: the decoder or the assembler hangs` })), boundMs);
         }),
       ]);
       assert.equal(result.failed, false, result.report);
