@@ -8,8 +8,8 @@ import { deflateRawSync } from 'node:zlib';
 import { open, type BurrowError, type Connection, type StreamMessage, type StreamRef, type WsOptions } from '../../src/index.js';
 import { assertNoLeaks, resourceSnapshot } from '../helpers/leaks.js';
 import { closeCodeOf, startBadPeer, type BadPeerScript } from '../helpers/ws-bad-peer.js';
-import { closeBody, serverFrame } from '../protocols/websocket/wire.js';
-import { within } from '../regressions/util.js';
+import { closeBody, parseClientFrames, serverFrame } from '../protocols/websocket/wire.js';
+import { startH2Server, within } from '../regressions/util.js';
 import type { ClientFrame } from '../protocols/websocket/wire.js';
 
 interface Outcome {
@@ -186,10 +186,112 @@ describe('bad WebSocket peers: the close handshake (wsUpgrade)', () => {
     assert.deepEqual(o.messages.slice(1).map((m) => (m.type === 'ws' ? m.frame : m.type)), [{ type: 'close', code: 1000, reason: '' }]);
   });
 
+  it('a peer that closes TCP without a close frame (right after the 101, or in the middle of a frame): ERR_WS_CLOSED, 1006', async () => {
+    for (const bytes of [Buffer.alloc(0), serverFrame(2, Buffer.alloc(300)).subarray(0, 100)]) {
+      const o = await against({ frames: () => bytes, then: 'drop' });
+      assert.equal(o.error?.code, 'ERR_WS_CLOSED', o.error?.message);
+      assert.equal(o.error?.stage, 'websocket');
+      assert.equal(o.error?.details['closeCode'], 1006);
+    }
+  });
+
+  it('a peer that never answers the upgrade: ERR_WS_HANDSHAKE at stage timeout after handshakeTimeout', async () => {
+    const o = await against({ noAnswer: true }, { handshakeTimeout: 100 });
+    assert.deepEqual(o.messages.map((m) => m.type), ['error']);
+    assert.equal(o.error?.code, 'ERR_WS_HANDSHAKE');
+    assert.equal(o.error?.stage, 'timeout');
+  });
+
+  it('with keepalive pings running, a protocol error still leaves no timer', async () => {
+    assertProtocolError(await against({ frames: frames(serverFrame(1, Buffer.from([0xff]))) }, { keepalive: 20 }), 1007);
+  });
+
   it('a peer that closes cleanly (control case): its close frame is the last message, echoed with its code', async () => {
     const o = await against({ frames: frames(serverFrame(1, 'hello'), serverFrame(8, closeBody(4000, 'done'))) });
     assert.deepEqual(o.messages.slice(1).map((m) => (m.type === 'ws' ? m.frame : m.type)), [{ type: 'text', data: 'hello' }, { type: 'close', code: 4000, reason: 'done' }]);
     assert.equal(o.error, undefined);
     assert.equal(o.clientClose !== undefined && closeCodeOf(o.clientClose), 4000);
+  });
+});
+
+/** An RFC 8441 peer: answers every extended CONNECT with `status` and `headers`, writes `bytes`, then `then`. */
+async function h2Against(
+  answer: { headers?: Record<string, string>; bytes?: Buffer; then: 'close-after-close' | 'silent' },
+  opts: WsOptions = {},
+  onUpgrade?: (conn: Connection, ref: StreamRef) => Promise<void>,
+): Promise<Outcome & { readonly streamClosed: Promise<void> }> {
+  let resolveClose!: (f: ClientFrame | undefined) => void;
+  const clientClose = new Promise<ClientFrame | undefined>((r) => (resolveClose = r));
+  let resolveStreamClosed!: () => void;
+  const streamClosed = new Promise<void>((r) => (resolveStreamClosed = r));
+  const server = await startH2Server((stream) => {
+    let got = Buffer.alloc(0);
+    let seen = false;
+    stream.on('close', () => {
+      if (!seen) resolveClose(undefined);
+      resolveStreamClosed();
+    });
+    stream.on('data', (c: Buffer) => {
+      got = Buffer.concat([got, c]);
+      const close = parseClientFrames(got).frames.find((f) => f.opcode === 8);
+      if (close === undefined || seen) return;
+      seen = true;
+      resolveClose(close);
+      if (answer.then === 'close-after-close') stream.end();
+    });
+    stream.respond({ ':status': 200, ...answer.headers });
+    if (answer.bytes !== undefined) stream.write(answer.bytes);
+  }, { enableConnectProtocol: true });
+  try {
+    const baseline = resourceSnapshot();
+    const conn = open({ host: '127.0.0.1', port: server.port, protocols: ['http2'], retry: 0 });
+    const ref = conn.wsUpgrade('/', {}, opts);
+    const messages: StreamMessage[] = [];
+    let error: BurrowError | undefined;
+    for (;;) {
+      const m = await conn.await(ref, 10_000);
+      messages.push(m);
+      if (m.type === 'upgrade' && onUpgrade !== undefined) await onUpgrade(conn, ref);
+      if (m.type === 'error') {
+        error = m.error;
+        break;
+      }
+      if (m.type === 'ws' && m.frame.type === 'close') break;
+    }
+    const got = await within(clientClose, 15_000, 'the peer reads what the client sends');
+    await within(streamClosed, 15_000, "the peer's stream closes");
+    // The connection goes on without the WebSocket.
+    assert.equal(conn.state, 'up');
+    assert.equal(conn.hasStream(ref), false);
+    await conn.close();
+    await assertNoLeaks(baseline);
+    return { messages, error, clientClose: got, streamClosed };
+  } finally {
+    await server.close();
+  }
+}
+
+describe('bad WebSocket peers over HTTP/2 (RFC 8441)', () => {
+  it('a subprotocol or an extension not offered: ERR_WS_HANDSHAKE, and the connection goes on', async () => {
+    const answers: Array<Record<string, string>> = [{ 'sec-websocket-protocol': 'chat' }, { 'sec-websocket-extensions': 'permessage-deflate' }];
+    for (const headers of answers) {
+      const o = await h2Against({ headers, then: 'close-after-close' });
+      assert.deepEqual(o.messages.map((m) => m.type), ['error']);
+      assert.equal(o.error?.code, 'ERR_WS_HANDSHAKE');
+      assert.equal(o.clientClose, undefined);
+    }
+  });
+
+  it('a masked frame and a reserved opcode are 1002 on the stream; the connection goes on', async () => {
+    assertProtocolError(await h2Against({ bytes: serverFrame(1, 'x', { maskKey: Buffer.from([1, 1, 1, 1]) }), then: 'close-after-close' }), 1002, /masked/);
+    assertProtocolError(await h2Against({ bytes: serverFrame(0x5, 'x'), then: 'close-after-close' }), 1002, /reserved opcode/);
+  });
+
+  it('a peer that never answers our close: ERR_WS_CLOSE_TIMEOUT, the stream is reset after closingTimeout', async () => {
+    const o = await h2Against({ then: 'silent' }, { closingTimeout: 200 }, async (conn, ref) => {
+      await conn.wsSend(ref, { type: 'close', code: 1000 });
+    });
+    assert.equal(o.error?.code, 'ERR_WS_CLOSE_TIMEOUT');
+    assert.equal(o.clientClose !== undefined && closeCodeOf(o.clientClose), 1000);
   });
 });

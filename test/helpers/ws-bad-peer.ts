@@ -26,9 +26,11 @@ export interface BadPeerScript {
   /**
    * After the frames: `close-after-close` (default) reads the client's close frame, then closes TCP first as a server
    * should; `silent` reads it and never answers nor closes TCP until {@link BadPeer.release} (the client's
-   * closingTimeout must end it).
+   * closingTimeout must end it); `drop` closes TCP right after the frames, without a close frame.
    */
-  readonly then?: 'close-after-close' | 'silent';
+  readonly then?: 'close-after-close' | 'silent' | 'drop';
+  /** Never answer the upgrade (until the client gives up and closes TCP). */
+  readonly noAnswer?: boolean;
 }
 
 /** A running bad peer. */
@@ -99,12 +101,23 @@ export async function startBadPeer(script: BadPeerScript): Promise<BadPeer> {
       try {
         const req = await readUpgrade(c);
         resolveRequest(req);
+        if (script.noAnswer === true) {
+          resolveClose(await awaitClientClose(c));
+          c.destroy();
+          return;
+        }
         const answer = Buffer.from(switchingProtocols(script.accept?.(req) ?? acceptOf(req.key), script.headers?.(req) ?? {}));
         const frames = (await script.frames?.(req)) ?? Buffer.alloc(0);
         if (script.sameWrite === true) await c.write(Buffer.concat([answer, frames]));
         else {
           await c.write(answer);
           if (frames.length > 0) await c.write(frames);
+        }
+        if (script.then === 'drop') {
+          c.end();
+          resolveClose(await awaitClientClose(c));
+          c.destroy();
+          return;
         }
         const f = await awaitClientClose(c);
         resolveClose(f);
