@@ -68,6 +68,7 @@ export function openWebSocket(
   const deflate = result.deflate === undefined
     ? undefined
     : new PerMessageDeflate(result.deflate, { maxPayload: handshake.options.maxPayload, level: c?.level, threshold: c?.threshold });
-  const layer = new WebSocketLayer(duplex, { ref: handshake.ref, origin, options: handshake.options, deflate }, sink);
+  // Over HTTP/1.1 (the answer to a key) the server closes TCP first after the close handshake.
+  const layer = new WebSocketLayer(duplex, { ref: handshake.ref, origin, options: handshake.options, deflate, serverClosesFirst: handshake.key !== undefined }, sink);
   return { layer, result };
 }

@@ -20,6 +20,8 @@ export interface WsOrigin {
   readonly requests: Array<{ path: string; protocols: string; extensions: string; version: string; headers: Record<string, string | string[] | undefined> }>;
   /** Server-side sockets still open. */
   open(): number;
+  /** Resolves once no server-side socket is open (a client closing after the server still has its FIN in flight). */
+  idle(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -69,6 +71,14 @@ function serve(ws: WsSocket): void {
 export async function startWsOrigin(opts: WsOriginOptions = {}): Promise<WsOrigin> {
   const requests: WsOrigin['requests'] = [];
   const sockets = new Set<{ destroy(): void; destroyed?: boolean }>();
+  let idleWaiters: Array<() => void> = [];
+  const forget = (s: { destroy(): void }): void => {
+    sockets.delete(s);
+    if (sockets.size > 0) return;
+    const ws = idleWaiters;
+    idleWaiters = [];
+    for (const w of ws) w();
+  };
   const tls = opts.transport === 'tls';
   const pki = opts.pki;
   if (tls && pki === undefined) throw new Error('a TLS WebSocket origin needs a pki');
@@ -84,7 +94,7 @@ export async function startWsOrigin(opts: WsOriginOptions = {}): Promise<WsOrigi
     const h2 = tls ? http2.createSecureServer({ key: pki?.server.key, cert: pki?.server.cert, settings }) : http2.createServer({ settings });
     h2.on('session', (s) => {
       sockets.add(s as unknown as { destroy(): void });
-      s.on('close', () => sockets.delete(s as unknown as { destroy(): void }));
+      s.on('close', () => forget(s as unknown as { destroy(): void }));
       s.on('error', () => undefined);
     });
     h2.on('stream', (stream, headers) => {
@@ -108,11 +118,11 @@ export async function startWsOrigin(opts: WsOriginOptions = {}): Promise<WsOrigi
     const h1 = tls ? createHttpsServer({ key: pki?.server.key, cert: pki?.server.cert }) : createHttpServer();
     h1.on('connection', (s) => {
       sockets.add(s);
-      s.on('close', () => sockets.delete(s));
+      s.on('close', () => forget(s));
     });
     h1.on('secureConnection', (s) => {
       sockets.add(s);
-      s.on('close', () => sockets.delete(s));
+      s.on('close', () => forget(s));
     });
     h1.on('upgrade', (req, socket, head) => {
       requests.push({
@@ -133,6 +143,7 @@ export async function startWsOrigin(opts: WsOriginOptions = {}): Promise<WsOrigi
     url: `${tls ? 'wss' : 'ws'}://127.0.0.1:${port}`,
     requests,
     open: () => [...sockets].filter((s) => s.destroyed !== true).length,
+    idle: () => (sockets.size === 0 ? Promise.resolve() : new Promise<void>((resolve) => idleWaiters.push(resolve))),
     close: async () => {
       for (const c of wss.clients) c.terminate();
       for (const s of sockets) s.destroy();

@@ -40,6 +40,11 @@ export interface WsLayerConfig {
   readonly options: ResolvedWsOptions;
   /** permessage-deflate, when the handshake negotiated it. */
   readonly deflate: PerMessageDeflate | undefined;
+  /**
+   * After a clean close handshake, wait for the server to close the transport before ending ours (an HTTP/1.1
+   * upgrade: the server closes TCP first, RFC 6455 §7.1.1); otherwise (an HTTP/2 stream) end ours at once.
+   */
+  readonly serverClosesFirst?: boolean | undefined;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -55,6 +60,7 @@ export class WebSocketLayer implements HttpLayer {
   readonly #opts: ResolvedWsOptions;
   readonly #sink: LayerSink;
   readonly #deflate: PerMessageDeflate | undefined;
+  readonly #serverClosesFirst: boolean;
   readonly #decoder: FrameDecoder;
   readonly #assembler: MessageAssembler;
   readonly #frames: RawFrame[] = [];
@@ -87,6 +93,7 @@ export class WebSocketLayer implements HttpLayer {
     this.#opts = config.options;
     this.#sink = sink;
     this.#deflate = config.deflate;
+    this.#serverClosesFirst = config.serverClosesFirst === true;
     this.#flow = config.options.flow;
     this.#decoder = new FrameDecoder({ allowRsv1: config.deflate !== undefined, maxFramePayload: config.options.maxPayload });
     this.#assembler = new MessageAssembler({ maxPayload: config.options.maxPayload, deflate: config.deflate }, this.#onFrame, this.#fail);
@@ -319,12 +326,15 @@ export class WebSocketLayer implements HttpLayer {
     if (!this.#closeSent && !this.#closed) this.#write(encodeFrame(OP_PING, EMPTY));
   };
 
-  /** After the close handshake: our side ends; the peer closes (or `closingTimeout` cuts it). */
+  /**
+   * After the close handshake: the peer closes (or `closingTimeout` cuts it). Our side ends at once after a
+   * protocol error or over an HTTP/2 stream; after a clean close over HTTP/1.1 it ends when the server's does.
+   */
   #closeTransport(error: BurrowError | null = null): void {
     this.#stopKeepalive();
     const end = (): void => {
       if (this.#closed) return;
-      this.#duplex.end();
+      if (error !== null || !this.#serverClosesFirst) this.#duplex.end();
       this.#startClosingTimer(error);
     };
     if (this.#tail !== undefined) void this.#tail.then(end);

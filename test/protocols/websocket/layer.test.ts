@@ -49,7 +49,7 @@ function clientFrames(bytes: Buffer): Array<{ opcode: number; rsv1: boolean; pay
   return out;
 }
 
-function harness(opts: Record<string, unknown> = {}, deflate?: PerMessageDeflate) {
+function harness(opts: Record<string, unknown> = {}, deflate?: PerMessageDeflate, serverClosesFirst = false) {
   const written: Buffer[] = [];
   const messages: StreamMessage[] = [];
   const closed: Array<BurrowError | null> = [];
@@ -73,7 +73,7 @@ function harness(opts: Record<string, unknown> = {}, deflate?: PerMessageDeflate
     sent: () => undefined,
   };
   const ref = new StreamRef([1]);
-  const layer = new WebSocketLayer(duplex, { ref, origin: { host: '127.0.0.1', port: 1, transport: 'tcp', hop }, options: resolveWsOptions('ws', opts), deflate }, sink);
+  const layer = new WebSocketLayer(duplex, { ref, origin: { host: '127.0.0.1', port: 1, transport: 'tcp', hop }, options: resolveWsOptions('ws', opts), deflate, serverClosesFirst }, sink);
   return { duplex, layer, ref, written, messages, closed, ended: () => ended, wire: () => clientFrames(Buffer.concat(written)) };
 }
 
@@ -159,5 +159,37 @@ describe('WebSocket layer', () => {
     h.duplex.push(null);
     while (h.closed.length === 0) await settle();
     assert.deepEqual(h.messages.map((m) => (m.type === 'ws' ? m.frame.type : m.type === 'error' ? m.error.code : m.type)), ['text', 'ERR_WS_CLOSED']);
+  });
+  it('after a clean close handshake over HTTP/1.1 the server closes TCP first: our side ends only when the server has ended its own', async () => {
+    for (const whoCloses of ['server', 'us'] as const) {
+      const h = harness({ closingTimeout: 60_000 }, undefined, true);
+      if (whoCloses === 'us') await h.layer.send([{ type: 'close', code: 1000 }]);
+      h.duplex.push(serverFrame(8, Buffer.from([0x03, 0xe8])));
+      while (!h.messages.some((m) => m.type === 'ws' && m.frame.type === 'close')) await settle();
+      assert.deepEqual(h.wire().map((f) => f.opcode), [8], 'one close frame from us');
+      assert.equal(h.duplex.writableEnded, false, `${whoCloses}: burrow does not end TCP before the server`);
+      h.duplex.push(null);
+      while (h.closed.length === 0) await settle();
+      assert.equal(h.duplex.writableEnded, true, 'our side ended in answer to the server');
+      assert.deepEqual(h.closed, [null]);
+    }
+  });
+
+  it('a server that does not close TCP after the close handshake is cut after closingTimeout, cleanly', async () => {
+    const h = harness({ closingTimeout: 30 }, undefined, true);
+    h.duplex.push(serverFrame(8, Buffer.from([0x03, 0xe8])));
+    while (h.closed.length === 0) await settle();
+    assert.deepEqual(h.closed, [null]);
+    assert.equal(h.duplex.destroyed, true);
+  });
+
+  it('over an HTTP/2 stream, our side ends as soon as the close handshake is done', async () => {
+    const h = harness({ closingTimeout: 60_000 }, undefined, false);
+    h.duplex.push(serverFrame(8, Buffer.from([0x03, 0xe8])));
+    while (!h.messages.some((m) => m.type === 'ws' && m.frame.type === 'close')) await settle();
+    assert.equal(h.duplex.writableEnded, true);
+    h.duplex.push(null);
+    while (h.closed.length === 0) await settle();
+    assert.deepEqual(h.closed, [null]);
   });
 });
