@@ -19,6 +19,8 @@ interface Outcome {
   readonly error: BurrowError | undefined;
   /** The close frame burrow sent the peer (undefined: none). */
   readonly clientClose: ClientFrame | undefined;
+  /** The peer ended TCP before burrow did. */
+  readonly serverClosedFirst?: boolean;
 }
 
 /**
@@ -51,7 +53,8 @@ async function against(script: BadPeerScript, opts: WsOptions = {}, onUpgrade?: 
     assert.equal(conn.state, 'closed');
     assert.equal(conn.hasStream(ref), false);
     await assertNoLeaks(baseline);
-    return { messages, error, clientClose };
+    const serverClosedFirst = script.then === undefined || script.then === 'close-after-close' ? await within(peer.serverClosedFirst, 5000, 'the peer ends TCP') : undefined;
+    return { messages, error, clientClose, ...(serverClosedFirst !== undefined ? { serverClosedFirst } : {}) };
   } finally {
     await peer.close();
   }
@@ -206,8 +209,9 @@ describe('bad WebSocket peers: the close handshake (wsUpgrade)', () => {
     assertProtocolError(await against({ frames: frames(serverFrame(1, Buffer.from([0xff]))) }, { keepalive: 20 }), 1007);
   });
 
-  it('a peer that closes cleanly (control case): its close frame is the last message, echoed with its code', async () => {
+  it('a peer that closes cleanly (control case): its close frame is the last message, echoed with its code; the server closes TCP first', async () => {
     const o = await against({ frames: frames(serverFrame(1, 'hello'), serverFrame(8, closeBody(4000, 'done'))) });
+    assert.equal(o.serverClosedFirst, true, 'burrow waited for the server to close TCP (RFC 6455 §7.1.1)');
     assert.deepEqual(o.messages.slice(1).map((m) => (m.type === 'ws' ? m.frame : m.type)), [{ type: 'text', data: 'hello' }, { type: 'close', code: 4000, reason: 'done' }]);
     assert.equal(o.error, undefined);
     assert.equal(o.clientClose !== undefined && closeCodeOf(o.clientClose), 4000);

@@ -41,6 +41,8 @@ export interface BadPeer {
   readonly clientClose: Promise<ClientFrame | undefined>;
   /** The first connection's request. */
   readonly request: Promise<UpgradeRequest>;
+  /** `close-after-close`: true when the client had not ended TCP when the peer ended it (the server closed first). */
+  readonly serverClosedFirst: Promise<boolean>;
   /** Lets a `silent` peer close its socket (call it once the client has closed on its own). */
   release(): void;
   /** Resolves when the first connection's socket has closed on the server side. */
@@ -87,6 +89,8 @@ export async function startBadPeer(script: BadPeerScript): Promise<BadPeer> {
   const clientClose = new Promise<ClientFrame | undefined>((r) => (resolveClose = r));
   const request = new Promise<UpgradeRequest>((r) => (resolveRequest = r));
   const closed = new Promise<void>((r) => (resolveClosed = r));
+  let resolveFirst!: (b: boolean) => void;
+  const serverClosedFirst = new Promise<boolean>((r) => (resolveFirst = r));
   let release!: () => void;
   const released = new Promise<void>((r) => (release = r));
   let first = true;
@@ -102,6 +106,7 @@ export async function startBadPeer(script: BadPeerScript): Promise<BadPeer> {
         const req = await readUpgrade(c);
         resolveRequest(req);
         if (script.noAnswer === true) {
+          resolveFirst(false);
           resolveClose(await awaitClientClose(c));
           c.destroy();
           return;
@@ -114,6 +119,7 @@ export async function startBadPeer(script: BadPeerScript): Promise<BadPeer> {
           if (frames.length > 0) await c.write(frames);
         }
         if (script.then === 'drop') {
+          resolveFirst(true);
           c.end();
           resolveClose(await awaitClientClose(c));
           c.destroy();
@@ -122,6 +128,7 @@ export async function startBadPeer(script: BadPeerScript): Promise<BadPeer> {
         const f = await awaitClientClose(c);
         resolveClose(f);
         if ((script.then ?? 'close-after-close') === 'close-after-close') {
+          resolveFirst(!c.remoteEnded);
           c.end();
           return;
         }
@@ -130,11 +137,12 @@ export async function startBadPeer(script: BadPeerScript): Promise<BadPeer> {
         c.destroy();
       } catch {
         resolveClose(undefined);
+        resolveFirst(false);
         c.destroy();
       }
     },
   });
-  return { port: server.port, server, clientClose, request, closed, release, close: () => server.close() };
+  return { port: server.port, server, clientClose, request, closed, serverClosedFirst, release, close: () => server.close() };
 }
 
 export { closeCodeOf };
