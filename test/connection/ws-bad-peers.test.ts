@@ -205,7 +205,7 @@ describe('bad WebSocket peers: the close handshake (wsUpgrade)', () => {
     assert.equal(o.error?.stage, 'timeout');
   });
 
-  it('with keepalive pings running, a protocol error still leaves no timer', async () => {
+  it('with keepalive pings running, a protocol error is still its close code and leaves no socket or timer behind', async () => {
     assertProtocolError(await against({ frames: frames(serverFrame(1, Buffer.from([0xff]))) }, { keepalive: 20 }), 1007);
   });
 
