@@ -4,7 +4,7 @@
 // and no socket or timer is left (active resources compared with those before the connection).
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { deflateRawSync } from 'node:zlib';
+import { constants, deflateRawSync } from 'node:zlib';
 import { open, type BurrowError, type Connection, type StreamMessage, type StreamRef, type WsOptions } from '../../src/index.js';
 import { assertNoLeaks, resourceSnapshot } from '../helpers/leaks.js';
 import { closeCodeOf, startBadPeer, type BadPeerScript } from '../helpers/ws-bad-peer.js';
@@ -154,6 +154,21 @@ describe('bad WebSocket peers: frames (wsUpgrade)', () => {
     assert.ok(bomb.length < 100_000);
     const o = await against({ headers: () => ({ 'Sec-WebSocket-Extensions': 'permessage-deflate' }), frames: frames(serverFrame(2, bomb, { rsv1: true })) }, { compress: true, maxPayload: 1024 * 1024 });
     assertProtocolError(o, 1009, /decompressed to more than maxPayload/);
+  });
+
+  it('compressed messages before a protocol error in the same read are delivered before the error, in order', async () => {
+    const hello = deflateRawSync(Buffer.from('hello'), { finishFlush: constants.Z_SYNC_FLUSH }).subarray(0, -4);
+    for (const bad of [serverFrame(1, 'x', { maskKey: Buffer.from([1, 2, 3, 4]) }), serverFrame(1, Buffer.from([0xff])), serverFrame(8, closeBody(1005))]) {
+      const o = await against(
+        { headers: () => ({ 'Sec-WebSocket-Extensions': 'permessage-deflate' }), frames: frames(serverFrame(1, hello, { rsv1: true }), serverFrame(2, 'plain'), serverFrame(1, hello, { rsv1: true }), bad), sameWrite: true },
+        { compress: true },
+      );
+      assert.deepEqual(
+        o.messages.map((m) => (m.type === 'ws' ? (m.frame.type === 'binary' ? ['binary', m.frame.data.toString()] : m.frame) : m.type)),
+        ['upgrade', { type: 'text', data: 'hello' }, ['binary', 'plain'], { type: 'text', data: 'hello' }, 'error'],
+      );
+      assert.equal(o.error?.code, 'ERR_WS_PROTOCOL');
+    }
   });
 
   it('data that is not a deflate stream in a compressed message is 1007', async () => {

@@ -80,6 +80,8 @@ export class WebSocketLayer implements HttpLayer {
   readonly #pings = new Map<string, { at: number; resolve: (ms: number) => void; reject: (e: BurrowError) => void }>();
   /** The transport closed: nothing more can be written. */
   #gone = false;
+  /** A protocol error was found and waits for the messages before it: nothing more is read. */
+  #failing = false;
   /** The protocol error the stream failed with, if it did. */
   #failure: BurrowError | null = null;
   #pingId = 0;
@@ -242,7 +244,7 @@ export class WebSocketLayer implements HttpLayer {
   }
 
   #onData = (chunk: Buffer): void => {
-    if (this.#closed) return;
+    if (this.#closed || this.#failing) return;
     const frames = this.#frames;
     let error: unknown;
     try {
@@ -256,7 +258,14 @@ export class WebSocketLayer implements HttpLayer {
       error ??= e;
     }
     frames.length = 0;
-    if (error !== undefined) this.#fail(error);
+    if (error === undefined) return;
+    if (this.#assembler.busy) {
+      // Messages before the bad frame are still being inflated: they come out first, then the error.
+      this.#failing = true;
+      void this.#assembler.settled().then(() => this.#fail(error));
+      return;
+    }
+    this.#fail(error);
   };
 
   /** A whole message or control frame, in order. */
