@@ -204,6 +204,34 @@ describe('bad WebSocket peers: the close handshake (wsUpgrade)', () => {
     assert.deepEqual(o.messages.slice(1).map((m) => (m.type === 'ws' ? m.frame : m.type)), [{ type: 'close', code: 1000, reason: '' }]);
   });
 
+  it('a protocol error after our close frame: ERR_WS_PROTOCOL, no second close frame, the transport is closed', async () => {
+    const peer = await startBadPeer({ then: 'silent' });
+    try {
+      const baseline = resourceSnapshot();
+      const conn = open({ host: '127.0.0.1', port: peer.port, protocols: ['http'], retry: 0 });
+      const connClosed = new Promise<void>((resolve) => conn.once('close', () => resolve()));
+      const ref = conn.wsUpgrade('/', {}, { closingTimeout: 10_000 });
+      assert.equal((await conn.await(ref, 5000)).type, 'upgrade');
+      await conn.wsSend(ref, { type: 'close', code: 4000 });
+      const ours = await within(peer.clientClose, 5000, 'our close frame');
+      assert.equal(ours !== undefined && closeCodeOf(ours), 4000);
+      const c = peer.server.connections[0];
+      assert.ok(c !== undefined);
+      await c.write(serverFrame(0xc, 'reserved'));
+      const m = await conn.await(ref, 5000);
+      assert.equal(m.type === 'error' && m.error.code, 'ERR_WS_PROTOCOL');
+      assert.equal(m.type === 'error' && m.error.details['closeCode'], 1002);
+      // Burrow ends its side at once: the peer reads the end of the stream, with no frame after our close.
+      assert.equal((await within(c.readToEnd(), 5000, 'the client ends TCP')).length, 0);
+      peer.release();
+      await within(connClosed, 5000, 'the connection closes');
+      await within(peer.closed, 5000, "the peer's socket closes");
+      await assertNoLeaks(baseline);
+    } finally {
+      await peer.close();
+    }
+  });
+
   it('a peer that closes TCP without a close frame (right after the 101, or in the middle of a frame): ERR_WS_CLOSED, 1006', async () => {
     for (const bytes of [Buffer.alloc(0), serverFrame(2, Buffer.alloc(300)).subarray(0, 100)]) {
       const o = await against({ frames: () => bytes, then: 'drop' });
