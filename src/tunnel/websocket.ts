@@ -68,7 +68,9 @@ export function openWebSocket(
   const deflate = result.deflate === undefined
     ? undefined
     : new PerMessageDeflate(result.deflate, { maxPayload: handshake.options.maxPayload, level: c?.level, threshold: c?.threshold });
-  // Over HTTP/1.1 (the answer to a key) the server closes TCP first after the close handshake.
-  const layer = new WebSocketLayer(duplex, { ref: handshake.ref, origin, options: handshake.options, deflate, serverClosesFirst: handshake.key !== undefined }, sink);
+  // Over HTTP/1.1 (the answer to a key) on a TCP connection to the server itself (hop 0), the server closes TCP first
+  // after the close handshake. Through a proxy the tunnel carries either end to it, and some relay the server's late.
+  const serverClosesFirst = handshake.key !== undefined && origin.hop.index === 0;
+  const layer = new WebSocketLayer(duplex, { ref: handshake.ref, origin, options: handshake.options, deflate, serverClosesFirst }, sink);
   return { layer, result };
 }

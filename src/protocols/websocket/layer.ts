@@ -42,7 +42,8 @@ export interface WsLayerConfig {
   readonly deflate: PerMessageDeflate | undefined;
   /**
    * After a clean close handshake, wait for the server to close the transport before ending ours (an HTTP/1.1
-   * upgrade: the server closes TCP first, RFC 6455 §7.1.1); otherwise (an HTTP/2 stream) end ours at once.
+   * upgrade on a TCP connection to the server: it closes TCP first, RFC 6455 §7.1.1); otherwise (an HTTP/2 stream,
+   * a tunnel) end ours at once.
    */
   readonly serverClosesFirst?: boolean | undefined;
 }
@@ -337,7 +338,8 @@ export class WebSocketLayer implements HttpLayer {
 
   /**
    * After the close handshake: the peer closes (or `closingTimeout` cuts it). Our side ends at once after a
-   * protocol error or over an HTTP/2 stream; after a clean close over HTTP/1.1 it ends when the server's does.
+   * protocol error, over an HTTP/2 stream or a tunnel; after a clean close on TCP to the server it ends when the
+   * server's does.
    */
   #closeTransport(error: BurrowError | null = null): void {
     this.#stopKeepalive();
