@@ -102,3 +102,5 @@ export type {
   WsFrameEvent,
 } from './shared/events.js';
 export { CHANNEL_NAMES, TRACING_CHANNEL_NAMES } from './shared/events.js';
+export { ChainDispatcher, type ChainDispatcherOptions, type DispatchOptions } from './adapters/undici/dispatcher.js';
+export type { ControllerDispatchHandler, DispatchController, DispatchHandler, LegacyDispatchHandler, RawHeaders } from './adapters/undici/handler.js';

@@ -440,4 +440,18 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   close(): Promise<void> {
     return this.#lifecycle.close();
   }
+
+  /**
+   * Lets the process exit while the connection's socket is open (`socket.unref()`), as
+   * pools do with idle connections; {@link refSocket} undoes it. Acts on the current socket
+   * (a reconnection makes a new one, referenced).
+   */
+  unrefSocket(): void {
+    this.#describe.tree.socket?.unref();
+  }
+
+  /** Undoes {@link unrefSocket}: the open socket keeps the process running again. */
+  refSocket(): void {
+    this.#describe.tree.socket?.ref();
+  }
 }

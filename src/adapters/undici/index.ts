@@ -1,0 +1,7 @@
+/**
+ * `burrow/undici`: {@link ChainDispatcher}, an undici `Dispatcher` over burrow's
+ * proxy chains, for `fetch()` (Node's and the npm `undici` package's) and the rest
+ * of undici's API. undici itself is not imported.
+ */
+export { ChainDispatcher, type ChainDispatcherOptions, type DispatchOptions } from './dispatcher.js';
+export type { ControllerDispatchHandler, DispatchController, DispatchHandler, LegacyDispatchHandler, RawHeaders } from './handler.js';
