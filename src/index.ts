@@ -102,5 +102,6 @@ export type {
   WsFrameEvent,
 } from './shared/events.js';
 export { CHANNEL_NAMES, TRACING_CHANNEL_NAMES } from './shared/events.js';
-export { ChainDispatcher, type ChainDispatcherOptions, type DispatchOptions } from './adapters/undici/dispatcher.js';
+export { ChainDispatcher } from './adapters/undici/dispatcher.js';
+export type { ChainDispatcherOptions, DispatchOptions } from './adapters/undici/options.js';
 export type { ControllerDispatchHandler, DispatchController, DispatchHandler, LegacyDispatchHandler, RawHeaders } from './adapters/undici/handler.js';
