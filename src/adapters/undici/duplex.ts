@@ -26,7 +26,8 @@ export class StreamDuplex extends Duplex {
   #closed = false;
 
   constructor(conn: Connection, ref: StreamRef, onClose: () => void) {
-    super({ allowHalfOpen: true });
+    // As undici's own sockets (net.Socket's default): the end of the peer's side ends ours.
+    super({ allowHalfOpen: false });
     this.#conn = conn;
     this.#ref = ref;
     this.#onClose = onClose;

@@ -273,7 +273,8 @@ export class DispatchExchange implements SinkOwner, InFlight {
           return;
         }
         this.#ended = true;
-        this.#fail(m.error);
+        // A stream cancelled by abort() reports the cancellation: the handler hears the abort's reason.
+        this.#fail(this.#aborted ?? m.error);
         return;
       default:
         return;

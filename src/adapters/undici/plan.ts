@@ -120,9 +120,10 @@ export function planOf(core: PlanContext, opts: DispatchOptions): Plan {
   return { route, method, path, headers, body: bodyOf(opts.body), kind, headersTimeout };
 }
 
-/** @internal `host:port` of a CONNECT (`[v6]:port` allowed). */
+/** @internal `host:port` of a CONNECT (`[v6]:port` allowed, and `/host:port` as undici's `connect()` sends it). */
 export function connectTarget(path: string): { host: string; port: number } {
-  const m = /^(?:\[([^\]]+)\]|([^:/[\]]+)):(\d{1,5})$/.exec(path);
+  // undici's top-level connect() puts a slash before the path it is given.
+  const m = /^\/?(?:\[([^\]]+)\]|([^:/[\]]+)):(\d{1,5})$/.exec(path);
   const port = m === null ? NaN : Number(m[3]);
   if (m === null || !(port >= 1 && port <= 65535)) throw new BurrowError('ERR_INVALID_REQUEST', `invalid CONNECT target ${JSON.stringify(path)}: host:port`, { stage: 'http' });
   return { host: (m[1] ?? m[2]) as string, port };
