@@ -55,6 +55,11 @@ const LABELS = {
   'burrow@node24': `burrow low-level, Node ${PEER_NODE_VERSION}`,
   'burrow-request@node24': `burrow \`request()\`, Node ${PEER_NODE_VERSION}`,
   'undici8@node24': `undici 8 \`ProxyAgent\` + \`request()\`, Node ${PEER_NODE_VERSION}`,
+  'fetch-chain': 'undici 7 `fetch()` + burrow `ChainDispatcher`',
+  'fetch-proxyagent': 'undici 7 `fetch()` + undici `ProxyAgent`',
+  'fetch-socket': 'undici 7 `fetch()` + undici `Agent` whose `connect` returns a hand-built tunnel (the other design)',
+  'fetch-chain@node24': `undici 8 \`fetch()\` + burrow \`ChainDispatcher\`, Node ${PEER_NODE_VERSION}`,
+  'fetch-proxyagent@node24': `undici 8 \`fetch()\` + undici \`ProxyAgent\`, Node ${PEER_NODE_VERSION}`,
   'burrow@base': 'burrow low-level, baseline build (BENCH_BASELINE_DIST)',
   'burrow-request@base': 'burrow `request()`, baseline build (BENCH_BASELINE_DIST)',
   'burrow@observed': 'burrow low-level, a subscriber on every channel',
@@ -64,11 +69,11 @@ const LABELS = {
 const PATHS = {
   B1: {
     title: 'B1: HTTPS proxy (HTTP/1.1 CONNECT over TLS) → HTTPS origin (TLS in TLS)',
-    clients: ['raw', 'raw-await', 'burrow', 'burrow-request', 'undici', 'hpa', 'curl', 'raw@node24', 'burrow@node24', 'burrow-request@node24', 'undici8@node24'],
+    clients: ['raw', 'raw-await', 'burrow', 'burrow-request', 'undici', 'hpa', 'curl', 'raw@node24', 'burrow@node24', 'burrow-request@node24', 'undici8@node24', 'fetch-chain', 'fetch-proxyagent', 'fetch-socket', 'fetch-chain@node24', 'fetch-proxyagent@node24'],
   },
-  B2: { title: 'B2: HTTP/2 CONNECT proxy over TLS → HTTPS origin (TLS inside an HTTP/2 stream)', clients: ['raw', 'burrow', 'burrow-request', 'h2w', 'raw-x8', 'burrow-x8', 'h2w-x8'] },
+  B2: { title: 'B2: HTTP/2 CONNECT proxy over TLS → HTTPS origin (TLS inside an HTTP/2 stream)', clients: ['raw', 'burrow', 'burrow-request', 'h2w', 'raw-x8', 'burrow-x8', 'h2w-x8', 'fetch-chain'] },
   B3: { title: 'B3: SOCKS5 (TCP) → HTTPS origin', clients: ['raw', 'burrow', 'burrow-request', 'spa', 'undici-socks', 'curl'] },
-  B4: { title: 'B4: HTTPS proxy → HTTPS proxy → HTTPS origin (TLS nested three deep)', clients: ['raw', 'raw-await', 'burrow', 'burrow-request'] },
+  B4: { title: 'B4: HTTPS proxy → HTTPS proxy → HTTPS origin (TLS nested three deep)', clients: ['raw', 'raw-await', 'burrow', 'burrow-request', 'fetch-chain', 'fetch-socket'] },
 };
 const pathNames = (args.paths ?? Object.keys(PATHS).join(',')).split(',').map((s) => s.trim()).filter(Boolean);
 const onlyClients = args.clients?.split(',').map((s) => s.trim()).filter(Boolean);
@@ -192,6 +197,12 @@ function targets(rows) {
       const raw = get(p, c.endsWith('@node24') ? 'raw@node24' : 'raw');
       if (a && raw) check(`${p} ${c}: client CPU/GiB ÷ raw primitive`, a.cpu / raw.cpu, lim);
     }
+  }
+  // fetch + ChainDispatcher against fetch + undici's ProxyAgent (the same fetch, the same Node): ≤ 1.0× CPU.
+  for (const [c, peer] of [['fetch-chain', 'fetch-proxyagent'], ['fetch-chain@node24', 'fetch-proxyagent@node24'], ['fetch-chain', 'fetch-socket']]) {
+    const a = get('B1', c);
+    const b = get('B1', peer);
+    if (a && b) check(`B1 ${c}: client CPU/GiB ÷ ${peer}'s`, a.cpu / b.cpu, 1.0);
   }
   for (const c of ['burrow', 'burrow-request']) {
     const a = get('B1', c);

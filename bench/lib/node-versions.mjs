@@ -37,6 +37,8 @@ export function clientVariant(name) {
     out.client = 'undici';
     out.undici = 'undici8';
   }
+  // fetch clients under Node 24 use undici 8's fetch (and its ProxyAgent / Agent).
+  if (variant === 'node24' && base.startsWith('fetch-')) out.undici = 'undici8';
   if (variant === 'node24') out.fork.execPath = nodeBinary();
   else if (variant === 'base') {
     const dist = process.env.BENCH_BASELINE_DIST;

@@ -177,11 +177,11 @@ async function rawConnect(socket, port) {
 }
 
 /** Opens the tunnels of P by hand; resolves with { inner, close } (inner: TLS to the origin). */
-async function rawRoute() {
+async function rawRoute(innerAlpn = ['http/1.1']) {
   if (P === 'B1') {
     const outer = await tlsTo(ports.https1);
     await rawConnect(outer, ORIGIN_PORT);
-    const inner = await tlsOver(outer);
+    const inner = await tlsOver(outer, innerAlpn);
     return { inner, close: () => outer.destroy() };
   }
   if (P === 'B4') {
@@ -189,7 +189,7 @@ async function rawRoute() {
     await rawConnect(outer, ports.https2);
     const mid = await tlsOver(outer);
     await rawConnect(mid, ORIGIN_PORT);
-    const inner = await tlsOver(mid);
+    const inner = await tlsOver(mid, innerAlpn);
     return { inner, close: () => outer.destroy() };
   }
   if (P === 'B3') {
@@ -383,6 +383,51 @@ async function peerAgent() {
   throw new Error(`unknown peer ${client}`);
 }
 
+// ------------------------------------------------------------------ fetch() (undici's, the package of cfg.undici)
+
+/**
+ * The dispatcher of a fetch client: burrow's ChainDispatcher (`fetch-chain`), undici's ProxyAgent
+ * (`fetch-proxyagent`, B1 only), or undici's Agent whose `connect` returns a tunnel built by hand
+ * (`fetch-socket`, B1/B4: undici's HTTP layers over the best tunnel socket there is — the other design).
+ */
+async function fetchDispatcher(extra = {}) {
+  const undici = require(UNDICI);
+  const h2 = ORIGIN_PROTO === 'http2';
+  if (client === 'fetch-chain') {
+    const { ChainDispatcher } = await burrowMod();
+    return new ChainDispatcher({ via: viaOf(), tls: TLS, protocols: [ORIGIN_PROTO] });
+  }
+  if (client === 'fetch-proxyagent') {
+    if (P !== 'B1') throw new Error(`undici's ProxyAgent has no route for ${P}`);
+    return new undici.ProxyAgent({ uri: `https://${HOST}:${ports.https1}`, proxyTls: { ca }, requestTls: { ca }, ...(h2 ? { allowH2: true } : {}), ...extra });
+  }
+  if (client === 'fetch-socket') {
+    return new undici.Agent({
+      ...(h2 ? { allowH2: true } : {}),
+      ...extra,
+      connect: (_opts, cb) => {
+        rawRoute(h2 ? ['h2', 'http/1.1'] : ['http/1.1']).then(
+          ({ inner, close }) => {
+            inner.once('close', close);
+            cb(null, inner);
+          },
+          (e) => cb(e, null),
+        );
+      },
+    });
+  }
+  throw new Error(`unknown fetch client ${client}`);
+}
+
+async function fetchGet(dispatcher, path, onHead) {
+  const res = await require(UNDICI).fetch(url(path), { dispatcher });
+  onHead?.();
+  if (res.status !== 200) throw new Error(`status ${res.status}`);
+  let n = 0;
+  for await (const c of res.body) n += c.length;
+  return n;
+}
+
 // ------------------------------------------------------------------ one fetch on a NEW tunnel
 
 /** New tunnel (new proxy connection), GET path; resolves with body bytes. `onHead` at the response head. */
@@ -421,6 +466,16 @@ async function fetchNew(path, onHead) {
         return await undiciGet(agent, path, onHead);
       } finally {
         await agent.close();
+      }
+    }
+    case 'fetch-chain':
+    case 'fetch-proxyagent':
+    case 'fetch-socket': {
+      const d = await fetchDispatcher();
+      try {
+        return await fetchGet(d, path, onHead);
+      } finally {
+        await d.close();
       }
     }
     case 'hpa':
@@ -504,6 +559,11 @@ async function rpsClient() {
     const h2 = ORIGIN_PROTO === 'http2';
     const agent = await undiciAgent(h2 ? { allowH2: true, connections: 1, pipelining: cfg.inflight } : { connections: 1, pipelining: 1 });
     return { one: () => undiciGet(agent, '/'), close: () => agent.close() };
+  }
+  if (client.startsWith('fetch-')) {
+    const h2 = ORIGIN_PROTO === 'http2';
+    const d = await fetchDispatcher(client === 'fetch-chain' ? {} : h2 ? { connections: 1, pipelining: cfg.inflight } : { connections: 1, pipelining: 1 });
+    return { one: () => fetchGet(d, '/'), close: () => d.close() };
   }
   throw new Error(`unknown rps client ${client}`);
 }
@@ -618,8 +678,8 @@ try {
   if (mode === 'download') {
     const k = cfg.tunnels ?? 1;
     // Warm the module graph (imports, no connection) so that the counted part is the transfer.
-    if (client.startsWith('burrow')) await burrowMod();
-    if (client === 'undici') require(UNDICI);
+    if (client.startsWith('burrow') || client === 'fetch-chain') await burrowMod();
+    if (client === 'undici' || client.startsWith('fetch-')) require(UNDICI);
     if (client === 'h2w') require('http2-wrapper');
     if (client === 'hpa') await import('https-proxy-agent');
     if (client === 'spa') await import('socks-proxy-agent');
