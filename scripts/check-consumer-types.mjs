@@ -33,6 +33,11 @@ export async function f(): Promise<number> {
   }
 }
 void startOrigin;
+import { ChainDispatcher, type ChainDispatcherOptions } from 'burrow/undici';
+import type {} from 'burrow/undici/register';
+const dispatcherOptions: ChainDispatcherOptions = { via: ['h2://proxy:443'], timeouts: { headers: 5000 } };
+const restore: () => void = new ChainDispatcher(dispatcherOptions).install();
+void ChainDispatcher.fromEnv({ env: { https_proxy: 'http://proxy:3128' } }).close().then(restore);
 `;
 const dir = mkdtempSync(join(tmpdir(), 'burrow-consumer-'));
 let failed = false;
