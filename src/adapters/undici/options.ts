@@ -51,8 +51,8 @@ export interface DispatchOptions {
   /** Path and query; for CONNECT, `host:port`. */
   path: string;
   method: string;
-  /** A string, bytes, or an async iterable of chunks (a `Readable`, or fetch's body generator). */
-  body?: string | Uint8Array | ArrayBuffer | AsyncIterable<Uint8Array | string> | Iterable<Uint8Array | string> | null;
+  /** A string, bytes, a `Blob`, or an async iterable of chunks (a `Readable`, or fetch's body generator). */
+  body?: string | Uint8Array | ArrayBuffer | Blob | AsyncIterable<Uint8Array | string> | Iterable<Uint8Array | string> | null;
   /** An object, a flat `[name, value, …]` list, or any iterable of pairs. */
   headers?: Record<string, string | string[] | number | undefined> | readonly (string | string[])[] | Iterable<readonly [string, string]> | null;
   /** `'websocket'` (or another protocol): an HTTP/1.1 `Upgrade`; the socket goes to `onUpgrade`. */

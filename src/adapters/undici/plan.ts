@@ -73,13 +73,19 @@ function bodyOf(b: DispatchOptions['body']): Buffer | AsyncIterable<Uint8Array |
   if (b === undefined || b === null) return null;
   if (typeof b === 'string' || b instanceof Uint8Array || b instanceof ArrayBuffer) return toBuffer(b);
   if (typeof (b as AsyncIterable<unknown>)[Symbol.asyncIterator] === 'function') return b as AsyncIterable<Uint8Array | string>;
+  if (b instanceof Blob) {
+    const blob = b;
+    return (async function* () {
+      yield* blob.stream() as unknown as AsyncIterable<Uint8Array>;
+    })();
+  }
   if (typeof (b as Iterable<unknown>)[Symbol.iterator] === 'function') {
     const it = b as Iterable<Uint8Array | string>;
     return (async function* () {
       yield* it;
     })();
   }
-  throw new BurrowError('ERR_INVALID_REQUEST', 'invalid request body: a string, bytes, or an (async) iterable of chunks', { stage: 'http' });
+  throw new BurrowError('ERR_INVALID_REQUEST', 'invalid request body: a string, bytes, a Blob, or an (async) iterable of chunks', { stage: 'http' });
 }
 
 /** @internal The route for `origin` with the dispatcher's chain (`via`, else the environment snapshot `env`). */

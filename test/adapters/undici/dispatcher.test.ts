@@ -6,6 +6,9 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Readable } from 'node:stream';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import type { Duplex } from 'node:stream';
@@ -41,6 +44,7 @@ describe('ChainDispatcher', () => {
   let proxyB: TestConnectProxy;
   let echo: TestEchoServer;
   let ws: WsOrigin;
+  let redirector: Server;
   let baseline: string[];
 
   before(async () => {
@@ -51,8 +55,13 @@ describe('ChainDispatcher', () => {
     proxyB = await startConnectProxy();
     echo = await startEchoServer();
     ws = await startWsOrigin();
+    // Answers every request with a redirect to the test origin.
+    redirector = createServer((req, res) => res.writeHead(302, { location: `${origin.url}/` }).end());
+    await new Promise<void>((resolve) => redirector.listen(0, '127.0.0.1', resolve));
   });
   after(async () => {
+    redirector.closeAllConnections();
+    await new Promise<void>((resolve) => redirector.close(() => resolve()));
     await Promise.all([origin.close(), h2origin.close(), proxyA.close(), proxyB.close(), echo.close(), ws.close()]);
     await assertNoLeaks(baseline);
   });
@@ -86,6 +95,50 @@ describe('ChainDispatcher', () => {
         assert.equal(JSON.parse(await res.body.text()).httpVersion, '2.0');
         const h1 = await undici.request(`${h2origin.url}/echo`, { dispatcher: d, allowH2: false });
         assert.equal(JSON.parse(await h1.body.text()).httpVersion, '1.1');
+      } finally {
+        await d.close();
+      }
+    });
+  });
+
+  describe('requests', () => {
+    it('fetch follows a redirect itself: each request goes through the chain', async () => {
+      const d = new ChainDispatcher({ via: [proxyA.url] });
+      const a0 = proxyA.requests.length;
+      try {
+        const port = (redirector.address() as AddressInfo).port;
+        const res = await undici.fetch(`http://127.0.0.1:${port}/away`, { dispatcher: d });
+        assert.equal(res.redirected, true);
+        assert.equal(await res.text(), 'hello');
+        assert.deepEqual(
+          proxyA.requests.slice(a0).map((r) => r.target),
+          [`127.0.0.1:${port}`, `127.0.0.1:${origin.port}`],
+        );
+      } finally {
+        await d.close();
+      }
+    });
+
+    it("undici's request() sends a Readable, a Blob and bytes as the body", async () => {
+      const d = new ChainDispatcher({ via: [proxyA.url] });
+      try {
+        for (const body of [Readable.from([Buffer.from('from '), Buffer.from('a Readable')]), new Blob(['from ', 'a Blob']), Buffer.from('from bytes')]) {
+          const res = await undici.request(`${origin.url}/echo`, { dispatcher: d, method: 'POST', body });
+          const echoed = JSON.parse(await res.body.text()) as { body: string };
+          assert.match(echoed.body, /^from (a Readable|a Blob|bytes)$/);
+        }
+      } finally {
+        await d.close();
+      }
+    });
+
+    it('a body of another type rejects with ERR_INVALID_REQUEST and sends nothing', async () => {
+      const d = new ChainDispatcher({ via: [proxyA.url] });
+      const a0 = proxyA.requests.length;
+      try {
+        const e = await rejection(undici.request(`${origin.url}/echo`, { dispatcher: d, method: 'POST', body: 42 }));
+        assert.ok(isBurrowError(e) && e.code === 'ERR_INVALID_REQUEST', String(e));
+        assert.equal(proxyA.requests.length, a0);
       } finally {
         await d.close();
       }
