@@ -15,6 +15,8 @@
  * | descriptions | `describe.ts` | `info()`, `streamInfo()` |
  */
 import { EventEmitter } from 'node:events';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { BurrowError } from '../errors/errors.js';
 import type { HeaderList, HeadersInit } from '../shared/headers.js';
 import type { ConnectionInfo, ConnectionState, StreamInfo } from '../shared/info.js';
@@ -281,6 +283,36 @@ export class Connection extends EventEmitter<ConnectionEvents> {
    */
   cancel(ref: StreamRef): void {
     this.#requests.cancel(ref);
+  }
+
+  /**
+   * Takes the transport of an open raw tunnel out of the connection and
+   * returns it: the duplex the raw layer ran on — the innermost `TLSSocket`
+   * (when the tunnel's destination is TLS), the `net.Socket` or `TLSSocket` of
+   * a connection-wide tunnel, or the HTTP/2 stream of a stream-wide one. It is
+   * returned paused with no listener of burrow's on it, every byte the
+   * destination sent still unread: `resume()` it, `pipe()` it, or hand it to
+   * another client (`tls.connect({ socket })`, `http.request({ createConnection })`).
+   * Call it as soon as the tunnel's `up raw` message (or, for the connection's
+   * own raw stream, `awaitUp()`) arrives; once bytes were delivered as data
+   * messages it throws `ERR_BAD_STATE`.
+   *
+   * The ref's last message is `ERR_TUNNEL_CLOSED` with `details.detached`. The
+   * caller owns the duplex: destroying it closes what it runs on (for a
+   * connection-wide tunnel, every socket down to the TCP connection; for a
+   * stream-wide one, the HTTP/2 stream is reset and the connection goes on).
+   * When the tunnel is connection-wide — every hop an HTTP/1.1 CONNECT or SOCKS5,
+   * or `ref` is {@link ref}, the connection's own raw stream — the connection
+   * has nothing left: it closes (`close` with null, no reconnection) without
+   * touching the duplex or the sockets under it.
+   *
+   * Throws `ERR_NOT_A_TUNNEL` when `ref` is not an open raw tunnel of this
+   * connection (not up yet, closed, or another protocol).
+   */
+  detach(ref: StreamRef): Socket | Duplex {
+    const { duplex, connectionWide } = this.#requests.detach(ref);
+    if (connectionWide) this.#lifecycle.handedOver();
+    return duplex;
   }
 
   // ---------------------------------------------------------------- WebSocket

@@ -431,6 +431,36 @@ export class LayerStack {
     else this.nodeClosed(parent, error, []);
   }
 
+  /**
+   * Takes the raw layer of `node` out of the connection and returns its duplex
+   * (`Connection.detach`). The node goes from the tree, and with it the nodes
+   * whose transport it took over (its carriers: HTTP/1.1 CONNECT layers that
+   * handed their socket on), since their sockets now belong to the duplex. Their
+   * layers go down; each tunnel ref among them gets `ERR_TUNNEL_CLOSED`
+   * (`details.detached`) as its last message. Returns whether the chain reached
+   * the connection's own socket (then the connection has nothing left).
+   */
+  detach(node: LayerNode): { duplex: Socket | Duplex; connectionWide: boolean } {
+    const layer = node.layer;
+    if (layer.detach === undefined) throw new BurrowError('ERR_NOT_A_TUNNEL', `${node.tunnelRef ?? 'the connection'} is not a raw layer`, { stage: 'state', hop: node.hop });
+    const duplex = layer.detach();
+    const chain: LayerNode[] = [];
+    for (let n: LayerNode | undefined = node; n !== undefined; n = n.carrier) chain.push(n);
+    const connectionWide = this.#tree.rootOf(node).key === '';
+    for (const n of chain) this.#tree.removeSubtree(n);
+    this.nodesDown(chain, null);
+    for (const n of chain) {
+      // The connection's own raw stream (no tunnel) is detached with its connection.
+      const ref = n.tunnelRef ?? (n === node ? this.#connRef : undefined);
+      if (ref === undefined) continue;
+      const err = new BurrowError('ERR_TUNNEL_CLOSED', `${ref} was detached: its transport belongs to the caller now`, { stage: 'state', hop: n.hop, details: { detached: true } });
+      if (n.tunnelRef !== undefined) this.#tunnels.closed(n.key, err);
+      this.deliver({ type: 'error', ref, error: err });
+    }
+    if (connectionWide) this.#tree.connNode = undefined;
+    return { duplex, connectionWide };
+  }
+
   /** A node's layer finished: its subtree goes; the root's close is the connection's loss. */
   nodeClosed(node: LayerNode, error: BurrowError | null, killed: readonly StreamRef[]): void {
     const tree = this.#tree;

@@ -281,6 +281,16 @@ export class Lifecycle {
     return this.#closed;
   }
 
+  /**
+   * The connection's transport was handed to the caller (`detach`): the
+   * connection ends (no reconnection, `close` with null) without closing it.
+   */
+  handedOver(): void {
+    const { status, guard } = this.#p;
+    status.userClosing = true;
+    guard.run(() => this.terminate(null));
+  }
+
   /** Immediate close (no reconnection): open streams get `ERR_CLOSED`. */
   close(): Promise<void> {
     const { status, guard } = this.#p;

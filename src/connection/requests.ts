@@ -5,6 +5,8 @@
  * reaches its layer through the router — after the callback in progress when
  * made from inside one.
  */
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { BurrowError } from '../errors/errors.js';
 import { authorityHost, checkRequestLine, hasHeader, normalizeHeaders, type Header, type HeadersInit } from '../shared/headers.js';
 import type { HttpLayer } from '../shared/layer.js';
@@ -229,6 +231,18 @@ export class Requests {
     // CONNECT was taken (its layers ended then); a conn-wide one had taken the connection's
     // socket, which goes with it, as when a conn-wide tunnel that is up is cancelled.
     pending?.setup?.dropCarrier(err);
+  }
+
+  /** Takes the duplex of the raw tunnel `ref` (or of the connection's own raw stream) out of the connection. */
+  detach(ref: StreamRef): { duplex: Socket | Duplex; connectionWide: boolean } {
+    const { tree, stack, status, connRef } = this.#p;
+    const own = ref.equals(connRef);
+    const node = own ? tree.root : tree.get(ref.key);
+    const ok = node !== undefined && node.layer.protocol === 'raw' && node.takenOverBy === undefined && (own ? node.key === '' : node.tunnelRef?.equals(ref) === true);
+    if (!ok || status.state === 'closed') {
+      throw new BurrowError('ERR_NOT_A_TUNNEL', `${ref} is not an open raw tunnel of this connection (not up yet, closed, or not raw)`, { stage: 'state', hop: status.hop });
+    }
+    return stack.detach(node);
   }
 
   /** Gives a stream `increment` more data messages of flow budget. */

@@ -45,7 +45,8 @@ export interface RouteOrigin {
   readonly host: string;
   readonly port: number;
   readonly tls: TlsOptions;
-  readonly protocols: readonly ('http' | 'http2')[];
+  /** What to speak to the origin; `['raw']`: a route whose last layer is a raw tunnel, for its duplex (`Connection.detach`). */
+  readonly protocols: readonly ('http' | 'http2' | 'raw')[];
   readonly tlsHandshakeTimeout: number | undefined;
 }
 
@@ -64,7 +65,8 @@ export interface LayerTiming {
 export interface OpenRoute {
   readonly conn: Connection;
   readonly tunnel: StreamRef | undefined;
-  readonly protocol: 'http' | 'http2';
+  /** `raw` only for an origin opened with `protocols: ['raw']`. */
+  readonly protocol: 'http' | 'http2' | 'raw';
   readonly layers: LayerTiming[];
 }
 
@@ -282,7 +284,7 @@ export async function openRoute(
         } else if (m.type === 'up') {
           if (m.protocol === 'socks') layers.push({ kind: 'socks5', host: next.host, port: next.port, atMs: at() });
           else {
-            protocol = m.protocol === 'http2' ? 'http2' : 'http';
+            protocol = m.protocol === 'http2' || m.protocol === 'raw' ? m.protocol : 'http';
             break;
           }
         } else if (m.type === 'error') {
@@ -292,8 +294,9 @@ export async function openRoute(
       tunnel = ref;
       e = httpEndpoint(nextIndex);
     }
-    if (protocol === 'raw' || protocol === 'websocket') throw new BurrowError('ERR_BAD_STATE', `the route ended in a ${protocol} layer`, { stage: 'state' });
-    layers.push({ kind: protocol === 'http2' ? 'HTTP/2' : 'HTTP/1.1', host: origin.host, port: origin.port, atMs: at() });
+    const wantRaw = origin.protocols[0] === 'raw';
+    if (protocol === 'websocket' || (protocol === 'raw') !== wantRaw) throw new BurrowError('ERR_BAD_STATE', `the route ended in a ${protocol} layer`, { stage: 'state' });
+    layers.push({ kind: protocol === 'http2' ? 'HTTP/2' : protocol === 'raw' ? 'raw' : 'HTTP/1.1', host: origin.host, port: origin.port, atMs: at() });
     return { conn, tunnel, protocol, layers };
   } catch (err) {
     await conn.close();

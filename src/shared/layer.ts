@@ -94,6 +94,12 @@ export interface HttpLayer {
   activeStreams(): StreamRef[];
   /** State of one stream, or undefined when unknown to this layer. */
   streamState(ref: StreamRef): LayerStreamState | undefined;
+  /**
+   * Raw layers only: lets go of the duplex without closing it and returns it
+   * (paused, listeners removed); the layer is finished and reports nothing
+   * more. Throws `ERR_BAD_STATE` when it cannot (see `RawLayer.detach`).
+   */
+  detach?(): Socket | Duplex;
 }
 
 /** A WebSocket layer: one stream, whose frames are sent with `send`. */

@@ -27,6 +27,8 @@ export class RawLayer implements HttpLayer {
   #ended = false;
   /** We ended our side. */
   #writeEnded = false;
+  /** Bytes were delivered as data messages (a detach would not hand them over). */
+  #delivered = false;
 
   constructor(socket: Socket | Duplex, ref: StreamRef, origin: LayerOrigin, flow: number, sink: LayerSink) {
     this.#socket = socket;
@@ -111,8 +113,32 @@ export class RawLayer implements HttpLayer {
     return ref.equals(this.#ref) && !this.#closed ? 'running' : undefined;
   }
 
+  /**
+   * Lets go of the duplex without closing it: the layer stops reading it and
+   * removes its listeners, and the duplex is returned paused, every byte the
+   * peer sent still in it. Nothing is reported to the sink (the caller takes
+   * the node out of the tree). Throws `ERR_BAD_STATE` when the layer has closed,
+   * when either side has ended, or when bytes were already delivered as data
+   * messages (they could not be handed over).
+   */
+  detach(): Socket | Duplex {
+    if (this.#closed || this.#ended || this.#writeEnded || this.#delivered) {
+      const why = this.#closed ? 'it is closed' : this.#delivered ? 'bytes were already delivered on its ref' : 'one of its sides has ended';
+      throw new BurrowError('ERR_BAD_STATE', `the raw stream ${this.#ref} cannot be detached: ${why}`, { stage: 'state', hop: this.#origin.hop });
+    }
+    this.#closed = true;
+    const socket = this.#socket;
+    socket.pause();
+    socket.removeListener('data', this.#onData);
+    socket.removeListener('end', this.#onEnd);
+    socket.removeListener('close', this.#onClose);
+    socket.removeListener('error', this.#onError);
+    return socket;
+  }
+
   #onData = (chunk: Buffer): void => {
     if (this.#closed) return;
+    this.#delivered = true;
     this.#sink.deliver({ type: 'data', ref: this.#ref, fin: false, data: chunk });
     if (this.#flow !== Infinity && --this.#flow <= 0 && !this.#paused) {
       this.#paused = true;
