@@ -105,3 +105,5 @@ export { CHANNEL_NAMES, TRACING_CHANNEL_NAMES } from './shared/events.js';
 export { ChainDispatcher } from './adapters/undici/dispatcher.js';
 export type { ChainDispatcherOptions, DispatchOptions } from './adapters/undici/options.js';
 export type { ControllerDispatchHandler, DispatchController, DispatchHandler, LegacyDispatchHandler, RawHeaders } from './adapters/undici/handler.js';
+export { ChainAgent } from './adapters/agent/agent.js';
+export type { ChainAgentOptions } from './adapters/agent/options.js';
