@@ -7,7 +7,7 @@
  * Node's agent pools those sockets per route (keep-alive, `maxSockets`).
  */
 import { Agent, type ClientRequest, type ClientRequestArgs } from 'node:http';
-import { Agent as HttpsAgent } from 'node:https';
+import { Agent as HttpsAgent, type AgentOptions as HttpsAgentOptions } from 'node:https';
 import { isIP, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { ConnectionOptions } from 'node:tls';
@@ -58,6 +58,12 @@ function calledFromHttps(): boolean {
  * ```
  */
 export class ChainAgent extends Agent {
+  /**
+   * Node's agent options as given (burrow's own options left out): Node's
+   * `Agent` sets this; declared so that the agent is also typed as an
+   * `https.Agent` where a client asks for one (got, node-fetch).
+   */
+  declare readonly options: HttpsAgentOptions;
   readonly #via: ChainAgentOptions['via'];
   readonly #env: boolean | ProxyEnv | undefined;
   /** The hops of a fixed `via`, resolved once. */
@@ -99,9 +105,19 @@ export class ChainAgent extends Agent {
     return calledFromHttps() ? 'https:' : 'http:';
   }
 
+  /** Set by Node's `Agent` constructor; the agent's protocol follows its caller, so this is ignored. */
+  set protocol(_value: string) {
+    // Ignored: see the getter.
+  }
+
   /** 443 when Node's `https` module asks, else 80. */
   get defaultPort(): number {
     return calledFromHttps() ? 443 : 80;
+  }
+
+  /** Set by Node's `Agent` constructor; the default port follows the caller, so this is ignored. */
+  set defaultPort(_value: number) {
+    // Ignored: see the getter.
   }
 
   /** Node's pool key: `https:` requests are told apart by their TLS options too, as Node's `https.Agent` does. */

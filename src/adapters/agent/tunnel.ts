@@ -78,6 +78,8 @@ function originTls(duplex: Socket | Duplex, options: ConnectionOptions, hop: Hop
     sock.once('error', onError);
     sock.once('close', onClose);
     signal?.addEventListener('abort', onAbort, { once: true });
+    // The TLS socket does not close the duplex it runs on.
+    sock.once('close', () => duplex.destroy());
     sock.once('secureConnect', () => {
       done();
       resolve(sock);
@@ -96,8 +98,24 @@ const noop = function (this: Duplex): Duplex {
  * methods as no-ops: the proxy connection under it is burrow's.
  */
 function asSocket(duplex: Socket | Duplex): Socket | Duplex {
+  resumeOnRead(duplex);
   if (duplex instanceof Socket) return duplex;
   const d = duplex as Duplex & Partial<Record<'setKeepAlive' | 'setNoDelay' | 'ref' | 'unref', typeof noop>>;
   for (const m of ['setKeepAlive', 'setNoDelay', 'ref', 'unref'] as const) if (typeof d[m] !== 'function') d[m] = noop;
   return d;
+}
+
+/**
+ * The detached duplex comes paused (no byte is lost before its new owner
+ * reads): it resumes once Node's HTTP client listens for its data.
+ */
+function resumeOnRead(duplex: Duplex): void {
+  if (!duplex.isPaused()) return;
+  const onListener = (event: string | symbol): void => {
+    if (event !== 'data') return;
+    duplex.removeListener('newListener', onListener);
+    // After the listener is added (newListener comes before).
+    process.nextTick(() => duplex.resume());
+  };
+  duplex.on('newListener', onListener);
 }
