@@ -447,16 +447,6 @@ export class LayerStack {
     const chain: LayerNode[] = [];
     for (let n: LayerNode | undefined = node; n !== undefined; n = n.carrier) chain.push(n);
     const connectionWide = this.#tree.rootOf(node).key === '';
-    // A TLS socket made on another socket does not close it: when the duplex closes, so does what it ran on.
-    const under = new Set<Socket | Duplex>();
-    for (const n of chain) if (n.tls !== undefined) under.add(n.tls);
-    if (connectionWide && this.#tree.socket !== undefined) under.add(this.#tree.socket);
-    under.delete(duplex);
-    if (under.size > 0) {
-      duplex.once('close', () => {
-        for (const s of under) s.destroy();
-      });
-    }
     for (const n of chain) this.#tree.removeSubtree(n);
     this.nodesDown(chain, null);
     for (const n of chain) {

@@ -78,8 +78,6 @@ function originTls(duplex: Socket | Duplex, options: ConnectionOptions, hop: Hop
     sock.once('error', onError);
     sock.once('close', onClose);
     signal?.addEventListener('abort', onAbort, { once: true });
-    // The TLS socket does not close the duplex it runs on.
-    sock.once('close', () => duplex.destroy());
     sock.once('secureConnect', () => {
       done();
       resolve(sock);
