@@ -18,7 +18,8 @@
 //   node tunnel-download.mjs                  5 runs of 1 GiB, rewrites docs/benchmarks.md
 //   node tunnel-download.mjs --quick          smoke: 1 run of 16 MiB, no warm-up, docs untouched
 //   node tunnel-download.mjs --size 1024 --runs 7 --paths B1,B4 [--no-docs]
-//   node tunnel-download.mjs --paths B1 --clients raw,burrow-request --no-docs   these clients only (also variants:
+//   node tunnel-download.mjs --paths B1 --clients raw,burrow-request --no-docs   these clients only (also `agent`,
+//       burrow's ChainAgent + https.get, on any path; variants:
 //       burrow@base with BENCH_BASELINE_DIST=/other/dist for a before/after, undici8@node24, burrow@node24)
 //   node tunnel-download.mjs --profile [--paths B1]   one --cpu-prof run per burrow client and raw,
 //       summarised (profiles in bench/.build/profiles/); writes section tunnel-download-profile
@@ -45,6 +46,7 @@ const LABELS = {
   undici: 'undici `ProxyAgent` + `request()` (`for await` body)',
   'undici-socks': 'undici `Socks5ProxyAgent` + `request()`',
   hpa: 'https-proxy-agent + `https.get`',
+  agent: 'burrow `ChainAgent` + `https.get`',
   spa: 'socks-proxy-agent (`socks5h://`) + `https.get`',
   h2w: 'http2-wrapper `proxies.HttpsOverHttp2` + `https.get`',
   curl: 'curl (whole process)',

@@ -12,6 +12,7 @@
 //
 // Usage: node tunnel-requests.mjs [--quick] [--runs 5] [--duration 2000] [--warmup 1000] [--no-docs] [--profile]
 //          [--scenarios h1-seq,h2-100] [--clients burrow,undici,...]
+// `--scenarios h1-seq --clients hpa,agent`: https.get with https-proxy-agent vs burrow's ChainAgent.
 // Rows ending @node24 run under Node 24 (undici 8 needs Node >= 22) and are compared with each other.
 import { readFileSync } from 'node:fs';
 import { writeSection } from './lib/docs.mjs';
@@ -31,6 +32,8 @@ const LABELS = {
   burrow: 'burrow low-level (`get` with `replyTo` on the tunnel ref)',
   'burrow-request': 'burrow `request()` (a `Pool`, `for await` body)',
   undici: 'undici 7 `ProxyAgent` + `request()`',
+  hpa: 'https-proxy-agent + `https.get` (`keepAlive`, `maxSockets: 1`)',
+  agent: 'burrow `ChainAgent` + `https.get` (`keepAlive`, `maxSockets: 1`)',
   'burrow@node24': `burrow low-level, Node ${PEER_NODE_VERSION}`,
   'burrow-request@node24': `burrow \`request()\`, Node ${PEER_NODE_VERSION}`,
   'undici8@node24': `undici 8 \`ProxyAgent\` + \`request()\`, Node ${PEER_NODE_VERSION}`,

@@ -367,10 +367,15 @@ async function undiciAgent(extra = {}) {
   return new undici.ProxyAgent({ uri: `https://${HOST}:${ports.https1}`, proxyTls: { ca }, requestTls: { ca }, ...extra });
 }
 
-async function peerAgent() {
+async function peerAgent(extra = {}) {
   if (client === 'hpa') {
     const { HttpsProxyAgent } = await import('https-proxy-agent');
-    return new HttpsProxyAgent(`https://${HOST}:${ports.https1}`, { ca });
+    return new HttpsProxyAgent(`https://${HOST}:${ports.https1}`, { ca, ...extra });
+  }
+  if (client === 'agent') {
+    // burrow's ChainAgent: any chain of path P (the peer above has B1 only).
+    const { ChainAgent } = await burrowMod();
+    return new ChainAgent({ via: viaOf(), ...extra });
   }
   if (client === 'spa') {
     const { SocksProxyAgent } = await import('socks-proxy-agent');
@@ -479,6 +484,7 @@ async function fetchNew(path, onHead) {
       }
     }
     case 'hpa':
+    case 'agent':
     case 'spa':
     case 'h2w': {
       const agent = await peerAgent();
@@ -554,6 +560,11 @@ async function rpsClient() {
       },
       close: () => pool.close?.(),
     };
+  }
+  if (client === 'hpa' || client === 'agent') {
+    // https.get on a keep-alive agent with one socket: every request on the same tunnel.
+    const agent = await peerAgent({ keepAlive: true, maxSockets: 1 });
+    return { one: () => httpsGet(agent, '/'), close: () => agent.destroy() };
   }
   if (client === 'undici') {
     const h2 = ORIGIN_PROTO === 'http2';
@@ -678,7 +689,7 @@ try {
   if (mode === 'download') {
     const k = cfg.tunnels ?? 1;
     // Warm the module graph (imports, no connection) so that the counted part is the transfer.
-    if (client.startsWith('burrow') || client === 'fetch-chain') await burrowMod();
+    if (client.startsWith('burrow') || client === 'fetch-chain' || client === 'agent') await burrowMod();
     if (client === 'undici' || client.startsWith('fetch-')) require(UNDICI);
     if (client === 'h2w') require('http2-wrapper');
     if (client === 'hpa') await import('https-proxy-agent');
