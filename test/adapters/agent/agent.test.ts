@@ -118,6 +118,37 @@ describe('ChainAgent', () => {
     }
   });
 
+  it("a failed TLS handshake with the origin is ERR_TLS at the origin's hop, and closes the chain", TEST_TIMEOUT, async () => {
+    const agent = new ChainAgent({ via: h2ThenSocks() });
+    try {
+      // No CA for the origin: its certificate does not verify.
+      const e = await new Promise<unknown>((resolve) => {
+        https.get(nginx('/small'), { agent }, () => resolve(undefined)).on('error', resolve);
+      });
+      assert.ok(isBurrowError(e), String(e));
+      assert.equal(e.code, 'ERR_TLS');
+      assert.equal(e.stage, 'tls');
+      assert.deepEqual({ index: e.hop?.index, kind: e.hop?.kind, port: e.hop?.port }, { index: 2, kind: 'origin', port: peers.ports.nginxTls });
+    } finally {
+      agent.destroy();
+    }
+    await assertNoLeaks(baseline);
+  });
+
+  it('a request destroyed while its chain opens leaves no socket open', TEST_TIMEOUT, async () => {
+    let started!: () => void;
+    const layerStarted = new Promise<void>((resolve) => (started = resolve));
+    const agent = new ChainAgent({ via: h2ThenSocks(), events: { layerStart: () => started() } });
+    const req = https.get(nginx('/small'), { agent, ca: peers.ca });
+    const closed = new Promise<void>((resolve) => req.on('close', resolve));
+    req.on('error', () => undefined);
+    await layerStarted;
+    req.destroy();
+    await closed;
+    await assertNoLeaks(baseline);
+    agent.destroy();
+  });
+
   describe('an abort mid-body leaves no socket open', () => {
     const chains = { 'squid over TLS': squidTls, 'nghttpx (HTTP/2) then SOCKS5 over TLS': h2ThenSocks };
     for (const [name, via] of Object.entries(chains)) {
