@@ -302,7 +302,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
    * connection-wide tunnel, every socket down to the TCP connection; for a
    * stream-wide one, the HTTP/2 stream is reset and the connection goes on).
    * When the tunnel is connection-wide — every hop an HTTP/1.1 CONNECT or SOCKS5,
-   * or `ref` is {@link ref}, the connection's own raw stream — the connection
+   * or `ref` is the connection's `ref` (its own raw stream) — the connection
    * has nothing left: it closes (`close` with null, no reconnection) without
    * touching the duplex or the sockets under it.
    *

@@ -126,7 +126,11 @@ export class ChainAgent extends Agent {
     return isSecureEndpoint(o) ? HttpsAgent.prototype.getName.call(this, o as never) : super.getName(o as never);
   }
 
-  /** Opens a tunnel for `req` (Node's agent calls this when it needs a new socket); failures go to `cb`. */
+  /**
+   * Opens a tunnel for `req` (Node's agent calls this when it needs a new socket); failures go to `cb`.
+   *
+   * @internal
+   */
   createSocket(req: ClientRequest, options: AgentRequestOptions, cb: (err: Error | null, socket?: Socket | Duplex) => void): void {
     const secure = isSecureEndpoint(options);
     const o: AgentRequestOptions = { ...options, secureEndpoint: secure };
@@ -157,7 +161,11 @@ export class ChainAgent extends Agent {
     );
   }
 
-  /** The tunnel opened for the socket being created (Node's agent calls this from `createSocket`). */
+  /**
+   * The tunnel opened for the socket being created (Node's agent calls this from `createSocket`).
+   *
+   * @internal
+   */
   override createConnection(): Duplex {
     const s = this.#next;
     this.#next = undefined;
