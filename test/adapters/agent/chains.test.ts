@@ -6,7 +6,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:https';
-import { WebSocketServer } from 'ws';
+import { WebSocketServer, type WebSocket } from 'ws';
 import { ChainAgent, type ChainAgentOptions } from '../../../src/index.js';
 import { assertNoLeaks, resourceSnapshot } from '../../helpers/leaks.js';
 import { startPeers, type Peers } from '../../peers/harness.js';
@@ -18,6 +18,10 @@ describe('ChainAgent with real clients through real proxies', () => {
   let peers: Peers;
   let wsServer: Server;
   let baseline: string[];
+  // The echo server's side of each WebSocket: it closes after the client's, once the close went through the chain.
+  const serverSide = new Set<WebSocket>();
+  const idleWaiters: Array<() => void> = [];
+  const serverIdle = (): Promise<void> => (serverSide.size === 0 ? Promise.resolve() : new Promise((resolve) => idleWaiters.push(resolve)));
 
   before(async () => {
     peers = await startPeers();
@@ -25,6 +29,11 @@ describe('ChainAgent with real clients through real proxies', () => {
     wsServer = createServer({ cert: peers.pki.server.cert, key: peers.pki.server.key });
     const wss = new WebSocketServer({ server: wsServer });
     wss.on('connection', (ws) => {
+      serverSide.add(ws);
+      ws.on('close', () => {
+        serverSide.delete(ws);
+        if (serverSide.size === 0) for (const w of idleWaiters.splice(0)) w();
+      });
       ws.send('hello from ws');
       ws.on('message', (data: Buffer) => ws.send(data));
     });
@@ -67,6 +76,7 @@ describe('ChainAgent with real clients through real proxies', () => {
           } finally {
             agent.destroy();
           }
+          await serverIdle();
           await assertNoLeaks(baseline);
         });
 
@@ -80,6 +90,7 @@ describe('ChainAgent with real clients through real proxies', () => {
           } finally {
             agent.destroy();
           }
+          await serverIdle();
           await assertNoLeaks(baseline);
         });
       }
