@@ -21,7 +21,8 @@ import { openTunnel } from './tunnel.js';
 /** The parts of Node's `http.Agent` that agents override or call and `@types/node` does not declare. */
 interface AgentInternals {
   createSocket(req: ClientRequest, options: AgentRequestOptions, cb: (err: Error | null, socket?: Socket | Duplex) => void): void;
-  removeSocket(socket: Socket | Duplex, options: AgentRequestOptions): void;
+  addRequest(req: ClientRequest, options: AgentRequestOptions): void;
+  requests: Record<string, ClientRequest[] | undefined>;
   totalSocketCount: number;
   sockets: Record<string, Array<Socket | Duplex> | undefined>;
 }
@@ -154,9 +155,14 @@ export class ChainAgent extends Agent {
       },
       (err: unknown) => {
         req.removeListener('close', onClose);
-        // Frees the reserved place; a request waiting for this route gets a socket of its own.
-        if (placeholder !== undefined) (this as unknown as AgentInternals).removeSocket(placeholder, o);
+        this.#release(name, placeholder);
         cb(err as Error);
+        // Node hands a request queued for this route (maxSockets) only a socket that frees up: the next one
+        // gets an attempt of its own instead.
+        const requests = (this as unknown as AgentInternals).requests;
+        const next = requests[name]?.shift();
+        if (requests[name]?.length === 0) delete requests[name];
+        if (next !== undefined) (this as unknown as AgentInternals).addRequest(next, options);
       },
     );
   }

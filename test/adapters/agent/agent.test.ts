@@ -239,6 +239,21 @@ describe('ChainAgent', () => {
     await assertNoLeaks(baseline);
   });
 
+  it('maxSockets: requests queued behind a chain that fails each get their own error (none waits forever)', TEST_TIMEOUT, async () => {
+    const agent = new ChainAgent({ via: squidTls(), maxSockets: 1 });
+    try {
+      // squid refuses CONNECT to the unlisted port: every tunnel fails, one at a time.
+      const errors = await Promise.all(Array.from({ length: 3 }, () => get(`https://localhost:${peers.ports.unlisted}/small`, agent, peers.ca).then(() => undefined, (e: unknown) => e)));
+      for (const e of errors) {
+        assert.ok(isBurrowError(e), String(e));
+        assert.equal(e.code, 'ERR_CONNECT_STATUS');
+      }
+    } finally {
+      agent.destroy();
+    }
+    await assertNoLeaks(baseline);
+  });
+
   describe('fromEnv', () => {
     it('takes the chain of an https: URL from HTTPS_PROXY', TEST_TIMEOUT, async () => {
       const layers: string[] = [];
