@@ -21,7 +21,7 @@
 //   node tunnel-download.mjs --paths B1 --clients raw,burrow-request --no-docs   these clients only (also `agent`,
 //       burrow's ChainAgent + https.get, on any path; variants:
 //       burrow@base with BENCH_BASELINE_DIST=/other/dist for a before/after, undici8@node24, burrow@node24)
-//   node tunnel-download.mjs --profile [--paths B1]   one --cpu-prof run per burrow client and raw,
+//   node tunnel-download.mjs --profile [--paths B1] [--clients c,...]   one --cpu-prof run per burrow client and raw (or per client named),
 //       summarised (profiles in bench/.build/profiles/); writes section tunnel-download-profile
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { writeSection } from './lib/docs.mjs';
@@ -238,7 +238,7 @@ try {
   if (args.profile) {
     const texts = [];
     for (const path of pathNames) {
-      for (const client of ['raw', 'burrow', 'burrow-request', ...(path === 'B2' ? ['burrow-x8'] : [])].filter((c) => onlyClients === undefined || onlyClients.includes(c))) {
+      for (const client of onlyClients ?? ['raw', 'burrow', 'burrow-request', ...(path === 'B2' ? ['burrow-x8'] : [])]) {
         const t = await profileClient(server, nodeConfig(path, client), `${path}-${client}`, 18);
         texts.push(`#### ${path} / ${client}\n\n\`\`\`\n${t}\n\`\`\``);
       }
