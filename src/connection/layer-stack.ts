@@ -11,40 +11,25 @@ import type { Duplex } from 'node:stream';
 import { BurrowError } from '../errors/errors.js';
 import type { LayerKind } from '../shared/events.js';
 import type { IntermediaryInfo } from '../shared/info.js';
-import type { LayerOrigin, LayerSink } from '../shared/layer.js';
-import { isFinal, type LayerProtocolName, type Notification, type StreamMessage } from '../shared/messages.js';
-import type { ResolvedHttp1Options, ResolvedHttp2Options } from '../shared/options/http.js';
+import type { LayerSink } from '../shared/layer.js';
+import { isFinal, type LayerProtocolName, type StreamMessage } from '../shared/messages.js';
 import type { StreamRef } from '../shared/stream-ref.js';
 import { chainFailed, layerBroke, layersDown, layerUp, startLayer } from '../observe/layer-events.js';
 import type { LayerRecord } from '../observe/layer-record.js';
 import type { Observer } from '../observe/observer.js';
-import { establish, type Established } from '../tunnel/establish.js';
+import type { Established } from '../tunnel/establish.js';
 import { createProtocolLayer } from '../tunnel/protocol-layer.js';
-import { openWebSocket, type OpenedWebSocket } from '../tunnel/websocket.js';
 import type { LayerNode, LayerTree } from './layer-tree.js';
 import type { Router } from './routing.js';
 import type { ConnectionStatus } from './status.js';
 import type { StreamEvents } from './stream-events.js';
 import type { StreamTable } from './streams.js';
-import type { PendingWebSocket, TunnelBook, TunnelSetup } from './tunnels.js';
+import type { StackCore, StackHooks, StackOptions } from './stack-core.js';
+import { tunnelUp } from './tunnel-up.js';
+import type { TunnelBook } from './tunnels.js';
+import { wsAnswer } from './ws-handover.js';
 
-/** What the stack tells the connection's lifecycle. */
-export interface StackHooks {
-  /** The root of the tree closed: the connection's socket is gone (`killed`: streams the layer killed). */
-  lost(error: BurrowError | null, killed: readonly StreamRef[]): void;
-  /** The connection-level layer finished closing after `close()`/`shutdown()`. */
-  ended(): void;
-  /** The first response of the current connection arrived. */
-  responded(): void;
-  /** A layer's notification (HTTP/2 SETTINGS, ping acknowledgement). */
-  notify(n: Notification): void;
-}
-
-/** The options layers are built with. */
-export interface StackOptions {
-  readonly http: ResolvedHttp1Options;
-  readonly http2: ResolvedHttp2Options;
-}
+export type { StackHooks, StackOptions } from './stack-core.js';
 
 /** What the stack publishes through. */
 export interface StackObservers {
@@ -55,29 +40,29 @@ export interface StackObservers {
 const PROTOCOL_KIND: Readonly<Record<'http' | 'http2' | 'raw', LayerKind>> = { http: 'http1', http2: 'http2', raw: 'raw' };
 
 /** Builds, feeds and tears down the layers of one connection. */
-export class LayerStack {
-  readonly #status: ConnectionStatus;
-  readonly #tree: LayerTree;
-  readonly #tunnels: TunnelBook;
-  readonly #streams: StreamTable;
-  readonly #router: Router;
-  readonly #options: StackOptions;
-  readonly #connRef: StreamRef;
-  readonly #hooks: StackHooks;
-  readonly #obs: Observer;
-  readonly #streamEvents: StreamEvents;
+export class LayerStack implements StackCore {
+  readonly status: ConnectionStatus;
+  readonly tree: LayerTree;
+  readonly tunnels: TunnelBook;
+  readonly streams: StreamTable;
+  readonly router: Router;
+  readonly options: StackOptions;
+  readonly connRef: StreamRef;
+  readonly hooks: StackHooks;
+  readonly obs: Observer;
+  readonly streamEvents: StreamEvents;
 
   constructor(status: ConnectionStatus, tree: LayerTree, tunnels: TunnelBook, streams: StreamTable, router: Router, options: StackOptions, connRef: StreamRef, hooks: StackHooks, observers: StackObservers) {
-    this.#status = status;
-    this.#tree = tree;
-    this.#tunnels = tunnels;
-    this.#streams = streams;
-    this.#router = router;
-    this.#options = options;
-    this.#connRef = connRef;
-    this.#hooks = hooks;
-    this.#obs = observers.observer;
-    this.#streamEvents = observers.streamEvents;
+    this.status = status;
+    this.tree = tree;
+    this.tunnels = tunnels;
+    this.streams = streams;
+    this.router = router;
+    this.options = options;
+    this.connRef = connRef;
+    this.hooks = hooks;
+    this.obs = observers.observer;
+    this.streamEvents = observers.streamEvents;
   }
 
   /**
@@ -88,10 +73,10 @@ export class LayerStack {
    */
   build(key: string, tunnelRef: StreamRef | undefined, est: Established, scope: 'conn' | 'stream', carrier: LayerNode | undefined, parentNode: LayerNode | undefined, flow: number, below: readonly LayerRecord[], viaParent: readonly IntermediaryInfo[] = []): LayerNode {
     const holder: { node: LayerNode | undefined } = { node: undefined };
-    const sink = this.#sinkFor(holder, tunnelRef, est.protocol);
-    const protocolRecord = startLayer(this.#obs, PROTOCOL_KIND[est.protocol], est.hop, est.top, tunnelRef?.path);
+    const sink = this.sinkFor(holder, tunnelRef, est.protocol);
+    const protocolRecord = startLayer(this.obs, PROTOCOL_KIND[est.protocol], est.hop, est.top, tunnelRef?.path);
     protocolRecord.countOn(est.duplex, est.pending);
-    const layer = createProtocolLayer(est, { rawRef: tunnelRef ?? this.#connRef, flow, http: this.#options.http, http2: this.#options.http2, sink });
+    const layer = createProtocolLayer(est, { rawRef: tunnelRef ?? this.connRef, flow, http: this.options.http, http2: this.options.http2, sink });
     const node: LayerNode = {
       key,
       tunnelRef,
@@ -113,8 +98,8 @@ export class LayerStack {
   }
 
   /** Where the layer of `holder.node` reports to. */
-  #sinkFor(holder: { node: LayerNode | undefined }, tunnelRef: StreamRef | undefined, protocol: LayerProtocolName): LayerSink {
-    const hooks = this.#hooks;
+  sinkFor(holder: { node: LayerNode | undefined }, tunnelRef: StreamRef | undefined, protocol: LayerProtocolName): LayerSink {
+    const hooks = this.hooks;
     return {
       deliver: this.deliver,
       notify: (n) => hooks.notify(tunnelRef === undefined ? n : { ...n, tunnel: tunnelRef }),
@@ -122,11 +107,11 @@ export class LayerStack {
         if (holder.node !== undefined) this.nodeClosed(holder.node, error, killed);
       },
       tunnel: (ref, duplex, earlyBytes) => {
-        if (holder.node !== undefined) void this.#tunnelUp(holder.node, ref, duplex, earlyBytes);
+        if (holder.node !== undefined) void tunnelUp(this, holder.node, ref, duplex, earlyBytes);
         else duplex.destroy();
       },
       sent: (ref, what) => {
-        if (this.#streamEvents.size > 0) this.#streamEvents.sent(ref, what, protocol);
+        if (this.streamEvents.size > 0) this.streamEvents.sent(ref, what, protocol);
       },
     };
   }
@@ -134,12 +119,12 @@ export class LayerStack {
   /** The node's protocol layer is ready: its record is up. */
   ready(node: LayerNode): void {
     const r = node.records[node.records.length - 1];
-    if (r !== undefined && r.state === 'starting') layerUp(this.#obs, r);
+    if (r !== undefined && r.state === 'starting') layerUp(this.obs, r);
   }
 
   /** A node that was being set up failed: its layer still starting fails with `error`, the others go down. */
   setupFailed(records: readonly LayerRecord[], error: BurrowError): void {
-    chainFailed(this.#obs, records, error);
+    chainFailed(this.obs, records, error);
   }
 
   /**
@@ -151,11 +136,11 @@ export class LayerStack {
   nodesDown(nodes: readonly LayerNode[], error: BurrowError | null, broken?: LayerNode, beforeDown?: () => void): void {
     if (error !== null && broken !== undefined) {
       const r = brokenLayer(broken, error);
-      if (r !== undefined) layerBroke(this.#obs, r, error);
+      if (r !== undefined) layerBroke(this.obs, r, error);
     }
     beforeDown?.();
     const sorted = [...nodes].sort((a, b) => b.key.length - a.key.length);
-    for (const n of sorted) layersDown(this.#obs, n.records);
+    for (const n of sorted) layersDown(this.obs, n.records);
   }
 
   /**
@@ -165,26 +150,26 @@ export class LayerStack {
    */
   readonly deliver = (msg: StreamMessage): void => {
     if (msg.type === 'data' && !msg.fin) {
-      if (this.#streamEvents.size > 0) this.#streamEvents.message(msg, false);
-      this.#streams.deliverData(msg);
+      if (this.streamEvents.size > 0) this.streamEvents.message(msg, false);
+      this.streams.deliverData(msg);
       return;
     }
-    if (msg.type === 'response' && !this.#status.useful) this.#hooks.responded();
+    if (msg.type === 'response' && !this.status.useful) this.hooks.responded();
     const key = msg.ref.key;
-    const pending = this.#tunnels.get(key);
+    const pending = this.tunnels.get(key);
     if (pending === undefined) {
       const final = isFinal(msg);
-      if (this.#streamEvents.size > 0) this.#streamEvents.message(msg, final);
-      this.#streams.deliver(msg, final);
+      if (this.streamEvents.size > 0) this.streamEvents.message(msg, final);
+      this.streams.deliver(msg, final);
       return;
     }
     if (pending.kind === 'websocket') {
-      this.#wsAnswer(pending, msg);
+      wsAnswer(this, pending, msg);
       return;
     }
     const ok = msg.type === 'response' && msg.status >= 200 && msg.status < 300;
     if (msg.type === 'response') {
-      this.#tunnels.answered(pending);
+      this.tunnels.answered(pending);
       if (pending.record?.connect !== undefined) pending.record.connect = { ...pending.record.connect, status: msg.status, headers: msg.headers };
     }
     const final = !ok && isFinal(msg);
@@ -199,235 +184,23 @@ export class LayerStack {
             details: msg.type === 'response' ? { status: msg.status } : undefined,
             response: msg.type === 'response' ? { status: msg.status, headers: msg.headers } : undefined,
           });
-      this.#tunnels.take(key, err);
-      const refused = msg.type === 'error' ? msg.error : this.#router.notATunnel(msg.ref);
+      this.tunnels.take(key, err);
+      const refused = msg.type === 'error' ? msg.error : this.router.notATunnel(msg.ref);
       for (const w of pending.waiting.splice(0)) w.fail(refused);
-      this.#tunnels.refused(key);
+      this.tunnels.refused(key);
     }
-    if (this.#streamEvents.size > 0) this.#streamEvents.message(msg, final);
-    this.#streams.deliver(msg, final);
+    if (this.streamEvents.size > 0) this.streamEvents.message(msg, final);
+    this.streams.deliver(msg, final);
   };
 
-  /**
-   * The answer to a WebSocket handshake. Its 101 (HTTP/1.1) or 2xx (HTTP/2) is
-   * held until the layer is up; any other answer fails the stream with
-   * `ERR_WS_HANDSHAKE` (status and headers in its details; the body is not read).
-   */
-  #wsAnswer(pending: PendingWebSocket, msg: StreamMessage): void {
-    if (msg.type === 'upgrade' || (msg.type === 'response' && msg.version === '2' && msg.status >= 200 && msg.status < 300)) {
-      this.#tunnels.answered(pending);
-      const status = msg.type === 'upgrade' ? 101 : msg.status;
-      pending.answer = { status, headers: msg.headers };
-      const rec = pending.record;
-      if (rec?.websocket !== undefined) rec.websocket = { ...rec.websocket, status };
-      return;
-    }
-    if (msg.type !== 'response' && msg.type !== 'error') {
-      // A 1xx before the answer.
-      if (this.#streamEvents.size > 0) this.#streamEvents.message(msg, false);
-      this.#streams.deliver(msg, false);
-      return;
-    }
-    const err = msg.type === 'error'
-      ? msg.error
-      : new BurrowError('ERR_WS_HANDSHAKE', `the server answered the WebSocket handshake for ${pending.path} with ${msg.status}`, {
-          stage: 'http',
-          hop: pending.record?.hop,
-          details: { status: msg.status },
-          response: { status: msg.status, headers: msg.headers },
-        });
-    this.#tunnels.take(msg.ref.key, err);
-    for (const w of pending.waiting.splice(0)) w.fail(err);
-    this.#tunnels.refused(msg.ref.key);
-    // The answer's body is not wanted: HTTP/1.1 reads and drops it, HTTP/2 resets the stream.
-    if (msg.type === 'response' && !msg.fin) this.#tree.nodeOfStream(msg.ref, this.#connRef)?.layer.cancel(msg.ref);
-    const out: StreamMessage = { type: 'error', ref: msg.ref, error: err };
-    if (this.#streamEvents.size > 0) this.#streamEvents.message(out, true);
-    this.#streams.deliver(out, true);
-  }
 
-  /** A WebSocket handshake on `parent`'s layer was answered and its transport handed over: the WebSocket layer runs on it. */
-  #wsUp(parent: LayerNode, ref: StreamRef, duplex: Socket | Duplex, pending: PendingWebSocket): void {
-    const scope = parent.layer.protocol === 'http2' ? 'stream' : 'conn';
-    if (scope === 'conn') {
-      parent.takenOverBy = ref;
-      layersDown(this.#obs, parent.records.slice(-1));
-    }
-    const answer = pending.answer ?? { status: 0, headers: [] };
-    const holder: { node: LayerNode | undefined } = { node: undefined };
-    const origin: LayerOrigin = { host: parent.endpoint.host, port: parent.endpoint.port, transport: parent.endpoint.transport, hop: parent.hop };
-    let opened: OpenedWebSocket;
-    try {
-      opened = openWebSocket(duplex, answer.headers, { ref, options: pending.options, key: pending.key, status: answer.status }, origin, this.#sinkFor(holder, ref, 'websocket'));
-    } catch (e) {
-      const err = e as BurrowError;
-      this.#tunnels.take(ref.key, err);
-      for (const w of pending.waiting.splice(0)) w.fail(err);
-      duplex.destroy();
-      this.deliver({ type: 'error', ref, error: err });
-      if (scope === 'conn') {
-        if (this.#tree.rootOf(parent).key === '') this.#hooks.lost(err, [ref]);
-        else this.nodeClosed(parent, err, []);
-      }
-      return;
-    }
-    const record = pending.record;
-    if (record !== undefined) {
-      if (record.websocket !== undefined) record.websocket = { ...record.websocket, protocol: opened.result.protocol, extensions: opened.result.extensions };
-      record.countOn(duplex);
-      layerUp(this.#obs, record);
-    }
-    const node: LayerNode = {
-      key: ref.key,
-      tunnelRef: ref,
-      layer: opened.layer,
-      endpoint: parent.endpoint,
-      reached: parent.endpoint,
-      intermediaries: parent.intermediaries,
-      viaParent: parent.intermediaries,
-      hop: parent.hop,
-      scope,
-      carrier: scope === 'conn' ? parent : undefined,
-      tls: scope === 'conn' ? parent.tls : undefined,
-      takenOverBy: undefined,
-      records: record === undefined ? [] : [record],
-      parentNode: parent,
-    };
-    holder.node = node;
-    this.#tunnels.take(ref.key);
-    this.#tree.add(node);
-    if (scope === 'conn' && this.#tree.connNode === parent) this.#tree.connNode = node;
-    const handler = opened.result.protocol === '' ? undefined : pending.options.handlers.get(opened.result.protocol);
-    if (handler !== undefined) this.#streams.redirect(ref, handler);
-    this.deliver({ type: 'upgrade', ref, protocols: ['websocket'], headers: answer.headers });
-    if (this.#status.userClosing) node.layer.shutdown();
-    for (const w of pending.waiting.splice(0)) w.run();
-  }
-
-  /** A CONNECT on `parent`'s layer succeeded: builds the next layers on `duplex`. */
-  async #tunnelUp(parent: LayerNode, ref: StreamRef, duplex: Socket | Duplex, earlyBytes: number): Promise<void> {
-    const pending = this.#tunnels.get(ref.key);
-    const session = this.#status.session;
-    if (pending === undefined || session === undefined || this.#status.userClosing) {
-      // Cancelled, timed out or shutting down: no tunnel. A conn-wide one took the parent's socket with it.
-      duplex.destroy();
-      if (pending !== undefined) {
-        const err = new BurrowError('ERR_CLOSING', 'the connection is shutting down; the tunnel was not set up', { stage: 'state', hop: parent.hop });
-        this.#tunnels.take(ref.key, err);
-        for (const w of pending.waiting.splice(0)) w.fail(err);
-        this.deliver({ type: 'error', ref, error: err });
-      }
-      if (parent.layer.protocol !== 'http2') this.nodeClosed(parent, null, []);
-      return;
-    }
-    this.#tunnels.answered(pending);
-    if (pending.kind === 'websocket') {
-      this.#wsUp(parent, ref, duplex, pending);
-      return;
-    }
-    const scope = parent.layer.protocol === 'http2' ? 'stream' : 'conn';
-    if (scope === 'conn') {
-      parent.takenOverBy = ref;
-      // The parent's protocol layer handed its socket over: it no longer runs.
-      layersDown(this.#obs, parent.records.slice(-1));
-    }
-    const connectRecord = pending.record;
-    // The records of the setup, outermost first: the CONNECT tunnel, then each layer as it starts.
-    const records: LayerRecord[] = [];
-    if (connectRecord !== undefined) {
-      if (connectRecord.connect !== undefined) connectRecord.connect = { ...connectRecord.connect, earlyBytes };
-      // The tunnel bytes that came with the 2xx are the tunnel's.
-      connectRecord.countOn(duplex, earlyBytes);
-      layerUp(this.#obs, connectRecord);
-      records.push(connectRecord);
-    }
-    // The setup stops when the connection goes, or when it is abandoned (cancelled, its carrier closed).
-    const ac = new AbortController();
-    const onSessionAbort = (): void => ac.abort(session.signal.reason);
-    session.signal.addEventListener('abort', onSessionAbort);
-    let node: LayerNode | undefined;
-    const obs = this.#obs;
-    const setup: TunnelSetup = {
-      records,
-      scope,
-      abandoned: undefined,
-      abandon: (error) => {
-        if (setup.abandoned !== undefined) return;
-        setup.abandoned = error;
-        chainFailed(obs, records, error);
-        ac.abort(error);
-        node?.layer.destroy(error);
-        duplex.destroy();
-      },
-      dropCarrier: (error) => {
-        if (scope === 'conn') this.#carrierGone(parent, ref, error);
-      },
-    };
-    pending.setup = setup;
-    const proxy: IntermediaryInfo = {
-      type: 'connect',
-      host: parent.endpoint.host,
-      port: parent.endpoint.port,
-      transport: parent.endpoint.transport,
-      protocol: parent.layer.protocol,
-    };
-    try {
-      const est = await establish(
-        {
-          signal: ac.signal,
-          hopIndex: parent.hop.index + 1,
-          intermediaries: [...parent.intermediaries, proxy],
-          onSocksUp: () => this.deliver({ type: 'up', ref, protocol: 'socks' }),
-          observer: this.#obs,
-          parent: connectRecord ?? parent.records[parent.records.length - 1],
-          tunnel: ref.path,
-          early: earlyBytes,
-          records,
-        },
-        pending.dest,
-        duplex,
-      );
-      node = this.build(ref.key, ref, est, scope, scope === 'conn' ? parent : undefined, parent, pending.flow, records.slice(), parent.intermediaries);
-      records.push(node.records[node.records.length - 1] as LayerRecord);
-      await node.layer.ready;
-      if (ac.signal.aborted) throw setup.abandoned ?? new BurrowError('ERR_CLOSED', 'the connection was closed', { stage: 'state', hop: est.hop });
-      if (this.#tunnels.get(ref.key) !== pending) {
-        throw new BurrowError('ERR_STREAM_CANCELED', `${ref} was cancelled while its tunnel was set up`, { stage: 'state', hop: est.hop });
-      }
-    } catch (e) {
-      session.signal.removeEventListener('abort', onSessionAbort);
-      // Abandoned: its records ended then, and whoever abandoned it decides what becomes of its carrier.
-      if (setup.abandoned !== undefined) return;
-      const stillPending = this.#tunnels.get(ref.key) === pending;
-      if (stillPending) this.#tunnels.take(ref.key);
-      const err = e instanceof BurrowError ? e : new BurrowError('ERR_TUNNEL_CLOSED', `tunnel setup failed: ${(e as Error).message}`, { stage: 'tcp', cause: e });
-      // establish() published the failure of its own layers; the others fail or go down with them.
-      this.setupFailed(records, err);
-      node?.layer.destroy(err);
-      duplex.destroy();
-      for (const w of pending.waiting.splice(0)) w.fail(err);
-      if (stillPending) this.deliver({ type: 'error', ref, error: err });
-      if (session.signal.aborted) return;
-      if (scope === 'conn') this.#carrierGone(parent, ref, err);
-      return;
-    }
-    session.signal.removeEventListener('abort', onSessionAbort);
-    this.#tunnels.take(ref.key);
-    this.#tree.add(node);
-    this.ready(node);
-    if (scope === 'conn' && this.#tree.connNode === parent) this.#tree.connNode = node;
-    this.deliver({ type: 'up', ref, protocol: node.layer.protocol });
-    // shutdown() was called while the tunnel was being set up: the new layer closes gracefully too.
-    if (this.#status.userClosing) node.layer.shutdown();
-    for (const w of pending.waiting.splice(0)) w.run();
-  }
 
   /**
    * A conn-wide tunnel that failed or was cancelled leaves its parent without a
    * socket: the connection (at connection level) or the stream-wide tunnel carrying it is gone too.
    */
-  #carrierGone(parent: LayerNode, ref: StreamRef, error: BurrowError): void {
-    if (this.#tree.rootOf(parent).key === '') this.#hooks.lost(error, [ref]);
+  carrierGone(parent: LayerNode, ref: StreamRef, error: BurrowError): void {
+    if (this.tree.rootOf(parent).key === '') this.hooks.lost(error, [ref]);
     else this.nodeClosed(parent, error, []);
   }
 
@@ -446,33 +219,33 @@ export class LayerStack {
     const duplex = layer.detach();
     const chain: LayerNode[] = [];
     for (let n: LayerNode | undefined = node; n !== undefined; n = n.carrier) chain.push(n);
-    const connectionWide = this.#tree.rootOf(node).key === '';
-    for (const n of chain) this.#tree.removeSubtree(n);
+    const connectionWide = this.tree.rootOf(node).key === '';
+    for (const n of chain) this.tree.removeSubtree(n);
     this.nodesDown(chain, null);
     for (const n of chain) {
       // The connection's own raw stream (no tunnel) is detached with its connection.
-      const ref = n.tunnelRef ?? (n === node ? this.#connRef : undefined);
+      const ref = n.tunnelRef ?? (n === node ? this.connRef : undefined);
       if (ref === undefined) continue;
       const err = new BurrowError('ERR_TUNNEL_CLOSED', `${ref} was detached: its transport belongs to the caller now`, { stage: 'state', hop: n.hop, details: { detached: true } });
-      if (n.tunnelRef !== undefined) this.#tunnels.closed(n.key, err);
+      if (n.tunnelRef !== undefined) this.tunnels.closed(n.key, err);
       this.deliver({ type: 'error', ref, error: err });
     }
-    if (connectionWide) this.#tree.connNode = undefined;
+    if (connectionWide) this.tree.connNode = undefined;
     return { duplex, connectionWide };
   }
 
   /** A node's layer finished: its subtree goes; the root's close is the connection's loss. */
   nodeClosed(node: LayerNode, error: BurrowError | null, killed: readonly StreamRef[]): void {
-    const tree = this.#tree;
+    const tree = this.tree;
     if (!tree.holds(node)) return;
     const root = tree.rootOf(node);
     if (root.key === '') {
-      if (this.#status.userClosing) {
+      if (this.status.userClosing) {
         this.#removeSubtree(node, null, null);
-        if (node === tree.connNode) this.#hooks.ended();
+        if (node === tree.connNode) this.hooks.ended();
         return;
       }
-      this.#hooks.lost(error, killed);
+      this.hooks.lost(error, killed);
       return;
     }
     // A stream-wide tunnel (or a conn-wide chain inside one) closed: only its subtree goes.
@@ -481,7 +254,7 @@ export class LayerStack {
       this.#removeSubtree(n, err, n === node ? error : null);
       if (n.tunnelRef !== undefined) {
         const closed = new BurrowError('ERR_TUNNEL_CLOSED', `${n.tunnelRef} closed`, { stage: err.stage, hop: n.hop, cause: error ?? undefined });
-        this.#tunnels.closed(n.key, closed);
+        this.tunnels.closed(n.key, closed);
         // A raw or WebSocket layer delivered its stream's last message itself.
         if (n.layer.protocol !== 'raw' && n.layer.protocol !== 'websocket') this.deliver({ type: 'error', ref: n.tunnelRef, error: closed });
       }
@@ -490,14 +263,14 @@ export class LayerStack {
 
   /** Removes `node` and every node nested in its streams, destroying their layers, and the CONNECTs sent inside. */
   #removeSubtree(node: LayerNode, reason: BurrowError | null, brokenBy: BurrowError | null): void {
-    const removed = this.#tree.removeSubtree(node);
+    const removed = this.tree.removeSubtree(node);
     for (const n of removed) {
       if (n !== node) n.layer.destroy(reason ?? new BurrowError('ERR_TUNNEL_CLOSED', 'the tunnel carrying this layer closed', { stage: 'tcp', hop: n.hop }));
     }
     const prefix = node.key === '' ? '' : `${node.key}/`;
     const carrierGone = reason ?? new BurrowError('ERR_TUNNEL_CLOSED', 'the layer carrying this CONNECT closed', { stage: 'tcp', hop: node.hop });
     // The CONNECTs sent inside (and the tunnels being set up there) end before the layers carrying them.
-    this.nodesDown(removed, brokenBy, node, () => this.#tunnels.failUnder(prefix, carrierGone));
+    this.nodesDown(removed, brokenBy, node, () => this.tunnels.failUnder(prefix, carrierGone));
   }
 }
 
