@@ -7,12 +7,18 @@
  * |---|---|---|
  * | lifecycle | `lifecycle.ts` | connect, reconnect decision, lost, shutdown, close |
  * | layer stack | `layer-stack.ts` + `layer-tree.ts` | what is stacked on what; layers built and torn down |
+ * | tunnels up | `tunnel-up.ts`, `ws-handover.ts` | the next hop's layers on a CONNECT's tunnel; a WebSocket on a handed-over stream |
  * | routing | `routing.ts` | which layer a call goes to; calls waiting for the connection |
  * | tunnels | `tunnels.ts` | CONNECTs not yet answered; refused and closed tunnel refs |
  * | streams | `streams.ts` + `mailbox.ts` | each stream's `replyTo` or mailbox; delivery |
  * | calls | `requests.ts` | request, connect, data, cancel, updateFlow, ping |
  * | callbacks | `callbacks.ts` | re-entrancy: calls from inside callbacks, throwing callbacks |
+ * | WebSockets | `websockets.ts` | wsUpgrade, wsSend |
+ * | stream events | `stream-events.ts` | each stream's events, in its request's async context |
  * | descriptions | `describe.ts` | `info()`, `streamInfo()` |
+ *
+ * Its length is the public API and its documentation: every method is a few
+ * lines that hand the call to one of the parts above.
  */
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';

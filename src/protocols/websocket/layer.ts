@@ -5,6 +5,12 @@
  * stream's ref; frames given to `send` are encoded (compressed when
  * negotiated), masked and written in order. Pings are answered, the close
  * handshake is done with its timeout, and the transport is closed after it.
+ *
+ * One file, one state machine: the close handshake (who closed first, the
+ * timer, the transport's end), the writes in flight (compressed messages that
+ * must keep their order) and the received messages being inflated change
+ * together on every event of the one transport. Encoding, decoding, message
+ * assembly, deflate and write batching live in their own modules.
  */
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
