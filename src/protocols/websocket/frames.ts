@@ -181,31 +181,34 @@ export class FrameDecoder {
 /** True on a little-endian machine: how the bytes of a 32-bit word are laid out in memory. */
 const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
-/** Below this many bytes a payload is masked byte by byte (a typed-array view costs more than it saves). */
-const WORDS_FROM = 64;
+/**
+ * Below this many bytes a payload is masked byte by byte: the two typed-array
+ * views of the word loop cost more than they save on a small payload.
+ */
+const WORDS_FROM = 256;
 
 /**
  * Writes `src` XOR the repeated key `k0 k1 k2 k3` (starting at key offset 0)
- * into `dst` (at least as long; may be `src` itself). 32 bits at a time where
- * `src` and `dst` sit at the same offset modulo 4 in their memory, byte by
- * byte otherwise and at the ends.
+ * into `dst` from offset `d` (room for all of `src`; may be `src` itself with
+ * `d` 0). 32 bits at a time where `src` and the destination sit at the same
+ * offset modulo 4 in their memory, byte by byte otherwise and at the ends.
  */
-function xorKey(src: Uint8Array, dst: Uint8Array, k0: number, k1: number, k2: number, k3: number): void {
+function xorKey(src: Uint8Array, dst: Uint8Array, d: number, k0: number, k1: number, k2: number, k3: number): void {
   const n = src.length;
   let i = 0;
-  if (n >= WORDS_FROM && ((src.byteOffset ^ dst.byteOffset) & 3) === 0) {
+  if (n >= WORDS_FROM && ((src.byteOffset ^ (dst.byteOffset + d)) & 3) === 0) {
     const lead = (4 - (src.byteOffset & 3)) & 3;
     const key = [k0, k1, k2, k3];
-    for (; i < lead; i++) dst[i] = (src[i] as number) ^ (key[i] as number);
+    for (; i < lead; i++) dst[d + i] = (src[i] as number) ^ (key[i] as number);
     // The key as it lines up with the words that start at `lead`, in memory order.
     const a = key[lead & 3] as number;
     const b = key[(lead + 1) & 3] as number;
     const c = key[(lead + 2) & 3] as number;
-    const d = key[(lead + 3) & 3] as number;
-    const k = LITTLE_ENDIAN ? a | (b << 8) | (c << 16) | (d << 24) : (a << 24) | (b << 16) | (c << 8) | d;
+    const e = key[(lead + 3) & 3] as number;
+    const k = LITTLE_ENDIAN ? a | (b << 8) | (c << 16) | (e << 24) : (a << 24) | (b << 16) | (c << 8) | e;
     const words = (n - lead) >>> 2;
     const sw = new Int32Array(src.buffer, src.byteOffset + lead, words);
-    const dw = src === dst ? sw : new Int32Array(dst.buffer, dst.byteOffset + lead, words);
+    const dw = src === dst && d === 0 ? sw : new Int32Array(dst.buffer, dst.byteOffset + d + lead, words);
     let j = 0;
     for (; j + 4 <= words; j += 4) {
       dw[j] = (sw[j] as number) ^ k;
@@ -214,23 +217,23 @@ function xorKey(src: Uint8Array, dst: Uint8Array, k0: number, k1: number, k2: nu
       dw[j + 3] = (sw[j + 3] as number) ^ k;
     }
     for (; j < words; j++) dw[j] = (sw[j] as number) ^ k;
-    for (i = lead + (words << 2); i < n; i++) dst[i] = (src[i] as number) ^ (key[i & 3] as number);
+    for (i = lead + (words << 2); i < n; i++) dst[d + i] = (src[i] as number) ^ (key[i & 3] as number);
     return;
   }
   for (; i + 4 <= n; i += 4) {
-    dst[i] = (src[i] as number) ^ k0;
-    dst[i + 1] = (src[i + 1] as number) ^ k1;
-    dst[i + 2] = (src[i + 2] as number) ^ k2;
-    dst[i + 3] = (src[i + 3] as number) ^ k3;
+    dst[d + i] = (src[i] as number) ^ k0;
+    dst[d + i + 1] = (src[i + 1] as number) ^ k1;
+    dst[d + i + 2] = (src[i + 2] as number) ^ k2;
+    dst[d + i + 3] = (src[i + 3] as number) ^ k3;
   }
-  if (i < n) dst[i] = (src[i] as number) ^ k0;
-  if (i + 1 < n) dst[i + 1] = (src[i + 1] as number) ^ k1;
-  if (i + 2 < n) dst[i + 2] = (src[i + 2] as number) ^ k2;
+  if (i < n) dst[d + i] = (src[i] as number) ^ k0;
+  if (i + 1 < n) dst[d + i + 1] = (src[i + 1] as number) ^ k1;
+  if (i + 2 < n) dst[d + i + 2] = (src[i + 2] as number) ^ k2;
 }
 
 /** Masks `data` in place with `key` (4 bytes), starting at key offset 0. */
 export function mask(data: Buffer, key: Buffer): void {
-  xorKey(data, data, key[0] as number, key[1] as number, key[2] as number, key[3] as number);
+  xorKey(data, data, 0, key[0] as number, key[1] as number, key[2] as number, key[3] as number);
 }
 
 /**
@@ -299,7 +302,7 @@ export function encodeFrame(opcode: number, payload: Uint8Array, fin = true, rsv
   out[head + 1] = k1;
   out[head + 2] = k2;
   out[head + 3] = k3;
-  xorKey(payload, out.subarray(head + 4), k0, k1, k2, k3);
+  xorKey(payload, out, head + 4, k0, k1, k2, k3);
   return out;
 }
 

@@ -80,7 +80,7 @@ describe('WebSocket frames: masking 32 bits at a time', () => {
     const key = Buffer.from([0x9e, 0x01, 0xf7, 0x5c]);
     const backing = Buffer.alloc(4096 + 8);
     for (let i = 0; i < backing.length; i++) backing[i] = (i * 131 + 7) & 0xff;
-    for (const len of [0, 1, 2, 3, 4, 5, 7, 63, 64, 65, 66, 67, 68, 127, 128, 129, 1000, 4096]) {
+    for (const len of [0, 1, 2, 3, 4, 5, 7, 63, 64, 65, 127, 128, 129, 255, 256, 257, 258, 259, 260, 1000, 4096]) {
       for (let offset = 0; offset < 4; offset++) {
         const data = Buffer.from(backing.subarray(0, len + offset)).subarray(offset);
         const want = maskedByBytes(data, key);
