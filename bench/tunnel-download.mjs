@@ -21,6 +21,8 @@
 //   node tunnel-download.mjs --paths B1 --clients raw,burrow-request --no-docs   these clients only (also `agent`,
 //       burrow's ChainAgent + https.get, on any path; variants:
 //       burrow@base with BENCH_BASELINE_DIST=/other/dist for a before/after, undici8@node24, burrow@node24)
+//   BENCH_CLIENT_NODE_FLAGS='--max-semi-space-size=2' node tunnel-download.mjs ...   Node/V8 flags for every client
+//       process (also `--trace-gc`, `--import FILE`)
 //   node tunnel-download.mjs --profile [--paths B1] [--clients c,...]   one --cpu-prof run per burrow client and raw (or per client named),
 //       summarised (profiles in bench/.build/profiles/); writes section tunnel-download-profile
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';

@@ -137,6 +137,13 @@ export class Noise {
  * jobs (at most 3 tries) when `redo` is set.
  */
 /** `others`: more far-side processes (their CPU is not counted as the rest of the machine). */
+/**
+ * Node/V8 flags for every client process (BENCH_CLIENT_NODE_FLAGS, space-separated), e.g.
+ * `--max-semi-space-size=2` or `--trace-gc`: to see how much of a CPU difference is the garbage
+ * collector's heap sizing rather than the client's own work.
+ */
+const CLIENT_NODE_FLAGS = (process.env.BENCH_CLIENT_NODE_FLAGS ?? '').split(' ').filter((f) => f.length > 0);
+
 export async function runNodeClient(server, config, noise, { execArgv = [], timeoutMs = 180_000, redo = true, others = [] } = {}) {
   const othersCpu = async () => {
     let us = 0;
@@ -153,7 +160,7 @@ export async function runNodeClient(server, config, noise, { execArgv = [], time
     const m0 = cpuTimes();
     const t0 = process.hrtime.bigint();
     const { fork: forkOpts = {}, ...cfg } = config;
-    const r = await forkClient({ ...cfg, ports: server.ports, ca: server.ca, watchdogMs: timeoutMs - 5000 }, execArgv, timeoutMs, forkOpts);
+    const r = await forkClient({ ...cfg, ports: server.ports, ca: server.ca, watchdogMs: timeoutMs - 5000 }, [...execArgv, ...CLIENT_NODE_FLAGS], timeoutMs, forkOpts);
     const wallS = Number(process.hrtime.bigint() - t0) / 1e9;
     const m1 = cpuTimes();
     const s1 = await server.stats();
