@@ -25,6 +25,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { BurrowError } from '../errors/errors.js';
 import type { HeaderList, HeadersInit } from '../shared/headers.js';
+import type { LayerInfo } from '../shared/events.js';
 import type { ConnectionInfo, ConnectionState, StreamInfo } from '../shared/info.js';
 import type { DownEvent, Http2SettingsReport, LayerProtocolName, Notification, StreamMessage, UpEvent } from '../shared/messages.js';
 import type { ConnectDestination } from '../shared/options/hop.js';
@@ -34,7 +35,7 @@ import { layerFailed } from '../observe/layer-events.js';
 import { nextConnection, Observer } from '../observe/observer.js';
 import { StreamEvents } from './stream-events.js';
 import { CallbackGuard } from './callbacks.js';
-import { connectionInfo, hasStream, streamInfo, type DescribeParts } from './describe.js';
+import { connectionInfo, hasStream, layersStarting, streamInfo, type DescribeParts } from './describe.js';
 import { LayerStack } from './layer-stack.js';
 import { LayerTree } from './layer-tree.js';
 import { Lifecycle } from './lifecycle.js';
@@ -164,7 +165,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     const requests = new Requests({ config: options, status, tree, tunnels, streams, router, stack, guard, connRef, observer, streamEvents });
     this.#requests = requests;
     this.#ws = new WebSockets({ config: options, status, tree, tunnels, streams, router, stack, guard, connRef, observer, streamEvents }, requests);
-    this.#describe = { config: options, status, tree, tunnels, router, connRef, retriesLeft: () => lifecycle.retriesLeft, isQueued: (ref) => requests.isQueued(ref) };
+    this.#describe = { config: options, status, tree, tunnels, router, connRef, retriesLeft: () => lifecycle.retriesLeft, isQueued: (ref) => requests.isQueued(ref), attemptRecords: () => lifecycle.attemptRecords };
     if (observer.wants('burrow:connection:created')) {
       observer.publish('burrow:connection:created', { connection: this.id, host: options.host, port: options.port, transport: options.transport });
     }
@@ -460,6 +461,11 @@ export class Connection extends EventEmitter<ConnectionEvents> {
    */
   info(): ConnectionInfo {
     return connectionInfo(this.#describe);
+  }
+
+  /** @internal The layers still coming up (the connection's own, and those of pending CONNECT tunnels), outermost first. */
+  layersStarting(): LayerInfo[] {
+    return layersStarting(this.#describe);
   }
 
   // ---------------------------------------------------------------- closing

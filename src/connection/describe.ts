@@ -4,6 +4,8 @@
  * state and the proxies it goes through).
  */
 import type { ConnectionInfo, StreamInfo } from '../shared/info.js';
+import type { LayerInfo } from '../shared/events.js';
+import type { LayerRecord } from '../observe/layer-record.js';
 import type { ResolvedOptions } from '../shared/options/open.js';
 import type { StreamRef } from '../shared/stream-ref.js';
 import type { EndpointInfo } from '../tunnel/establish.js';
@@ -28,6 +30,26 @@ export interface DescribeParts {
   readonly retriesLeft: () => number;
   /** True while the opening of `ref` waits for a callback in progress. */
   readonly isQueued: (ref: StreamRef) => boolean;
+  /** The layers of the connection attempt in progress, if any. */
+  readonly attemptRecords: () => readonly LayerRecord[] | undefined;
+}
+
+/**
+ * The layers still coming up, outermost first: those of the connection attempt in progress, then, for each
+ * pending CONNECT, its tunnel layer (until answered) and the layers being set up inside it.
+ */
+export function layersStarting(p: DescribeParts): LayerInfo[] {
+  const out: LayerInfo[] = [];
+  const add = (r: LayerRecord | undefined): void => {
+    if (r !== undefined && r.state === 'starting') out.push(r.snapshot());
+  };
+  for (const r of p.attemptRecords() ?? []) add(r);
+  for (const t of p.tunnels.values()) {
+    if (t.kind !== 'connect') continue;
+    add(t.record);
+    for (const r of t.setup?.records ?? []) if (r !== t.record) add(r);
+  }
+  return out;
 }
 
 /**

@@ -48,6 +48,11 @@ export class Lifecycle {
   #attempt: AbortController | undefined;
   /** The records of the attempt in progress (TCP, TLS, SOCKS5, the protocol layer), as they start. */
   #attemptRecords: LayerRecord[] | undefined;
+
+  /** The layers of the connection attempt in progress, outermost first (undefined between attempts). */
+  get attemptRecords(): readonly LayerRecord[] | undefined {
+    return this.#attemptRecords;
+  }
   #retryTimer: NodeJS.Timeout | undefined;
   readonly #upWaiters: UpWaiter[] = [];
   readonly #closed: Promise<void>;

@@ -17,7 +17,7 @@ import { targetOf } from './target.js';
 import { maskUrl } from '../shared/redact.js';
 import type { EventHandler, LayerInfo, RequestCallContext } from '../shared/events.js';
 import { REQUEST_TRACE, tracing } from '../observe/channels.js';
-import { openRoute, routeKey, type RouteHop, type RouteOrigin, type ViaHopOptions } from './route.js';
+import { openRoute, routeKey, type RouteHop, type RouteOrigin, type RouteProgress, type ViaHopOptions } from './route.js';
 
 /** A request body: whole (string, bytes) or streamed (a Readable or any async iterable of chunks). */
 export type RequestBody = string | Buffer | Uint8Array | AsyncIterable<Uint8Array | string>;
@@ -249,6 +249,18 @@ class Exchange implements BodyHooks {
     }
   }
 
+  /** The total timeout fired while the route was coming up: its error names the hop and the stage waited for. */
+  readonly #onAbortAt = (where: RouteProgress): void => {
+    const e = this.abortError;
+    if (e === undefined || e.code !== 'ERR_REQUEST_TIMEOUT' || e.hop !== undefined) return;
+    const timeoutMs = e.details['timeoutMs'];
+    this.abortError = new BurrowError('ERR_REQUEST_TIMEOUT', `the request did not complete within ${String(timeoutMs)} ms (waiting for ${where.during})`, {
+      stage: 'timeout',
+      hop: where.hop,
+      details: { ...e.details, during: where.during },
+    });
+  };
+
   #abort(e: BurrowError): void {
     if (this.abortError) return;
     this.abortError = e;
@@ -268,7 +280,8 @@ class Exchange implements BodyHooks {
     const signal = this.#ac?.signal;
     let lease: Lease;
     try {
-      const open = (): ReturnType<typeof openRoute> => openRoute(hops, origin, { lookup: this.#init.lookup, signal, connectTimeout: this.#init.timeouts?.connect, events: this.#init.events });
+      const open = (): ReturnType<typeof openRoute> =>
+        openRoute(hops, origin, { lookup: this.#init.lookup, signal, connectTimeout: this.#init.timeouts?.connect, events: this.#init.events, onAbortAt: this.#onAbortAt });
       if (pool === undefined) {
         const route = await open();
         lease = { route, reused: false, release: () => void route.conn.close() };

@@ -116,6 +116,29 @@ function hopInfo(index: number, hop: ProxyHop): HopInfo {
   return { index, kind: hop.kind, host: hop.host, port: hop.port, transport: hop.transport };
 }
 
+/** What a route was waiting for when it was aborted: the hop and the stage (`details.during` of a timeout). */
+export interface RouteProgress {
+  readonly hop: HopInfo;
+  readonly during: string;
+}
+
+const DURING: Readonly<Record<string, string>> = { tcp: 'tcp', tls: 'tls', 'http1-connect': 'connect-response', 'http2-connect': 'connect-response' };
+
+/**
+ * The layer of `conn` still coming up (the innermost one), as a hop and a stage; undefined when none is.
+ * A SOCKS5 layer whose server has not chosen a method yet waits in `socks-auth`, after that in `socks-reply`.
+ */
+function settingUp(conn: Connection): RouteProgress | undefined {
+  const layers = conn.layersStarting();
+  for (let i = layers.length - 1; i >= 0; i--) {
+    const l = layers[i];
+    if (l === undefined) continue;
+    const during = l.kind === 'socks5' ? (l.socks5?.method === undefined ? 'socks-auth' : 'socks-reply') : DURING[l.kind];
+    if (during !== undefined) return { hop: l.hop, during };
+  }
+  return undefined;
+}
+
 /** Settles like `p`, or rejects as soon as `signal` aborts. */
 function abortable<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
   if (signal === undefined) return p;
@@ -136,11 +159,21 @@ function abortable<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T
   });
 }
 
-/** Opens a connection along `hops` to `origin`. Rejects with a BurrowError naming the hop and the stage. */
+/**
+ * Opens a connection along `hops` to `origin`. Rejects with a BurrowError naming the hop and the stage.
+ * When `signal` aborts while the route is coming up, `onAbortAt` is told (synchronously, in the abort) which hop
+ * and stage it was waiting for.
+ */
 export async function openRoute(
   hops: readonly RouteHop[],
   origin: RouteOrigin,
-  opts: { lookup?: LookupFunction | undefined; signal?: AbortSignal | undefined; connectTimeout?: number | undefined; events?: EventHandler | undefined },
+  opts: {
+    lookup?: LookupFunction | undefined;
+    signal?: AbortSignal | undefined;
+    connectTimeout?: number | undefined;
+    events?: EventHandler | undefined;
+    onAbortAt?: ((where: RouteProgress) => void) | undefined;
+  },
 ): Promise<OpenRoute> {
   const t0 = process.hrtime.bigint();
   const at = (): number => Number(process.hrtime.bigint() - t0) / 1e6;
@@ -153,6 +186,8 @@ export async function openRoute(
   };
   // socks5:// and socks5s:// resolve the next host here (the others send names to the proxy).
   const resolved = new Map<number, string>();
+  // A proxy's kind as the route knows it (the connection names every HTTP endpoint `origin`).
+  const named = (hop: HopInfo): HopInfo => (hop.index < n && hop.kind !== (hops[hop.index] as RouteHop).proxy.kind ? { ...hop, kind: (hops[hop.index] as RouteHop).proxy.kind } : hop);
   for (let i = 0; i < n; i++) {
     const h = (hops[i] as RouteHop).proxy;
     if (h.kind === 'socks5' && h.username !== undefined && (h.password === undefined || h.password.length === 0)) {
@@ -174,7 +209,9 @@ export async function openRoute(
           typeof events?.dnsStart === 'function' || typeof events?.dnsEnd === 'function',
           opts.signal,
         );
-        const addrs = await abortable(lookup, opts.signal);
+        const onLookupAbort = (): void => opts.onAbortAt?.({ hop: hopInfo(i, h), during: 'dns' });
+        opts.signal?.addEventListener('abort', onLookupAbort, { once: true });
+        const addrs = await abortable(lookup, opts.signal).finally(() => opts.signal?.removeEventListener('abort', onLookupAbort));
         const a = addrs[0];
         if (a === undefined) throw new Error('no address');
         resolved.set(i + 1, a.address);
@@ -235,7 +272,13 @@ export async function openRoute(
     ...((firstHop?.options.connectTimeout ?? opts.connectTimeout) !== undefined ? { connectTimeout: firstHop?.options.connectTimeout ?? opts.connectTimeout } : {}),
     ...(first.tlsHandshakeTimeout !== undefined ? { tlsHandshakeTimeout: first.tlsHandshakeTimeout } : {}),
   });
+  // The CONNECT being answered, while the loop below waits for it.
+  let answering: HopInfo | undefined;
   const onAbort = (): void => {
+    if (opts.onAbortAt !== undefined) {
+      const where = settingUp(conn) ?? (answering !== undefined ? { hop: answering, during: 'connect-response' } : undefined);
+      if (where !== undefined) opts.onAbortAt({ hop: named(where.hop), during: where.during });
+    }
     void conn.close();
   };
   opts.signal?.addEventListener('abort', onAbort);
@@ -270,9 +313,11 @@ export async function openRoute(
         {},
         tunnel ? { tunnel } : {},
       );
+      answering = hopInfo(e, proxy);
       for (;;) {
         const m = await conn.await(ref, Infinity);
         if (m.type === 'response') {
+          answering = undefined;
           if (m.status < 200 || m.status >= 300) {
             throw new BurrowError('ERR_CONNECT_STATUS', `${proxy.url} refused CONNECT ${next.host}:${next.port} with status ${m.status}`, {
               stage: 'connect-response',
@@ -302,10 +347,7 @@ export async function openRoute(
     await conn.close();
     if (opts.signal?.aborted) throw new BurrowError('ERR_ABORTED', 'the request was aborted', { stage: 'state', cause: opts.signal.reason });
     // The connection API names a hop by what it can see; the route knows which hops are proxies.
-    if (err instanceof BurrowError && err.hop !== undefined && err.hop.index < n) {
-      const proxy = (hops[err.hop.index] as RouteHop).proxy;
-      if (err.hop.kind !== proxy.kind) throw err.withHop({ ...err.hop, kind: proxy.kind });
-    }
+    if (err instanceof BurrowError && err.hop !== undefined && named(err.hop) !== err.hop) throw err.withHop(named(err.hop));
     throw err;
   } finally {
     opts.signal?.removeEventListener('abort', onAbort);

@@ -100,7 +100,7 @@ export async function resolveHost(ctx: StepContext, opts: DialOptions): Promise<
   const cancel = new AbortController();
   const lookup: LookupFunction = (host) =>
     observedLookup(obs, { host, hop: ctx.hop }, () => lookupFn(host), obs !== undefined && (typeof obs.handler?.dnsStart === 'function' || typeof obs.handler?.dnsEnd === 'function'), cancel.signal);
-  const addrs = await withTimeout(ctx, opts.lookupTimeout, 'ERR_LOOKUP_TIMEOUT', `DNS lookup of ${opts.host}`, async () => {
+  const addrs = await withTimeout(ctx, opts.lookupTimeout, 'ERR_LOOKUP_TIMEOUT', `DNS lookup of ${opts.host}`, 'dns', async () => {
     try {
       return await lookup(opts.host);
     } catch (e) {
@@ -147,7 +147,7 @@ export async function dialTcp(ctx: StepContext, opts: DialOptions): Promise<Sock
 /** Connects to the first of `addrs` that answers (stage `tcp`); the connect timeout covers them all together. */
 export function connectTcp(ctx: StepContext, opts: DialOptions, addrs: Addresses): Promise<Socket> {
   let current: Socket | undefined;
-  return withTimeout(ctx, opts.connectTimeout, 'ERR_CONNECT_TIMEOUT', `TCP connect to ${opts.host}:${opts.port}`, async () => {
+  return withTimeout(ctx, opts.connectTimeout, 'ERR_CONNECT_TIMEOUT', `TCP connect to ${opts.host}:${opts.port}`, 'tcp', async () => {
     let last: unknown;
     for (const a of addrs) {
       try {

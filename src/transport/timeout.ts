@@ -19,13 +19,16 @@ export function abortedError(hop: HopInfo): BurrowError {
  * Runs `start(cleanup)` and settles with its result, or rejects with a timeout
  * error after `ms` (Infinity: never), or with ERR_CLOSED when `signal` aborts.
  * `onCancel` is called on timeout or abort, with the error the step fails with,
- * to release what the step holds.
+ * to release what the step holds. `during` names the stage waited for
+ * (`dns`, `tcp`, `tls`, `socks-auth`, `socks-reply`…), read when the timer fires:
+ * the timeout's `details.during`.
  */
 export function withTimeout<T>(
   ctx: StepContext,
   ms: number,
   code: ErrorCode,
   what: string,
+  during: string | (() => string),
   start: () => Promise<T>,
   onCancel: (reason: BurrowError) => void,
 ): Promise<T> {
@@ -55,7 +58,7 @@ export function withTimeout<T>(
     if (ms !== Infinity) {
       timer = setTimeout(() => {
         if (finish()) {
-          const err = new BurrowError(code, `${what} timed out after ${ms} ms`, { stage: 'timeout', hop: ctx.hop, details: { timeoutMs: ms } });
+          const err = new BurrowError(code, `${what} timed out after ${ms} ms`, { stage: 'timeout', hop: ctx.hop, details: { timeoutMs: ms, during: typeof during === 'string' ? during : during() } });
           onCancel(err);
           reject(err);
         }

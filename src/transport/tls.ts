@@ -197,7 +197,7 @@ export interface TlsHandshakeOptions {
 /** Runs TLS over `socket` (a net.Socket, a TLSSocket, or any duplex). Stage `tls`. */
 export function startTls(ctx: StepContext, socket: Socket | Duplex, opts: TlsHandshakeOptions): Promise<TlsResult> {
   let tlsSocket: TLSSocket | undefined;
-  return withTimeout(ctx, opts.handshakeTimeout, 'ERR_TLS_HANDSHAKE_TIMEOUT', `TLS handshake with ${opts.host}`, () => new Promise<TlsResult>((resolve, reject) => {
+  return withTimeout(ctx, opts.handshakeTimeout, 'ERR_TLS_HANDSHAKE_TIMEOUT', `TLS handshake with ${opts.host}`, 'tls', () => new Promise<TlsResult>((resolve, reject) => {
     const servername = opts.tls.servername ?? (isIP(opts.host) === 0 ? opts.host : undefined);
     const alpn: string[] = [];
     for (const p of opts.protocols) {

@@ -137,7 +137,9 @@ export async function establish(ctx: EstablishContext, first: ResolvedHop, duple
       track(rec);
       let bound: { host: string; port: number };
       try {
-        const r = await socks5Handshake(step, d, spec.socks);
+        const r = await socks5Handshake(step, d, spec.socks, (method) => {
+          if (rec.socks5 !== undefined) rec.socks5 = { ...rec.socks5, method };
+        });
         bound = { host: r.bound.host, port: r.bound.port };
         pending = r.rest;
         rec.socks5 = { ...rec.socks5, method: r.method, reply: 0, bound };

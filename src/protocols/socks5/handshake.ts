@@ -22,16 +22,20 @@ export interface SocksResult {
 
 /**
  * Asks the SOCKS server at the end of `duplex` to connect to `socks.next`.
- * Stages `socks-auth` / `socks-reply`; a timeout covers the whole handshake.
+ * Stages `socks-auth` / `socks-reply`; a timeout covers the whole handshake and
+ * names the phase it stopped in (`details.during`). `onAuthenticated` is told
+ * the method the server chose once authentication is over (the CONNECT is sent).
  */
-export function socks5Handshake(ctx: StepContext, duplex: Socket | Duplex, socks: ResolvedSocks): Promise<SocksResult> {
+export function socks5Handshake(ctx: StepContext, duplex: Socket | Duplex, socks: ResolvedSocks, onAuthenticated?: (method: SocksResult['method']) => void): Promise<SocksResult> {
   let cleanup = (): void => undefined;
+  let current: Socks5Client | undefined;
   const run = (): Promise<SocksResult> =>
     new Promise<SocksResult>((resolve, reject) => {
       let method: SocksResult['method'] = 'none';
       let client: Socks5Client;
       try {
         client = new Socks5Client({ host: socks.next.host, port: socks.next.port, auth: socks.auth });
+        current = client;
       } catch (e) {
         reject(e);
         return;
@@ -41,6 +45,7 @@ export function socks5Handshake(ctx: StepContext, duplex: Socket | Duplex, socks
         duplex.destroy();
         reject(e.hop ? e : new BurrowError(e.code, e.message, { stage: e.stage, hop: ctx.hop, cause: e.cause, details: e.details }));
       };
+      let authenticated = false;
       const apply = (events: SocksEvent[]): void => {
         for (const ev of events) {
           if (ev.kind === 'send') duplex.write(ev.data);
@@ -51,6 +56,10 @@ export function socks5Handshake(ctx: StepContext, duplex: Socket | Duplex, socks
             if (ev.rest.length > 0) duplex.unshift(ev.rest);
             resolve({ bound: ev.bound, method, rest: ev.rest.length });
           }
+        }
+        if (!authenticated && client.phase === 'connect') {
+          authenticated = true;
+          onAuthenticated?.(method);
         }
       };
       const onData = (chunk: Buffer): void => {
@@ -80,7 +89,7 @@ export function socks5Handshake(ctx: StepContext, duplex: Socket | Duplex, socks
       apply(client.start());
       duplex.resume();
     });
-  return withTimeout(ctx, socks.handshakeTimeout, 'ERR_SOCKS_TIMEOUT', 'SOCKS5 handshake', run, () => {
+  return withTimeout(ctx, socks.handshakeTimeout, 'ERR_SOCKS_TIMEOUT', 'SOCKS5 handshake', () => (current?.phase === 'connect' ? 'socks-reply' : 'socks-auth'), run, () => {
     cleanup();
     duplex.destroy();
   });
