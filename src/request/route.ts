@@ -25,11 +25,14 @@ import { tlsOptionsKeyOf } from '../transport/tls.js';
 export interface ViaHopOptions {
   /** TLS options for this proxy only (`https`, `h2`, `socks5s`, `socks5hs` hops). */
   tls?: TlsOptions;
-  /** TCP connect timeout (first hop) or CONNECT answer timeout (later hops), ms. */
+  /**
+   * The TCP connect timeout of the first hop and, for a CONNECT proxy, how long it may take to answer the
+   * CONNECT sent to it (`ERR_CONNECT_RESPONSE_TIMEOUT`), ms; default 30000.
+   */
   connectTimeout?: number;
-  /** TLS handshake timeout with this proxy, ms. */
+  /** TLS handshake timeout with this proxy, ms; default 30000. */
   tlsHandshakeTimeout?: number;
-  /** SOCKS5 handshake timeout, ms. */
+  /** How long this SOCKS5 proxy may take to answer: its whole handshake (`ERR_SOCKS_TIMEOUT`), ms; default 30000. */
   socksTimeout?: number;
 }
 

@@ -68,7 +68,7 @@ function originTls(duplex: Socket | Duplex, options: ConnectionOptions, hop: Hop
     const onError = (e: Error): void => fail(new BurrowError('ERR_TLS', `TLS handshake with ${hop.host} failed: ${e.message}`, { stage: 'tls', hop, cause: e }));
     const onClose = (): void => fail(new BurrowError('ERR_TLS', `the tunnel to ${hop.host} closed during the TLS handshake`, { stage: 'tls', hop }));
     const onAbort = (): void => fail(new BurrowError('ERR_ABORTED', 'the request was aborted', { stage: 'state', hop, cause: signal?.reason }));
-    const timer = setTimeout(() => fail(new BurrowError('ERR_TLS_HANDSHAKE_TIMEOUT', `TLS handshake with ${hop.host} took more than ${timeout} ms`, { stage: 'timeout', hop, details: { timeoutMs: timeout } })), timeout);
+    const timer = setTimeout(() => fail(new BurrowError('ERR_TLS_HANDSHAKE_TIMEOUT', `TLS handshake with ${hop.host} took more than ${timeout} ms`, { stage: 'timeout', hop, details: { timeoutMs: timeout, during: 'tls' } })), timeout);
     const done = (): void => {
       clearTimeout(timer);
       sock.removeListener('error', onError);

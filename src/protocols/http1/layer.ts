@@ -356,6 +356,7 @@ export class Http1Layer implements HttpLayer {
         this.destroy(new BurrowError('ERR_CLOSING', `graceful shutdown did not finish within ${this.#opts.closingTimeout} ms`, {
           stage: 'timeout',
           hop: this.#origin.hop,
+          details: { timeoutMs: this.#opts.closingTimeout, during: 'shutdown' },
         }));
       }, this.#opts.closingTimeout);
     }

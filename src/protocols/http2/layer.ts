@@ -502,7 +502,7 @@ export class Http2Layer implements HttpLayer {
       this.#finish(new BurrowError('ERR_KEEPALIVE_TIMEOUT', `${this.#unackedPings} keepalive pings were not acknowledged`, {
         stage: 'timeout',
         hop: this.#origin.hop,
-        details: { unacked: this.#unackedPings },
+        details: { unacked: this.#unackedPings, during: 'keepalive' },
       }));
       return;
     }
@@ -532,6 +532,7 @@ export class Http2Layer implements HttpLayer {
       this.#finish(new BurrowError('ERR_CLOSING', `graceful shutdown did not finish within ${this.#opts.closingTimeout} ms`, {
         stage: 'timeout',
         hop: this.#origin.hop,
+        details: { timeoutMs: this.#opts.closingTimeout, during: 'shutdown' },
       }));
     }, this.#opts.closingTimeout);
   }
