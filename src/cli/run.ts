@@ -286,10 +286,14 @@ export async function runRequest(o: CliOptions, io: RunIo): Promise<number> {
         if (connectDeadlineHit && e instanceof BurrowError && e.code === 'ERR_ABORTED') {
           const last = lastLayer === undefined ? 'none' : `hop ${lastLayer.hop} ${lastLayer.event.toUpperCase()}`;
           const h = hopAfter(lastLayer, route);
-          throw new BurrowError('ERR_CONNECT_TIMEOUT', `the route to ${target.host} was not up within ${o.connectTimeout ?? 0} s (--connect-timeout); last layer up: ${last}`, {
+          // request() names the hop and stage it was waiting for when the route was not up yet.
+          const during = e.details['during'];
+          const hop = e.hop ?? (h !== undefined ? { index: h.index, kind: h.kind, host: h.host, port: h.port, transport: h.transport } : undefined);
+          const waiting = typeof during === 'string' ? ` (waiting for ${during})` : '';
+          throw new BurrowError('ERR_CONNECT_TIMEOUT', `the route to ${target.host} was not up within ${o.connectTimeout ?? 0} s (--connect-timeout); last layer up: ${last}${waiting}`, {
             stage: 'timeout',
-            ...(h !== undefined ? { hop: { index: h.index, kind: h.kind, host: h.host, port: h.port, transport: h.transport } } : {}),
-            details: { timeoutMs: stageTimeout ?? 0 },
+            hop,
+            details: { timeoutMs: stageTimeout ?? 0, ...(typeof during === 'string' ? { during } : {}) },
           });
         }
         throw e;

@@ -249,16 +249,16 @@ class Exchange implements BodyHooks {
     }
   }
 
-  /** The total timeout fired while the route was coming up: its error names the hop and the stage waited for. */
+  /** The total timeout or the signal fired while the route was coming up: the error names the hop and the stage waited for. */
   readonly #onAbortAt = (where: RouteProgress): void => {
     const e = this.abortError;
-    if (e === undefined || e.code !== 'ERR_REQUEST_TIMEOUT' || e.hop !== undefined) return;
-    const timeoutMs = e.details['timeoutMs'];
-    this.abortError = new BurrowError('ERR_REQUEST_TIMEOUT', `the request did not complete within ${String(timeoutMs)} ms (waiting for ${where.during})`, {
-      stage: 'timeout',
-      hop: where.hop,
-      details: { ...e.details, during: where.during },
-    });
+    if (e === undefined || e.hop !== undefined) return;
+    const opts = { stage: e.stage, hop: where.hop, cause: e.cause, details: { ...e.details, during: where.during } };
+    if (e.code === 'ERR_REQUEST_TIMEOUT') {
+      this.abortError = new BurrowError(e.code, `the request did not complete within ${String(e.details['timeoutMs'])} ms (waiting for ${where.during})`, opts);
+    } else if (e.code === 'ERR_ABORTED') {
+      this.abortError = new BurrowError(e.code, `the request was aborted (waiting for ${where.during})`, opts);
+    }
   };
 
   #abort(e: BurrowError): void {

@@ -136,3 +136,37 @@ describe('request(): a hop that never answers is named, with the stage, by its t
     });
   }
 });
+
+describe('request(): aborted while a hop is coming up', () => {
+  it('ERR_ABORTED names the hop and the stage it was waiting for (hop 1 of 2, CONNECT unanswered)', async () => {
+    const baseline = resourceSnapshot();
+    const ac = new AbortController();
+    const origin = await startOrigin({ transport: 'tcp', protocol: 'http' });
+    const first = await startConnectProxy();
+    // Aborts as soon as the CONNECT reaches the second proxy, which never answers it.
+    const second = await startConnectProxy({
+      behavior: () => {
+        ac.abort(new Error('enough'));
+        return { neverAnswer: true };
+      },
+    });
+    const pool = new Pool();
+    try {
+      const err = await request(`http://127.0.0.1:${origin.port}/`, { via: [first.url, second.url], pool, signal: ac.signal }).then(
+        () => assert.fail('the request succeeded'),
+        (e: unknown) => e,
+      );
+      assert.ok(err instanceof BurrowError, String(err));
+      assert.equal(err.code, 'ERR_ABORTED');
+      assert.equal(err.hop?.index, 1);
+      assert.equal(err.hop?.kind, 'connect');
+      assert.equal(err.hop?.port, second.port);
+      assert.equal(err.details['during'], 'connect-response');
+      assert.equal((err.cause as Error).message, 'enough');
+    } finally {
+      await pool.close();
+      await Promise.all([origin.close(), first.close(), second.close()]);
+    }
+    await assertNoLeaks(baseline);
+  });
+});
