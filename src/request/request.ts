@@ -250,7 +250,7 @@ class Exchange implements BodyHooks {
   }
 
   /** The total timeout or the signal fired while the route was coming up: the error names the hop and the stage waited for. */
-  readonly #onAbortAt = (where: RouteProgress): void => {
+  #abortAt(where: RouteProgress): void {
     const e = this.abortError;
     if (e === undefined || e.hop !== undefined) return;
     const opts = { stage: e.stage, hop: where.hop, cause: e.cause, details: { ...e.details, during: where.during } };
@@ -259,7 +259,7 @@ class Exchange implements BodyHooks {
     } else if (e.code === 'ERR_ABORTED') {
       this.abortError = new BurrowError(e.code, `the request was aborted (waiting for ${where.during})`, opts);
     }
-  };
+  }
 
   #abort(e: BurrowError): void {
     if (this.abortError) return;
@@ -281,7 +281,7 @@ class Exchange implements BodyHooks {
     let lease: Lease;
     try {
       const open = (): ReturnType<typeof openRoute> =>
-        openRoute(hops, origin, { lookup: this.#init.lookup, signal, connectTimeout: this.#init.timeouts?.connect, events: this.#init.events, onAbortAt: this.#onAbortAt });
+        openRoute(hops, origin, { lookup: this.#init.lookup, signal, connectTimeout: this.#init.timeouts?.connect, events: this.#init.events, onAbortAt: (where) => this.#abortAt(where) });
       if (pool === undefined) {
         const route = await open();
         lease = { route, reused: false, release: () => void route.conn.close() };
