@@ -1,5 +1,5 @@
 // Every timeout of request() names the hop and the stage it was waiting for: a proxy that accepts the
-// connection and never answers (CONNECT over HTTP/1.1 or HTTP/2, SOCKS5 greeting or reply, TLS handshake),
+// connection and never answers (CONNECT over HTTP/1.1 or HTTP/2, SOCKS5 greeting, authentication or reply, TLS handshake),
 // at every position of 1-, 2- and 3-hop chains, ended by the hop's own budget or by the request's total
 // timeout, with no socket or timer left behind. The cases come from one table.
 import { describe, it, before, after } from 'node:test';
@@ -28,6 +28,7 @@ interface Servers {
   connectH2: TestH2ConnectProxy;
   socksGreeting: TestSocks5Server;
   socksReply: TestSocks5Server;
+  socksAuth: TestSocks5Server;
   /** Accepts TCP and never says a word: a TLS handshake with it stalls. */
   silent: ScriptedServer;
 }
@@ -47,6 +48,7 @@ const STALLS: readonly Stall[] = [
   { name: 'CONNECT never answered (HTTP/1.1 proxy)', url: (s) => s.connectH1.url, budget: 'connectTimeout', code: 'ERR_CONNECT_RESPONSE_TIMEOUT', kind: 'connect', during: 'connect-response' },
   { name: 'CONNECT never answered (HTTP/2 proxy)', url: (s) => `h2c://127.0.0.1:${s.connectH2.port}`, budget: 'connectTimeout', code: 'ERR_CONNECT_RESPONSE_TIMEOUT', kind: 'connect', during: 'connect-response' },
   { name: 'SOCKS5 greeting never answered', url: (s) => `socks5h://127.0.0.1:${s.socksGreeting.port}`, budget: 'socksTimeout', code: 'ERR_SOCKS_TIMEOUT', kind: 'socks5', during: 'socks-auth' },
+  { name: 'SOCKS5 username/password never answered', url: (s) => `socks5h://u:p@127.0.0.1:${s.socksAuth.port}`, budget: 'socksTimeout', code: 'ERR_SOCKS_TIMEOUT', kind: 'socks5', during: 'socks-auth' },
   { name: 'SOCKS5 reply never answered', url: (s) => `socks5h://127.0.0.1:${s.socksReply.port}`, budget: 'socksTimeout', code: 'ERR_SOCKS_TIMEOUT', kind: 'socks5', during: 'socks-reply' },
   { name: 'TLS handshake with the proxy stalled', url: (s) => `https://127.0.0.1:${s.silent.port}`, budget: 'tlsHandshakeTimeout', code: 'ERR_TLS_HANDSHAKE_TIMEOUT', kind: 'connect', during: 'tls' },
 ];
@@ -99,12 +101,13 @@ describe('request(): a hop that never answers is named, with the stage, by its t
       connectH2: await startH2ConnectProxy({ behavior: { neverAnswer: true } }),
       socksGreeting: await startSocks5Server({ behavior: { neverAnswer: 'greeting' } }),
       socksReply: await startSocks5Server({ behavior: { neverAnswer: 'connect' } }),
+      socksAuth: await startSocks5Server({ auth: { username: 'u', password: 'p' }, behavior: { neverAnswer: 'auth' } }),
       silent,
     };
   });
 
   after(async () => {
-    await Promise.all([s.origin.close(), s.healthy.close(), s.connectH1.close(), s.connectH2.close(), s.socksGreeting.close(), s.socksReply.close(), s.silent.close()]);
+    await Promise.all([s.origin.close(), s.healthy.close(), s.connectH1.close(), s.connectH2.close(), s.socksGreeting.close(), s.socksReply.close(), s.socksAuth.close(), s.silent.close()]);
   });
 
   for (const c of CASES) {
