@@ -153,6 +153,8 @@ describe('burrow URL: exit codes, one per failure class', () => {
     const c = await runCli(['--connect-timeout', '0.3', '-x', `socks5h://localhost:${socksSilent.port}`, `http://localhost:${originH1.port}/`]);
     assert.equal(c.status, 28, c.stderr);
     assert.match(c.stderr, /hop 0 \(socks5 tcp:\/\/localhost:\d+\): .*\[stage timeout\]/);
+    // The stage it was waiting for: a greeting never answered is the SOCKS5 method negotiation.
+    assert.match(c.stderr, /\(waiting for socks-auth\) \[stage timeout\] \(ERR_CONNECT_TIMEOUT\)/);
     assert.ok(c.ms < 10_000, `took ${c.ms} ms`);
   });
 
