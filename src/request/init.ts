@@ -1,0 +1,70 @@
+/**
+ * What `request()` takes: its options, its body types and the hops of `via`
+ * (or of the proxy environment variables) resolved to a route's hops.
+ */
+import { BurrowError } from '../errors/errors.js';
+import type { HeadersInit } from '../shared/headers.js';
+import type { EventHandler } from '../shared/events.js';
+import type { LookupFunction } from '../shared/options/open.js';
+import type { TlsOptions } from '../shared/options/tls.js';
+import { proxyForUrl, type ProxyEnv } from './env.js';
+import type { Pool } from './pool.js';
+import { parseProxyChain, rememberedProxyUrl } from './proxy-url.js';
+import type { RouteHop, ViaHopOptions } from './route.js';
+
+/** A request body: whole (string, bytes) or streamed (a Readable or any async iterable of chunks). */
+export type RequestBody = string | Buffer | Uint8Array | AsyncIterable<Uint8Array | string>;
+
+/** One hop of `via`: a proxy URL, or a URL with options for that hop only. */
+export type ViaEntry = string | URL | (ViaHopOptions & { url: string | URL });
+
+/** Options of {@link request}. */
+export interface RequestInit {
+  /** Default `GET`. */
+  method?: string;
+  headers?: HeadersInit;
+  body?: RequestBody | null;
+  /**
+   * The proxy chain, first hop first: proxy URLs (`http://`, `https://`, `h2c://`, `h2://`, `socks5://`,
+   * `socks5h://`, `socks5s://`, `socks5hs://`; credentials in the userinfo are for that hop only), or
+   * `{ url, tls, connectTimeout, tlsHandshakeTimeout, socksTimeout }` for per-hop options. A string may name a
+   * chain (URLs separated by commas or spaces).
+   */
+  via?: readonly ViaEntry[] | string;
+  /** When `via` is not given: take the chain from the proxy environment variables (`true`: process.env). */
+  env?: boolean | ProxyEnv;
+  /** Aborts the request (`ERR_ABORTED`). */
+  signal?: AbortSignal;
+  /** TLS options for the origin only. */
+  tls?: TlsOptions;
+  /** Protocols for the origin: default `['http2', 'http']` for https, `['http']` for http (`['http2']`: prior knowledge). */
+  protocols?: readonly ('http' | 'http2')[];
+  /** Timeouts, ms: TCP connect of the first hop, TLS handshake with the origin, response headers, whole request. */
+  timeouts?: { connect?: number; tlsHandshake?: number; headers?: number; total?: number };
+  /** Connection reuse: a {@link Pool}, or false for a connection of its own. Default: a shared pool. */
+  pool?: Pool | false;
+  /** Custom DNS lookup. */
+  lookup?: LookupFunction;
+  /**
+   * Methods called as the route's layers and the request's stream start, come up
+   * and end (docs/events.md). A route's layer and connection events go to the
+   * handler of the request that opened it; stream events to each request's own
+   * only (a request without a handler: to none).
+   */
+  events?: EventHandler;
+}
+
+/** The hops of `via` (or of the proxy environment variables, with `env`) for a request to `href`. */
+export function routeHops(via: RequestInit['via'], href: string, env: RequestInit['env']): RouteHop[] {
+  if (via === undefined) {
+    if (env === undefined || env === false) return [];
+    return proxyForUrl(new URL(href), env === true ? process.env : env).map((proxy) => ({ proxy, options: {} }));
+  }
+  if (typeof via === 'string') return parseProxyChain(via).map((proxy) => ({ proxy, options: {} }));
+  if (!Array.isArray(via)) throw new BurrowError('ERR_INVALID_OPTION', 'invalid option via: a list of proxy URLs or a string', { stage: 'options', details: { option: 'via' } });
+  return via.map((entry, i) => {
+    if (typeof entry === 'string' || entry instanceof URL) return { proxy: rememberedProxyUrl(entry, `via[${i}]`), options: {} };
+    const { url, ...options } = entry;
+    return { proxy: rememberedProxyUrl(url, `via[${i}]`), options };
+  });
+}
