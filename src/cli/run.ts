@@ -16,8 +16,8 @@ import { parseHeaderArg, UsageError, type CliOptions } from './args.js';
 import { prepareBody, ReadError, type PreparedBody } from './body.js';
 import { describeError, EXIT, exitCodeFor } from './exit-codes.js';
 import { fileSink, ProgressBar, streamSink, WriteError, type Sink } from './output.js';
-import { describeRoute, RouteTracer, type HopDesc, type LayerEvent } from './route-trace.js';
-import { Tracer } from './trace.js';
+import { describeRoute, type HopDesc, type LayerEvent } from './route-trace.js';
+import { openTracing, type Tracer } from './trace.js';
 import { maskCredentialHeaders, maskUrl } from '../shared/redact.js';
 
 /** What a run talks to. */
@@ -189,15 +189,9 @@ export async function runRequest(o: CliOptions, io: RunIo): Promise<number> {
   const err = (s: string): void => {
     io.stderr.write(s);
   };
-  let tracer: Tracer;
-  try {
-    tracer = new Tracer({ verbose: o.verbose, jsonFile: o.traceJson, err });
-  } catch (e) {
-    err(`burrow: cannot create the trace file ${o.traceJson ?? ''}: ${(e as Error).message}\n`);
-    return EXIT.WRITE;
-  }
-  const recorder = new RouteTracer();
-  if (tracer.json) recorder.onEvent = (name, payload) => tracer.channel(name, payload, recorder.now());
+  const tracing = openTracing(o, err);
+  if (tracing === undefined) return EXIT.WRITE;
+  const { tracer, recorder } = tracing;
   const warn = (message: string): void => {
     tracer.emit({ event: 'warning', t: recorder.now(), message });
     err(`burrow: warning: ${message}\n`);

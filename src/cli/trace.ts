@@ -5,7 +5,7 @@
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { BurrowError, type HopInfo } from '../errors/errors.js';
-import type { HopDesc, LayerEvent } from './route-trace.js';
+import { RouteTracer, type HopDesc, type LayerEvent } from './route-trace.js';
 
 /** Everything a run reports; `t` is ms since the command started. */
 export type TraceEvent =
@@ -162,4 +162,22 @@ export class Tracer {
       this.#fd = undefined;
     }
   }
+}
+
+/**
+ * The trace of one run: the `-v` / `--trace-json` writer and the recorder of the
+ * route's events feeding it. Undefined when the trace file cannot be created
+ * (the message is written to `err`: the run exits with its write-error code).
+ */
+export function openTracing(o: { readonly verbose: boolean; readonly traceJson: string | undefined }, err: (s: string) => void): { tracer: Tracer; recorder: RouteTracer } | undefined {
+  let tracer: Tracer;
+  try {
+    tracer = new Tracer({ verbose: o.verbose, jsonFile: o.traceJson, err });
+  } catch (e) {
+    err(`burrow: cannot create the trace file ${o.traceJson ?? ''}: ${(e as Error).message}\n`);
+    return undefined;
+  }
+  const recorder = new RouteTracer();
+  if (tracer.json) recorder.onEvent = (name, payload) => tracer.channel(name, payload, recorder.now());
+  return { tracer, recorder };
 }

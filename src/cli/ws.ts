@@ -14,10 +14,10 @@ import type { CloseEvent, WebSocketErrorEvent } from '../websocket/events.js';
 import { parseHeaderArg, type CliOptions } from './args.js';
 import { EXIT } from './exit-codes.js';
 import { fileSink, streamSink, type Sink } from './output.js';
-import { describeRoute, RouteTracer } from './route-trace.js';
+import { describeRoute } from './route-trace.js';
 import { chainFor, readCa, reportFailure, viaOf, type RunIo } from './run.js';
 import { maskUrl } from '../shared/redact.js';
-import { Tracer } from './trace.js';
+import { openTracing } from './trace.js';
 
 /** The run's outcome once the WebSocket closed. */
 type Outcome = { readonly clean: true } | { readonly clean: false; readonly error: BurrowError };
@@ -27,15 +27,9 @@ export async function runWebSocket(o: CliOptions, io: RunIo): Promise<number> {
   const err = (s: string): void => {
     io.stderr.write(s);
   };
-  let tracer: Tracer;
-  try {
-    tracer = new Tracer({ verbose: o.verbose, jsonFile: o.traceJson, err });
-  } catch (e) {
-    err(`burrow: cannot create the trace file ${o.traceJson ?? ''}: ${(e as Error).message}\n`);
-    return EXIT.WRITE;
-  }
-  const recorder = new RouteTracer();
-  if (tracer.json) recorder.onEvent = (name, payload) => tracer.channel(name, payload, recorder.now());
+  const tracing = openTracing(o, err);
+  if (tracing === undefined) return EXIT.WRITE;
+  const { tracer, recorder } = tracing;
   recorder.onLayers = (events) => {
     for (const ev of events) tracer.emit(ev, false);
   };
