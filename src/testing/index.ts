@@ -6,7 +6,7 @@
  * @module burrow/testing
  */
 export { createTestPki } from './pki.js';
-export type { TestCertUsage, TestKeyPair, TestPki, TestPkiOptions } from './pki.js';
+export type { TestCertUsage, TestIssueOptions, TestKeyPair, TestPki, TestPkiOptions } from './pki.js';
 export { startOrigin } from './origin.js';
 export type { OriginProtocol, OriginRequest, OriginTransport, StartOriginOptions, TestOrigin } from './origin.js';
 export { DEFAULT_READ_TIMEOUT_MS, ScriptedConnection, startScriptedServer } from './scripted.js';

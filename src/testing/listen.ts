@@ -132,7 +132,9 @@ export class Listener {
     const secure = server instanceof tls.Server;
     if (secure) {
       server.on('secureConnection', (socket: tls.TLSSocket) => this.trackSocket(socket));
-      server.on('tlsClientError', noop);
+      // A handshake that failed (the client refused the certificate, or spoke no TLS): the connection is over. With
+      // `allowHalfOpen` nothing else would close the server's side of it once the client has gone.
+      server.on('tlsClientError', (_e: Error, socket: tls.TLSSocket) => socket.destroy());
     }
     if (serve !== undefined) server.on(secure ? 'secureConnection' : 'connection', serve);
 

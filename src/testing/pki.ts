@@ -42,7 +42,16 @@ export interface TestPki {
    * (nothing is added): IP literals become `IP:` entries, anything else a
    * `DNS:` entry; an empty list means no subjectAltName extension at all.
    */
-  issue(commonName: string, altNames: readonly string[], usage: TestCertUsage): TestKeyPair;
+  issue(commonName: string, altNames: readonly string[], usage: TestCertUsage, opts?: TestIssueOptions): TestKeyPair;
+}
+
+/** Options of {@link TestPki.issue}. */
+export interface TestIssueOptions {
+  /**
+   * `expired`: valid from 2020-01-01 to 2020-01-02 (a peer presenting it fails verification with
+   * `CERT_HAS_EXPIRED`); `not-yet-valid`: valid from 2099-01-01. Default: valid from now for 3 days.
+   */
+  validity?: 'current' | 'expired' | 'not-yet-valid';
 }
 
 /** Options of {@link createTestPki}. */
@@ -140,7 +149,7 @@ function makeCa(): CaMaterial {
   });
 }
 
-function issueFrom(ca: CaMaterial, commonName: string, altNames: readonly string[], usage: TestCertUsage): TestKeyPair {
+function issueFrom(ca: CaMaterial, commonName: string, altNames: readonly string[], usage: TestCertUsage, validity: TestIssueOptions['validity'] = 'current'): TestKeyPair {
   checkCommonName(commonName);
   if (usage !== 'server' && usage !== 'client') throw new TypeError(`invalid usage ${JSON.stringify(usage)}: 'server' or 'client'`);
   const entries = altNames.map(altNameEntry);
@@ -158,10 +167,25 @@ function issueFrom(ca: CaMaterial, commonName: string, altNames: readonly string
     writeFileSync(join(dir, 'leaf.cnf'), reqConfig(commonName, ''));
     writeFileSync(join(dir, 'ext.cnf'), '[ext]\n' + ext.join('\n') + '\n');
     openssl(dir, ['req', '-new', ...KEY_ARGS, '-keyout', 'leaf.key', '-out', 'leaf.csr', '-config', 'leaf.cnf']);
-    openssl(dir, [
-      'x509', '-req', '-in', 'leaf.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-set_serial', serial(),
-      '-days', VALIDITY_DAYS, '-sha256', '-extfile', 'ext.cnf', '-extensions', 'ext', '-out', 'leaf.pem',
-    ]);
+    if (validity === 'current') {
+      openssl(dir, [
+        'x509', '-req', '-in', 'leaf.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-set_serial', serial(),
+        '-days', VALIDITY_DAYS, '-sha256', '-extfile', 'ext.cnf', '-extensions', 'ext', '-out', 'leaf.pem',
+      ]);
+    } else {
+      // `openssl ca` is the one that takes explicit validity dates (OpenSSL 3.0's `x509` has no -not_before).
+      const [start, end] = validity === 'expired' ? ['20200101000000Z', '20200102000000Z'] : ['20990101000000Z', '20990104000000Z'];
+      writeFileSync(join(dir, 'index.txt'), '');
+      writeFileSync(join(dir, 'serial'), `${serial().slice(2)}\n`);
+      writeFileSync(
+        join(dir, 'signer.cnf'),
+        ['[ca]', 'default_ca = d', '[d]', 'database = index.txt', 'new_certs_dir = .', 'serial = serial', 'default_md = sha256', 'policy = p', 'unique_subject = no', '[p]', 'commonName = supplied', ''].join('\n'),
+      );
+      openssl(dir, [
+        'ca', '-batch', '-notext', '-config', 'signer.cnf', '-cert', 'ca.pem', '-keyfile', 'ca.key', '-in', 'leaf.csr', '-out', 'leaf.pem',
+        '-startdate', start, '-enddate', end, '-extfile', 'ext.cnf', '-extensions', 'ext',
+      ]);
+    }
     return { cert: readFileSync(join(dir, 'leaf.pem'), 'utf8'), key: readFileSync(join(dir, 'leaf.key'), 'utf8') };
   });
 }
@@ -181,6 +205,6 @@ export function createTestPki(opts: TestPkiOptions = {}): TestPki {
     ca: ca.cert,
     server,
     client,
-    issue: (commonName, altNames, usage) => issueFrom(ca, commonName, altNames, usage),
+    issue: (commonName, altNames, usage, o) => issueFrom(ca, commonName, altNames, usage, o?.validity),
   };
 }

@@ -3,6 +3,7 @@
  * (`process.getActiveResourcesInfo()`) with a snapshot, per resource type.
  */
 import { AssertionError } from 'node:assert';
+import { Socket } from 'node:net';
 
 // Resource types that betray a socket, server, TLS or HTTP/2 session, DNS
 // lookup or timer left behind. Pipes and TTYs (the test runner's stdio) and
@@ -54,4 +55,38 @@ export async function assertNoLeaks(baseline: readonly string[] = []): Promise<v
     expected: Object.fromEntries(base),
     operator: 'assertNoLeaks',
   });
+}
+
+/** Client-side sockets (those no server accepted) connected to `port` (any port: undefined), and timers, now active. */
+function clientResources(port: number | undefined): { sockets: number; timers: number } {
+  const handles = (process as unknown as { _getActiveHandles(): unknown[] })._getActiveHandles();
+  let sockets = 0;
+  for (const h of handles) {
+    if (!(h instanceof Socket) || (h as Socket & { server?: unknown }).server != null) continue;
+    if (port === undefined || h.remotePort === port || h.remotePort === undefined) sockets++;
+  }
+  const timers = process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+  return { sockets, timers };
+}
+
+/** What {@link assertNoClientLeaks} compares with. */
+export function clientSnapshot(port?: number): { sockets: number; timers: number } {
+  return clientResources(port);
+}
+
+/**
+ * Resolves when no client-side socket (one the process opened, not one a test server accepted; with `port`,
+ * only those connected to it: the client's, when test proxies open sockets of their own) and no timer is
+ * active beyond `baseline`, waiting a bounded number of event-loop turns; else throws. For tests whose servers
+ * may keep sockets of their own open after the client left (a TLS server with `allowHalfOpen` whose client
+ * went away in the middle of the handshake keeps its side until it is closed, and so does a proxy relaying to it).
+ */
+export async function assertNoClientLeaks(baseline: { sockets: number; timers: number }, port?: number): Promise<void> {
+  let now = clientResources(port);
+  for (let turn = 0; turn < MAX_TURNS && (now.sockets > baseline.sockets || now.timers > baseline.timers); turn++) {
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    now = clientResources(port);
+  }
+  if (now.sockets <= baseline.sockets && now.timers <= baseline.timers) return;
+  throw new AssertionError({ message: `leaked: ${now.sockets - baseline.sockets} client socket(s), ${now.timers - baseline.timers} timer(s)`, actual: now, expected: baseline, operator: 'assertNoClientLeaks' });
 }

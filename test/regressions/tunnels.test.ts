@@ -273,3 +273,42 @@ describe('regressions: HTTP/2 CONNECT inside a tunnel', () => {
     await assertNoLeaks(baseline);
   });
 });
+
+describe('regressions: a CONNECT that fails before its answer is a failure of the CONNECT response', () => {
+  it('an HTTP/1.1 proxy closing the connection before answering the CONNECT: stage connect-response, hop kind connect', async () => {
+    const { request } = await import('../../src/request/request.js');
+    const { BurrowError } = await import('../../src/errors/errors.js');
+    const proxy = await startConnectProxy({ behavior: { closeAfterHead: true } });
+    try {
+      const err = await request('http://127.0.0.1:9/', { via: [proxy.url], pool: false }).then(
+        () => assert.fail('the request succeeded'),
+        (e: unknown) => e,
+      );
+      assert.ok(err instanceof BurrowError, String(err));
+      assert.equal(err.code, 'ERR_CONNECTION_CLOSED');
+      assert.equal(err.stage, 'connect-response');
+      assert.equal(err.hop?.kind, 'connect');
+      assert.equal(err.hop?.index, 0);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('an HTTP/2 proxy resetting the CONNECT stream: stage connect-response, hop kind connect', async () => {
+    const { request } = await import('../../src/request/request.js');
+    const { BurrowError } = await import('../../src/errors/errors.js');
+    const proxy = await startH2ConnectProxy({ behavior: { rst: true } });
+    try {
+      const err = await request('http://127.0.0.1:9/', { via: [`h2c://127.0.0.1:${proxy.port}`], pool: false }).then(
+        () => assert.fail('the request succeeded'),
+        (e: unknown) => e,
+      );
+      assert.ok(err instanceof BurrowError, String(err));
+      assert.equal(err.code, 'ERR_STREAM_RESET');
+      assert.equal(err.stage, 'connect-response');
+      assert.equal(err.hop?.kind, 'connect');
+    } finally {
+      await proxy.close();
+    }
+  });
+});

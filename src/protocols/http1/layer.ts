@@ -427,10 +427,16 @@ export class Http1Layer implements HttpLayer {
     this.#finish(
       idle
         ? null
-        : new BurrowError('ERR_CONNECTION_CLOSED', 'the server closed the connection before the response was complete', {
-            stage: 'http',
-            hop: this.#origin.hop,
-          }),
+        : this.#connecting !== undefined
+          ? // Closed before the answer to a CONNECT: the proxy's CONNECT response failed.
+            new BurrowError('ERR_CONNECTION_CLOSED', 'the proxy closed the connection before answering the CONNECT', {
+              stage: 'connect-response',
+              hop: { ...this.#origin.hop, kind: 'connect' },
+            })
+          : new BurrowError('ERR_CONNECTION_CLOSED', 'the server closed the connection before the response was complete', {
+              stage: 'http',
+              hop: this.#origin.hop,
+            }),
     );
   };
 

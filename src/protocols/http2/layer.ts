@@ -64,6 +64,8 @@ interface H2Stream {
   endPending: boolean;
   /** Trailers received, delivered once the data before them is. */
   trailers: HeaderList | undefined;
+  /** A CONNECT stream (a tunnel being set up): its failures are the proxy's CONNECT response's. */
+  readonly connect: boolean;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -241,7 +243,7 @@ export class Http2Layer implements HttpLayer {
   #track(ref: StreamRef, stream: ClientHttp2Stream, auth: string, flow: number, pushed: boolean, connect = false): H2Stream {
     const st: H2Stream = {
       ref, stream, authority: auth, flow, alive: true, done: false, bodyOpen: false, pushed, error: undefined,
-      responded: false, early: undefined, endPending: false, trailers: undefined,
+      responded: false, early: undefined, endPending: false, trailers: undefined, connect,
     };
     this.#streams.set(ref.key, st);
     stream.on('headers', (h: IncomingHttpHeaders & IncomingHttpStatusHeader) => {
@@ -360,19 +362,23 @@ export class Http2Layer implements HttpLayer {
     const code = st.stream.rstCode ?? 0;
     const id = st.stream.id;
     let error: BurrowError;
+    // A CONNECT stream that ends before its response: the proxy's answer to the CONNECT failed.
+    const tunnelSetup = st.connect && !st.responded;
+    const stage = tunnelSetup ? 'connect-response' : 'http';
+    const hop = tunnelSetup ? { ...this.#origin.hop, kind: 'connect' as const } : this.#origin.hop;
     if (this.#goaway && (id === undefined || id > this.#goaway.lastStreamId)) {
       error = this.#goawayError();
     } else if (code !== constants.NGHTTP2_NO_ERROR) {
       error = new BurrowError('ERR_STREAM_RESET', `stream reset by the server (${h2ErrorName(code)})`, {
-        stage: 'http',
-        hop: this.#origin.hop,
+        stage,
+        hop,
         cause: st.error,
         details: { h2Code: code, h2Error: h2ErrorName(code) },
       });
     } else {
       error = new BurrowError('ERR_CONNECTION_CLOSED', 'the stream closed before its response was complete', {
-        stage: 'http',
-        hop: this.#origin.hop,
+        stage,
+        hop,
         cause: st.error ?? this.#sessionError,
       });
     }
