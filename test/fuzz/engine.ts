@@ -6,7 +6,8 @@
  * - only typed errors: a target lets an unexpected exception escape (a
  *   TypeError, a RangeError, an error of the wrong class): that is a failure;
  * - every split of the same bytes gives the same outcome (streaming targets);
- * - bounded work: no input takes longer than a budget proportional to its size;
+ * - bounded work: no input takes longer than a budget proportional to its size
+ *   (an input over it is timed again, up to three times: slow only if slow every time);
  * - the target's own invariants (it throws {@link FuzzFailure}).
  *
  * Inputs whose outcome has a shape not seen before (the target's `shape` of
@@ -230,10 +231,18 @@ export function fuzz(target: FuzzTarget, opts: FuzzOptions): FuzzReport {
       findings.push({ target: target.name, index: i, problem: describe(e), input: input.toString('hex'), splits: [] });
       continue;
     }
-    const ms = performance.now() - t0;
+    let ms = performance.now() - t0;
+    const budget = fixedMs + (perKiBMs * input.length) / 1024;
+    // Over its budget: timed again (the machine may have been busy); slow only if it is slow every time.
+    for (let again = 0; again < 3 && ms > budget; again++) {
+      const t1 = performance.now();
+      target.run(input, []);
+      if (target.streaming) target.run(input, randomSplits(rng, input.length));
+      ms = Math.min(ms, performance.now() - t1);
+    }
     const perByte = input.length > 0 ? (ms * 1000) / input.length : 0;
     if (input.length >= TIMED_INPUT && perByte > slowest) slowest = perByte;
-    if (ms > fixedMs + (perKiBMs * input.length) / 1024) {
+    if (ms > budget) {
       findings.push({ target: target.name, index: i, problem: `slow: ${ms.toFixed(1)} ms for ${input.length} bytes`, input: input.toString('hex'), splits: [] });
     }
     const shape = target.shape(whole);
