@@ -166,11 +166,34 @@ export function isBurrowError(e: unknown, code?: ErrorCode): e is BurrowError {
 }
 
 /**
+ * Set by the HTTP/2 layer on the error of a CONNECT stream (a tunnel) that its proxy reset: the layers
+ * running inside the tunnel see it as their transport's error, and {@link socketError} names the proxy.
+ */
+export const TUNNEL_RESET: unique symbol = Symbol('burrow.tunnelReset');
+
+/** What {@link TUNNEL_RESET} holds. */
+export interface TunnelReset {
+  readonly hop: HopInfo;
+  readonly h2Code: number;
+  readonly h2Error: string;
+}
+
+/**
  * The error for a failed socket: a TLS alert or TLS failure after the handshake
  * (Node's `ERR_SSL_*` codes) is `ERR_TLS` at stage `tls`; anything else is
  * `ERR_CONNECTION_CLOSED` at stage `tcp`.
  */
 export function socketError(err: Error, hop: HopInfo, what: string): BurrowError {
+  const reset = (err as { [TUNNEL_RESET]?: TunnelReset })[TUNNEL_RESET];
+  if (reset !== undefined) {
+    // The layer's transport was an HTTP/2 CONNECT stream that its proxy reset: the failure is that proxy's.
+    return new BurrowError('ERR_STREAM_RESET', `the proxy reset the tunnel's stream (${reset.h2Error})`, {
+      stage: 'http',
+      hop: reset.hop,
+      cause: err,
+      details: { h2Code: reset.h2Code, h2Error: reset.h2Error },
+    });
+  }
   const code = (err as { code?: unknown }).code;
   if (typeof code === 'string' && code.startsWith('ERR_SSL_')) {
     return new BurrowError('ERR_TLS', `TLS failure: ${err.message}`, { stage: 'tls', hop, cause: err });

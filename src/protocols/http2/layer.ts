@@ -17,7 +17,7 @@ import {
 } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { BurrowError, socketError } from '../../errors/errors.js';
+import { BurrowError, socketError, TUNNEL_RESET, type TunnelReset } from '../../errors/errors.js';
 import { StreamRef, nextStreamId } from '../../shared/stream-ref.js';
 import type { Http2SettingsReport } from '../../shared/messages.js';
 import type { ResolvedHttp2Options } from '../../shared/options/http.js';
@@ -337,7 +337,14 @@ export class Http2Layer implements HttpLayer {
     st.done = true;
     this.#streams.delete(st.ref.key);
     for (const ev of ['headers', 'response', 'data', 'trailers', 'end', 'error', 'close']) stream.removeAllListeners(ev);
-    stream.on('error', () => undefined);
+    // Runs before the listeners of the layers inside the tunnel: a reset is named as this proxy's.
+    stream.on('error', (e: Error) => {
+      const code = stream.rstCode;
+      if (code !== undefined && code !== constants.NGHTTP2_NO_ERROR) {
+        const reset: TunnelReset = { hop: { ...this.#origin.hop, kind: 'connect' }, h2Code: code, h2Error: h2ErrorName(code) };
+        Object.defineProperty(e, TUNNEL_RESET, { value: reset, enumerable: false });
+      }
+    });
     this.#tunnels++;
     stream.once('close', () => {
       this.#tunnels--;
