@@ -4,6 +4,7 @@
  */
 import type * as http from 'node:http';
 import * as http2 from 'node:http2';
+import { gzipSync } from 'node:zlib';
 
 const TEXT = 'text/plain; charset=utf-8';
 const CHUNK = 64 * 1024;
@@ -231,6 +232,28 @@ function pathnameOf(target: string): string {
   }
 }
 
+const GZIPPED = new Map<number, Buffer>();
+const MAX_GZIPPED = 64 * 1024 * 1024;
+
+/** `n` bytes of text (words from a small vocabulary, as compressible as prose), gzipped; remembered per size. */
+function gzipped(n: number): Buffer {
+  let body = GZIPPED.get(n);
+  if (body === undefined) {
+    const words = ['tunnel', 'proxy', 'chain', 'hop', 'burrow', 'stream', 'layer', 'socket', 'request', 'origin'];
+    const parts: string[] = [];
+    let len = 0;
+    for (let i = 0; len < n; i++) {
+      const w = `${words[(i * 7 + (i >> 3)) % words.length] as string} `;
+      parts.push(w);
+      len += w.length;
+    }
+    body = gzipSync(Buffer.from(parts.join('').slice(0, Math.min(n, MAX_GZIPPED))));
+    if (GZIPPED.size > 16) GZIPPED.clear();
+    GZIPPED.set(n, body);
+  }
+  return body;
+}
+
 function numberParam(pathname: string, prefix: string): number | undefined {
   if (!pathname.startsWith(prefix)) return undefined;
   const s = pathname.slice(prefix.length);
@@ -305,6 +328,13 @@ async function route(ex: Exchange): Promise<void> {
     const extra: HeaderValues = {};
     for (let i = 0; i < n; i++) extra[`x-h-${i}`] = String(i);
     return text(ex, 200, 'ok', extra);
+  }
+  if ((n = numberParam(p, '/gzip/')) !== undefined) {
+    // N bytes of text, gzip-compressed once per size, `content-encoding: gzip`.
+    const body = gzipped(n);
+    ex.respond(200, { 'content-type': TEXT, 'content-encoding': 'gzip', 'content-length': body.length });
+    ex.end(body);
+    return;
   }
   if ((n = numberParam(p, '/slow-body/')) !== undefined) {
     ex.respond(200, { 'content-type': 'application/octet-stream', 'content-length': n * 1024 });

@@ -29,6 +29,7 @@
  * | `/push`, `/push-other` | HTTP/2: pushes `/pushed` (body `pushed`; `:authority` `other.example` for `/push-other`), then 200 `parent` |
  * | `/close` | HTTP/1.1: 200 `bye` with `connection: close`, then the socket is ended |
  * | `/headers-count/N` | 200 `ok` with N extra headers `x-h-0: 0` ... `x-h-(N-1): N-1` |
+ * | `/gzip/N` | 200, N bytes of text (words) gzip-compressed, `content-encoding: gzip`, content-length of the compressed bytes |
  * | `/slow-body/N` | 200, N chunks of 1 KiB 10 ms apart, content-length N * 1024 |
  * | `/goaway` | HTTP/2: 200 `ok`, then GOAWAY (NO_ERROR, last stream id = this stream) |
  * | `/rst` | HTTP/2: RST_STREAM INTERNAL_ERROR without a response; HTTP/1.1: the socket is destroyed without a response |

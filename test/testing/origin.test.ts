@@ -4,6 +4,7 @@ import * as http2 from 'node:http2';
 import * as https from 'node:https';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
+import { gunzipSync } from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
 import { createTestPki, startOrigin, type StartOriginOptions, type TestOrigin, type TestPki } from '../../src/testing/index.js';
 import { assertNoLeaks, resourceSnapshot } from '../helpers/leaks.js';
@@ -452,6 +453,24 @@ describe('origin options', () => {
     });
     assert.match(close, /\r\nconnection: close\r\n/i);
     assert.ok(close.endsWith('\r\n\r\nbye'));
+  });
+
+  it('/gzip/N answers N bytes of text gzip-compressed, with content-encoding gzip and the compressed length', async () => {
+    const origin = await start({ protocol: 'http', transport: 'tcp' });
+    const { status, headers, body } = await new Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }>((resolve, reject) => {
+      http.get({ host: origin.host, port: origin.port, path: '/gzip/10240', agent: false }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+      }).on('error', reject);
+    });
+    assert.equal(status, 200);
+    assert.equal(headers['content-encoding'], 'gzip');
+    assert.equal(Number(headers['content-length']), body.length);
+    const text = gunzipSync(body);
+    assert.equal(text.length, 10240);
+    assert.match(text.toString('latin1'), /^[a-z ]+$/);
+    assert.ok(body.length < 2048, `compressed to ${body.length} bytes`);
   });
 
   it('http2 + tls also serves HTTP/1.1 when ALPN picks it or is absent', async () => {
