@@ -541,6 +541,10 @@ async function fetchMany(k, total) {
 // ------------------------------------------------------------------ B6: requests/s on one tunnel
 
 async function rpsClient() {
+  if (cfg.feature !== undefined) {
+    const { featureClient } = await import('./features-client.mjs');
+    return featureClient({ client, feature: cfg.feature, url, HOST, ports, ca, TLS, viaOf, burrowMod, UNDICI, originProtocol: ORIGIN_PROTO });
+  }
   if (client === 'burrow') {
     const { conn, tunnel } = await burrowRoute();
     return { one: () => burrowGet(conn, tunnel, '/'), close: () => conn.close() };
@@ -588,7 +592,7 @@ async function runFor(c, ms, inflight) {
     while (performance.now() < deadline) {
       try {
         const n = await c.one();
-        if (n !== 5) throw new Error(`bad body length ${n}`);
+        if (n !== (cfg.expectBytes ?? 5)) throw new Error(`bad body length ${n}`);
       } catch (e) {
         errors++;
         firstError ??= String(e?.message ?? e);
