@@ -6,6 +6,8 @@
  * goes with it; the root's loss is the connection's. Each layer's record is
  * published as it comes up and goes down.
  */
+import type { ClientHttp2Stream } from 'node:http2';
+import { closeTunnelAtOnce } from '../protocols/http2/tunnel-close.js';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { BurrowError } from '../errors/errors.js';
@@ -217,6 +219,8 @@ export class LayerStack implements StackCore {
     const layer = node.layer;
     if (layer.detach === undefined) throw new BurrowError('ERR_NOT_A_TUNNEL', `${node.tunnelRef ?? 'the connection'} is not a raw layer`, { stage: 'state', hop: node.hop });
     const duplex = layer.detach();
+    // A bare HTTP/2 tunnel stream handed over: destroying it resets it, as node:http2 does (no graceful close).
+    if ('rstCode' in duplex && typeof (duplex as { close?: unknown }).close === 'function') closeTunnelAtOnce(duplex as ClientHttp2Stream);
     const chain: LayerNode[] = [];
     for (let n: LayerNode | undefined = node; n !== undefined; n = n.carrier) chain.push(n);
     const connectionWide = this.tree.rootOf(node).key === '';

@@ -312,3 +312,74 @@ describe('regressions: a CONNECT that fails before its answer is a failure of th
     }
   });
 });
+
+describe('regressions: closing tunnels on an HTTP/2 proxy connection', () => {
+  it('a tunnel closed without an error ends its stream (END_STREAM) and sends no RST_STREAM, which servers limit (rapid reset): 50 tunnels', async () => {
+    const http2 = await import('node:http2');
+    const net = await import('node:net');
+    const origin = await startOrigin({ protocol: 'http', transport: 'tcp' });
+    const server = http2.createServer();
+    server.on('stream', (stream, headers) => {
+      stream.on('error', () => undefined);
+      const [host, port] = String(headers[':authority']).split(':');
+      const up = net.connect(Number(port), host);
+      up.on('error', () => stream.destroy());
+      up.once('connect', () => {
+        if (stream.destroyed) return up.destroy();
+        stream.respond({ ':status': 200 });
+        stream.pipe(up);
+        up.pipe(stream);
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    // A relay in front of it counts the frames the client sends, by type.
+    const frames = new Map<number, number>();
+    const sockets = new Set<import('node:net').Socket>();
+    const relay = net.createServer((c) => {
+      const s2 = net.connect((server.address() as { port: number }).port, '127.0.0.1');
+      for (const x of [c, s2]) {
+        sockets.add(x);
+        x.on('error', () => undefined);
+        x.once('close', () => sockets.delete(x));
+      }
+      let buf = Buffer.alloc(0);
+      let at = 24; // after the client preface
+      c.on('data', (d: Buffer) => {
+        s2.write(d);
+        buf = Buffer.concat([buf, d]);
+        while (at + 9 <= buf.length) {
+          const len = buf.readUIntBE(at, 3);
+          if (at + 9 + len > buf.length) break;
+          const type = buf[at + 3] as number;
+          frames.set(type, (frames.get(type) ?? 0) + 1);
+          at += 9 + len;
+        }
+        buf = buf.subarray(at);
+        at = 0;
+      });
+      s2.pipe(c);
+    });
+    await new Promise<void>((r) => relay.listen(0, '127.0.0.1', r));
+    const conn = open({ host: '127.0.0.1', port: (relay.address() as { port: number }).port, protocols: ['http2'], retry: 0 });
+    try {
+      for (let i = 0; i < 50; i++) {
+        const ref = conn.connect({ host: '127.0.0.1', port: origin.port, protocols: ['http'] });
+        const r = await within(conn.await(ref), 5000, 'CONNECT answer');
+        assert.equal(r.type, 'response', `tunnel ${i}: ${r.type === 'error' ? r.error.message : r.type}`);
+        assert.equal((await conn.await(ref)).type, 'up');
+        const get = conn.get('/', {}, { tunnel: ref });
+        assert.equal((await conn.awaitBody(get)).body.toString(), 'hello');
+        conn.cancel(ref);
+      }
+      assert.equal(conn.state, 'up');
+      assert.equal(frames.get(0x3) ?? 0, 0, `${frames.get(0x3)} RST_STREAM frames sent`);
+      assert.ok((frames.get(0x1) ?? 0) >= 50);
+    } finally {
+      await conn.close();
+      for (const x of sockets) x.destroy();
+      await new Promise<void>((r) => relay.close(() => r()));
+      await new Promise<void>((r) => server.close(() => r()));
+      await origin.close();
+    }
+  });
+});

@@ -25,6 +25,7 @@ import { authority, authorityHost, type HeaderList } from '../../shared/headers.
 import { whenWritable } from '../../transport/drain.js';
 import type { HttpLayer, LayerOrigin, LayerSink, LayerStreamState, RequestSpec } from '../../shared/layer.js';
 import { requestHeaders, toHeaderList } from './headers.js';
+import { closeTunnelGracefully } from './tunnel-close.js';
 
 /** Options the layer needs. */
 export type Http2LayerOptions = ResolvedHttp2Options;
@@ -69,6 +70,8 @@ interface H2Stream {
 }
 
 const EMPTY = Buffer.alloc(0);
+/** At most this long for a closed tunnel's peer to end its side of the stream before it is reset, ms. */
+const TUNNEL_CLOSE_GRACE_MS = 2000;
 
 /** The HTTP/2 protocol layer. */
 export class Http2Layer implements HttpLayer {
@@ -338,13 +341,16 @@ export class Http2Layer implements HttpLayer {
     this.#streams.delete(st.ref.key);
     for (const ev of ['headers', 'response', 'data', 'trailers', 'end', 'error', 'close']) stream.removeAllListeners(ev);
     // Runs before the listeners of the layers inside the tunnel: a reset is named as this proxy's.
+    // Only the stream's own RST_STREAM error (node:http2 makes one per stream); a session's error, which every
+    // stream of the session is destroyed with, is not the tunnel's.
     stream.on('error', (e: Error) => {
       const code = stream.rstCode;
-      if (code !== undefined && code !== constants.NGHTTP2_NO_ERROR) {
-        const reset: TunnelReset = { hop: { ...this.#origin.hop, kind: 'connect' }, h2Code: code, h2Error: h2ErrorName(code) };
-        Object.defineProperty(e, TUNNEL_RESET, { value: reset, enumerable: false });
-      }
+      if ((e as { code?: unknown }).code !== 'ERR_HTTP2_STREAM_ERROR' || code === undefined || code === constants.NGHTTP2_NO_ERROR) return;
+      if (Object.prototype.hasOwnProperty.call(e, TUNNEL_RESET)) return;
+      const reset: TunnelReset = { hop: { ...this.#origin.hop, kind: 'connect' }, h2Code: code, h2Error: h2ErrorName(code) };
+      Object.defineProperty(e, TUNNEL_RESET, { value: reset, enumerable: false });
     });
+    closeTunnelGracefully(stream, Math.min(this.#opts.closingTimeout, TUNNEL_CLOSE_GRACE_MS));
     this.#tunnels++;
     stream.once('close', () => {
       this.#tunnels--;
