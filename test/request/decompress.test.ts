@@ -29,9 +29,9 @@ interface Route {
 }
 
 function gzipBomb(): Buffer {
-  // 10 GiB of zeros: 10240 gzip members of 1 MiB each, the whole gzipped again (sent as `gzip, gzip`).
+  // 10 GiB of zeros: 10240 gzip members of 1 MiB each, the whole gzipped twice more (sent as `gzip, gzip, gzip`).
   const member = zlib.gzipSync(Buffer.alloc(1 << 20), { level: 9 });
-  return zlib.gzipSync(Buffer.concat(new Array<Buffer>(10240).fill(member)), { level: 9 });
+  return zlib.gzipSync(zlib.gzipSync(Buffer.concat(new Array<Buffer>(10240).fill(member)), { level: 9 }), { level: 9 });
 }
 
 describe('request() decompression', () => {
@@ -40,7 +40,6 @@ describe('request() decompression', () => {
   let base: string;
   let pool: Pool;
   const seen: Record<string, string | undefined> = {};
-  let bombSent = 0;
   const routes = new Map<string, Route>();
 
   before(async () => {
@@ -65,7 +64,9 @@ describe('request() decompression', () => {
     const gz = zlib.gzipSync(TEXT);
     routes.set('/truncated-gzip', { encoding: 'gzip', body: gz.subarray(0, gz.length - 6) });
     routes.set('/too-many', { encoding: 'gzip, gzip, gzip, gzip, gzip, gzip', body: Buffer.from('x') });
-    routes.set('/bomb', { encoding: 'gzip, gzip', body: gzipBomb(), piece: 1024 });
+    routes.set('/bomb', { encoding: 'gzip, gzip, gzip', body: gzipBomb(), piece: 256 });
+    routes.set('/not-modified', { encoding: 'gzip', body: Buffer.alloc(0), status: 304 });
+    routes.set('/corrupt-deflate', { encoding: 'deflate', body: Buffer.from([0x78, 0x9c, 0xff, 0xff, 0xff, 0x00, 0x01]) });
     routes.set('/random-plain', { body: random });
     server = http.createServer((req, res) => {
       const path = req.url ?? '/';
@@ -77,9 +78,9 @@ describe('request() decompression', () => {
       }
       const headers: Record<string, string | number> = { 'content-type': 'text/plain' };
       if (route.encoding !== undefined) headers['content-encoding'] = route.encoding;
-      if (route.status !== 204) headers['content-length'] = route.body.length;
+      if (route.status !== 204 && route.status !== 304) headers['content-length'] = route.body.length;
       res.writeHead(route.status ?? 200, headers);
-      if (req.method === 'HEAD' || route.status === 204) {
+      if (req.method === 'HEAD' || route.status === 204 || route.status === 304) {
         res.end();
         return;
       }
@@ -93,7 +94,6 @@ describe('request() decompression', () => {
         while (at < route.body.length) {
           const chunk = route.body.subarray(at, at + piece);
           at += chunk.length;
-          if (path === '/bomb') bombSent += chunk.length;
           if (!res.write(chunk)) {
             res.once('drain', write);
             return;
@@ -180,7 +180,7 @@ describe('request() decompression', () => {
     assert.equal(res.decoded, undefined);
   });
 
-  it('decodes nothing for HEAD and 204', async () => {
+  it('decodes nothing for HEAD, 204 and 304', async () => {
     const head = await request(`${base}/gzip`, { pool, method: 'HEAD' });
     assert.equal((await head.buffer()).length, 0);
     assert.equal(head.header('content-encoding'), 'gzip');
@@ -189,6 +189,11 @@ describe('request() decompression', () => {
     assert.equal(empty.status, 204);
     assert.equal((await empty.buffer()).length, 0);
     assert.equal(empty.decoded, undefined);
+    const notModified = await request(`${base}/not-modified`, { pool });
+    assert.equal(notModified.status, 304);
+    assert.equal((await notModified.buffer()).length, 0);
+    assert.equal(notModified.header('content-encoding'), 'gzip');
+    assert.equal(notModified.decoded, undefined);
   });
 
   it('fails a corrupt gzip body with ERR_DECOMPRESS and the zlib cause', async () => {
@@ -196,7 +201,7 @@ describe('request() decompression', () => {
     await assert.rejects(res.text(), (e: unknown) => isBurrowError(e, 'ERR_DECOMPRESS') && e.stage === 'http' && (e.cause as { code?: string }).code === 'Z_DATA_ERROR');
   });
 
-  for (const path of ['/truncated-br', '/truncated-gzip']) {
+  for (const path of ['/truncated-br', '/truncated-gzip', '/corrupt-deflate']) {
     it(`fails ${path} with ERR_DECOMPRESS`, async () => {
       const res = await request(`${base}${path}`, { pool });
       await assert.rejects(res.text(), (e: unknown) => isBurrowError(e, 'ERR_DECOMPRESS') && e.cause instanceof Error);
@@ -207,9 +212,9 @@ describe('request() decompression', () => {
     await assert.rejects(request(`${base}/too-many`, { pool }), (e: unknown) => isBurrowError(e, 'ERR_DECOMPRESS') && e.stage === 'http');
   });
 
-  it('stops a gzip bomb at maxResponseSize: ERR_RESPONSE_TOO_LARGE, few bytes read off the wire, the stream cancelled', async () => {
+  it('stops a gzip bomb at maxResponseSize: ERR_RESPONSE_TOO_LARGE, 607 bytes on the wire, memory bounded', async () => {
     const wire = (routes.get('/bomb') as Route).body.length;
-    assert.ok(wire < 64 * 1024, `the bomb is ${wire} bytes on the wire`);
+    assert.ok(wire < 4096, `the bomb is ${wire} bytes on the wire`);
     const before = process.memoryUsage().arrayBuffers;
     const res = await request(`${base}/bomb`, { pool, maxResponseSize: 4 << 20 });
     let got = 0;
@@ -221,7 +226,6 @@ describe('request() decompression', () => {
     );
     assert.ok(got <= 4 << 20, `${got} bytes handed out`);
     assert.ok(process.memoryUsage().arrayBuffers - before < 64 << 20, 'memory stayed bounded');
-    assert.ok(bombSent < wire || bombSent === wire, 'the server wrote at most the bomb');
   });
 
   it('bounds a body without content-encoding too, and lets one of exactly maxResponseSize through', async () => {
