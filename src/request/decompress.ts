@@ -230,6 +230,8 @@ class BodyPipe implements BodyHooks {
   #size = 0;
   #reading = false;
   #waitDrain = false;
+  /** The received body has ended (the decoder may still have output to give). */
+  #inputEnded = false;
   #done = false;
 
   constructor(source: BodyQueue, limit: number, decoder: Decoder | undefined) {
@@ -276,11 +278,12 @@ class BodyPipe implements BodyHooks {
     if (this.#reading) return;
     this.#reading = true;
     try {
-      while (!this.#done && !this.#waitDrain && this.out.buffered < HIGH_WATER && !(this.#decoder?.paused ?? false)) {
+      while (!this.#done && !this.#inputEnded && !this.#waitDrain && this.out.buffered < HIGH_WATER && !(this.#decoder?.paused ?? false)) {
         const r = await this.#source.next();
         if (this.#done) return;
         const decoder = this.#decoder;
         if (r.done) {
+          this.#inputEnded = true;
           if (decoder === undefined) {
             this.#done = true;
             this.out.end();
