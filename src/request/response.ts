@@ -318,8 +318,9 @@ export class Response {
   /**
    * What decompression did (`decompress`, on by default): the codings removed
    * and the headers as received. Undefined when the body was not decoded (no
-   * `content-encoding`, an unknown coding, `decompress: false`, HEAD, 204, 304);
-   * when it was, `headers` has no `content-encoding` nor `content-length`.
+   * `content-encoding`, an unknown coding, `decompress: false`, HEAD, 204, 304).
+   * When it was, `res.headers` has neither `content-encoding` nor
+   * `content-length`; `decoded.headers` has them.
    */
   get decoded(): DecodedBody | undefined {
     return this.#decoded;
