@@ -57,6 +57,7 @@ export function decompressed(url: string | URL, init: RequestInit, next: (url: s
   } catch (e) {
     return Promise.reject(e);
   }
+  if (init.decompress === false && init.maxResponseSize === undefined) return next(url, init);
   return next(url, init).then((res) => decodeResponse(res, init));
 }
 
