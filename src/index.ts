@@ -9,7 +9,8 @@ export { request, type RequestBody, type RequestInit, type ViaEntry } from './re
 export { WebSocket, type BinaryType, type WebSocketEventHandler, type WebSocketInit } from './websocket/websocket.js';
 export { CloseEvent, WebSocketErrorEvent, type CloseEventInit } from './websocket/events.js';
 export type { WsMessageData } from './websocket/queue.js';
-export { Response, type ResponseInfo } from './request/response.js';
+export { Response, type DecodedBody, type ResponseInfo } from './request/response.js';
+export { ACCEPT_ENCODING, ZSTD_SUPPORTED } from './request/decompress.js';
 export { Pool, defaultPool, type AcquireOptions, type Lease, type PoolOptions } from './request/pool.js';
 export type { LayerTiming, OpenRoute, ViaHopOptions } from './request/route.js';
 export { parseProxyUrl, parseProxyChain, type ProxyHop, type ProxyScheme } from './request/proxy-url.js';

@@ -63,6 +63,8 @@ export interface CliOptions {
   readonly head: boolean;
   readonly location: boolean;
   readonly maxRedirs: number;
+  /** `--compressed`: ask for a compressed response and decode it (request()'s `decompress`). */
+  readonly compressed: boolean;
   readonly verbose: boolean;
   readonly traceJson: string | undefined;
   readonly cacert: string | undefined;
@@ -100,6 +102,7 @@ const SPECS: readonly OptionSpec[] = [
   { long: 'head', short: 'I', value: false },
   { long: 'location', short: 'L', value: false },
   { long: 'max-redirs', value: true },
+  { long: 'compressed', value: false },
   { long: 'verbose', short: 'v', value: false },
   { long: 'trace-json', value: true },
   { long: 'cacert', value: true },
@@ -182,6 +185,7 @@ interface Mutable {
   head: boolean;
   location: boolean;
   maxRedirs: number;
+  compressed: boolean;
   verbose: boolean;
   traceJson: string | undefined;
   cacert: string | undefined;
@@ -249,6 +253,9 @@ function apply(o: Mutable, spec: OptionSpec, value: string | undefined): void {
     case 'max-redirs':
       if (!/^\d{1,3}$/.test(v)) throw new UsageError(`--max-redirs needs a number, got ${JSON.stringify(v)}`);
       o.maxRedirs = Number(v);
+      return;
+    case 'compressed':
+      o.compressed = true;
       return;
     case 'verbose':
       o.verbose = true;
@@ -322,6 +329,7 @@ export function parseArgs(argv: readonly string[]): Command {
     head: false,
     location: false,
     maxRedirs: DEFAULT_MAX_REDIRS,
+    compressed: false,
     verbose: false,
     traceJson: undefined,
     cacert: undefined,
@@ -428,6 +436,7 @@ export function parseArgs(argv: readonly string[]): Command {
       head: o.head,
       location: o.location,
       maxRedirs: o.maxRedirs,
+      compressed: o.compressed,
       verbose: o.verbose,
       traceJson: o.traceJson,
       cacert: o.cacert,

@@ -41,6 +41,8 @@ Request:
   -L, --location           follow redirects (authorization, cookie and host headers
                            are not sent to another origin)
       --max-redirs N       at most N redirects with -L (default 20)
+      --compressed         ask for a compressed response (gzip, deflate, br, zstd where
+                           Node has it) and write it decoded
 TLS and protocols:
       --cacert FILE        CA certificates (PEM) for the origin
   -k, --insecure           do not verify the origin's certificate (warns)

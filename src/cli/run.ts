@@ -11,6 +11,7 @@ import { BurrowError } from '../errors/errors.js';
 import { noProxyMatches, proxyForUrl, type ProxyEnv } from '../request/env.js';
 import { parseProxyUrl, type ProxyHop } from '../request/proxy-url.js';
 import { request, type ViaEntry } from '../request/request.js';
+import { ACCEPT_ENCODING } from '../request/decompress.js';
 import type { Response } from '../request/response.js';
 import { parseHeaderArg, UsageError, type CliOptions } from './args.js';
 import { prepareBody, ReadError, type PreparedBody } from './body.js';
@@ -69,7 +70,8 @@ function statusLine(res: Response): string {
 }
 
 function headerBlock(res: Response): Buffer {
-  return Buffer.from(`${[statusLine(res), ...res.headers.map(([k, v]) => `${k}: ${v}`)].join('\r\n')}\r\n\r\n`, 'latin1');
+  // The headers as received (with --compressed, content-encoding and content-length included), as curl writes them.
+  return Buffer.from(`${[statusLine(res), ...(res.decoded?.headers ?? res.headers).map(([k, v]) => `${k}: ${v}`)].join('\r\n')}\r\n\r\n`, 'latin1');
 }
 
 /** `-O`: the last segment of the URL path. */
@@ -135,6 +137,7 @@ function buildHeaders(o: CliOptions, target: URL, version: string, body: Prepare
     ['user-agent', o.userAgent ?? `burrow/${version}`],
     ['accept', '*/*'],
   ];
+  if (o.compressed) list.push(['accept-encoding', ACCEPT_ENCODING]);
   if (body !== undefined) {
     if (body.contentType !== undefined) list.push(['content-type', body.contentType]);
     if (body.length !== undefined) list.push(['content-length', String(body.length)]);
@@ -274,6 +277,7 @@ export async function runRequest(o: CliOptions, io: RunIo): Promise<number> {
           pool: recorder.pool,
           events: recorder.events,
           signal: ac.signal,
+          decompress: o.compressed,
         });
       } catch (e) {
         recorder.flush();
@@ -292,7 +296,7 @@ export async function runRequest(o: CliOptions, io: RunIo): Promise<number> {
         }
         throw e;
       }
-      tracer.emit({ event: 'response', t: recorder.now(), status: res.status, version: res.version, headers: res.headers });
+      tracer.emit({ event: 'response', t: recorder.now(), status: res.status, version: res.version, headers: res.decoded?.headers ?? res.headers });
 
       const location = res.header('location');
       if (o.location && REDIRECTS.has(res.status) && location !== undefined) {

@@ -15,7 +15,9 @@ import { BodyQueue, Response, type BodyHooks } from './response.js';
 import { targetOf } from './target.js';
 import { maskUrl } from '../shared/redact.js';
 import type { EventHandler, LayerInfo } from '../shared/events.js';
-import { routeHops, type RequestBody, type RequestInit } from './init.js';
+import { routeHops, type RequestInit } from './init.js';
+import { wireBody, type WireBody } from './body.js';
+import { addAcceptEncoding } from './decompress.js';
 import { openRoute, routeKey, type RouteHop, type RouteOrigin, type RouteProgress } from './route.js';
 
 
@@ -25,7 +27,7 @@ const NO_EVENTS: EventHandler = Object.freeze({});
 /** Data messages delivered ahead of the reader: bounds the memory a slow reader costs. */
 const BODY_WINDOW = 16;
 
-function isWholeBody(b: RequestBody): b is string | Buffer | Uint8Array {
+function isWholeBody(b: WireBody): b is string | Uint8Array {
   return typeof b === 'string' || b instanceof Uint8Array;
 }
 
@@ -44,7 +46,7 @@ interface Plan {
   readonly method: string;
   readonly path: string;
   readonly headers: HeaderList;
-  readonly body: RequestBody | null;
+  readonly body: WireBody | null;
   readonly headersTimeout: number;
   readonly totalTimeout: number;
 }
@@ -71,6 +73,8 @@ function planOf(url: string | URL, init: RequestInit): Plan {
   const origin: RouteOrigin = { scheme, host, port, tls: init.tls ?? NO_TLS, protocols, tlsHandshakeTimeout: timeouts.tlsHandshake };
   const headers = normalizeHeaders(init.headers);
   if (!hasHeader(headers, 'host')) headers.unshift(['host', authority(host, port, scheme === 'https' ? 'tls' : 'tcp')]);
+  addAcceptEncoding(headers, init);
+  const body = wireBody(init.body, headers);
   return {
     started,
     href: target.href,
@@ -79,7 +83,7 @@ function planOf(url: string | URL, init: RequestInit): Plan {
     method: (init.method ?? 'GET').toUpperCase(),
     path: target.path,
     headers,
-    body: init.body ?? null,
+    body,
     headersTimeout,
     totalTimeout,
   };

@@ -12,8 +12,22 @@ import type { Pool } from './pool.js';
 import { parseProxyChain, rememberedProxyUrl } from './proxy-url.js';
 import type { RouteHop, ViaHopOptions } from './route.js';
 
-/** A request body: whole (string, bytes) or streamed (a Readable or any async iterable of chunks). */
-export type RequestBody = string | Buffer | Uint8Array | AsyncIterable<Uint8Array | string>;
+/**
+ * A request body: whole (string, bytes, `ArrayBuffer` or any typed array, `URLSearchParams`) or streamed (a
+ * Readable, a web `ReadableStream`, a `Blob`, a `FormData`, any async iterable of chunks). `URLSearchParams`,
+ * `Blob` and `FormData` set their `content-type` unless the headers have one.
+ */
+export type RequestBody =
+  | string
+  | Buffer
+  | Uint8Array
+  | AsyncIterable<Uint8Array | string>
+  | ArrayBuffer
+  | ArrayBufferView
+  | Blob
+  | FormData
+  | URLSearchParams
+  | ReadableStream<Uint8Array>;
 
 /** One hop of `via`: a proxy URL, or a URL with options for that hop only. */
 export type ViaEntry = string | URL | (ViaHopOptions & { url: string | URL });
@@ -52,6 +66,18 @@ export interface RequestInit {
    * only (a request without a handler: to none).
    */
   events?: EventHandler;
+  /**
+   * Decompression (default true): sends `accept-encoding: gzip, deflate, br` (and `zstd` on Node lines that
+   * decode it) unless the headers have one, and decodes a `content-encoding` body as it streams (stacked codings
+   * too); `content-encoding` and `content-length` are then left out of `res.headers` (the received ones are in
+   * `res.decoded`). An unknown coding leaves the body as received. False: nothing sent, nothing decoded.
+   */
+  decompress?: boolean;
+  /**
+   * The most body bytes handed to the reader, counted after decoding (default: no bound). A larger body fails
+   * with `ERR_RESPONSE_TOO_LARGE` and its stream is cancelled, whether or not it was compressed.
+   */
+  maxResponseSize?: number;
 }
 
 /** The hops of `via` (or of the proxy environment variables, with `env`) for a request to `href`. */

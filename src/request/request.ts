@@ -7,6 +7,7 @@ import type { RequestCallContext } from '../shared/events.js';
 import { maskUrl } from '../shared/redact.js';
 import { REQUEST_TRACE, tracing } from '../observe/channels.js';
 import { exchange } from './exchange.js';
+import { decompressed } from './decompress.js';
 import type { RequestInit } from './init.js';
 import { parseProxyChain, rememberedProxyUrl } from './proxy-url.js';
 import type { Response } from './response.js';
@@ -47,7 +48,7 @@ function viaForTrace(via: RequestInit['via']): string[] {
   }
 }
 
-/** The steps of one call, outermost first. */
+/** The steps of one call, outermost first; decompression (and `maxResponseSize`) applies to the final response. */
 function send(url: string | URL, init: RequestInit): Promise<Response> {
-  return exchange(url, init);
+  return decompressed(url, init, exchange);
 }

@@ -3,6 +3,7 @@
  * iterable that streams (never buffered whole unless asked), trailers once the
  * body is read, and what the request went through.
  */
+import { Readable } from 'node:stream';
 import { BurrowError } from '../errors/errors.js';
 import type { HeaderList } from '../shared/headers.js';
 import { getHeader } from '../shared/headers.js';
@@ -186,6 +187,14 @@ class BodyIterable implements AsyncIterable<Buffer> {
   }
 }
 
+/** What decompression did to a response: see {@link Response.decoded}. */
+export interface DecodedBody {
+  /** The content codings removed, as the server listed them (applied in this order, decoded in reverse). */
+  readonly encodings: readonly string[];
+  /** The headers as received, `content-encoding` and `content-length` included. */
+  readonly headers: HeaderList;
+}
+
 /** An HTTP response. */
 export class Response {
   /** Status code. */
@@ -198,8 +207,9 @@ export class Response {
   readonly url: string;
   /** Layers traversed, with timings. */
   readonly info: ResponseInfo;
-  readonly #source: BodyQueue;
+  #source: BodyQueue;
   #used = false;
+  #decoded: DecodedBody | undefined;
 
   /** @internal */
   constructor(init: { status: number; headers: HeaderList; version: '1.0' | '1.1' | '2'; url: string; info: ResponseInfo }, source: BodyQueue) {
@@ -270,6 +280,63 @@ export class Response {
   /** The whole body parsed as JSON. */
   async json(): Promise<unknown> {
     return JSON.parse(await this.text()) as unknown;
+  }
+
+  /** The whole body as bytes (a Uint8Array of its own). */
+  async bytes(): Promise<Uint8Array> {
+    const b = await this.buffer();
+    return b.byteOffset === 0 && b.byteLength === b.buffer.byteLength ? new Uint8Array(b.buffer, 0, b.byteLength) : new Uint8Array(b);
+  }
+
+  /**
+   * The body as a web `ReadableStream` of bytes, built when called (the body is
+   * read as the stream is read; cancelling the stream cancels the body). Like
+   * `body`, the body can be read once, by one of these.
+   */
+  stream(): ReadableStream<Uint8Array> {
+    const it = this.#iterator();
+    return new ReadableStream<Uint8Array>(
+      {
+        async pull(c): Promise<void> {
+          const r = await it.next();
+          if (r.done) c.close();
+          else c.enqueue(r.value);
+        },
+        async cancel(): Promise<void> {
+          await it.return();
+        },
+      },
+      { highWaterMark: 0 },
+    );
+  }
+
+  /** The body as a Node `Readable` of Buffers, built when called (destroying it cancels the body). */
+  readable(): Readable {
+    return Readable.from(this.#iterator(), { objectMode: false });
+  }
+
+  /**
+   * What decompression did (`decompress`, on by default): the codings removed
+   * and the headers as received. Undefined when the body was not decoded (no
+   * `content-encoding`, an unknown coding, `decompress: false`, HEAD, 204, 304).
+   * When it was, `res.headers` has neither `content-encoding` nor
+   * `content-length`; `decoded.headers` has them.
+   */
+  get decoded(): DecodedBody | undefined {
+    return this.#decoded;
+  }
+
+  /**
+   * @internal A step of `request()` (decompression, the size bound) puts its own
+   * body queue between the received one and the reader, before the response is
+   * handed out; with `decoded`, the headers change as well.
+   */
+  static transformBody(res: Response, through: (source: BodyQueue) => BodyQueue, decoded?: { headers: HeaderList; decoded: DecodedBody }): void {
+    res.#source = through(res.#source);
+    if (decoded !== undefined) {
+      (res as { headers: HeaderList }).headers = decoded.headers;
+      res.#decoded = decoded.decoded;
+    }
   }
 
   /** Drops the body without reading it (the stream is cancelled). */

@@ -30,6 +30,7 @@ describe('burrow argument parser', () => {
     assert.equal(o.proxies, undefined);
     assert.equal(o.method, undefined);
     assert.equal(o.maxRedirs, DEFAULT_MAX_REDIRS);
+    assert.equal(o.compressed, false);
     assert.equal(o.insecure, false);
     assert.equal(o.protocols, undefined);
     assert.equal(o.data, undefined);
@@ -106,6 +107,8 @@ describe('burrow argument parser', () => {
     assert.equal(o.traceJson, 't.jsonl');
     assert.equal(o.maxRedirs, 3);
     assert.equal(o.userAgent, 'agent/1');
+    assert.equal(opts(['--compressed', 'http://o/f']).compressed, true);
+    usage(['--compressed=yes', 'http://o/f'], /--compressed takes no value/);
     usage(['-o', 'a', '-O', 'http://o/f'], /-o and -O/);
   });
 

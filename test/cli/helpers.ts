@@ -6,6 +6,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { createHash } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
 
 export const bin = fileURLToPath(new URL('../../../dist/cli/main.js', import.meta.url));
 
@@ -100,6 +101,12 @@ export async function startHelperServer(): Promise<HelperServer> {
       if (u.pathname === '/loop') {
         res.writeHead(302, { location: '/loop', 'content-length': '0' });
         res.end();
+        return;
+      }
+      if (u.pathname === '/gzip' && /\bgzip\b/.test(req.headers['accept-encoding'] ?? '')) {
+        const gz = gzipSync(JSON.stringify({ method: req.method, path: req.url, headers: req.headers, body: body.toString('utf8') }));
+        res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip', 'content-length': gz.length });
+        res.end(gz);
         return;
       }
       const json =

@@ -221,6 +221,19 @@ describe('burrow URL: output', () => {
     assert.ok(out.endsWith('\r\n\r\nhello'));
   });
 
+  it('--compressed asks for gzip, deflate, br and writes the body decoded; -i shows the headers as received', async () => {
+    const r = await runCli(['-i', '--compressed', `${helper.url}/gzip`]);
+    assert.equal(r.status, 0, r.stderr);
+    const out = r.stdout.toString('latin1');
+    assert.match(out, /\r\ncontent-encoding: gzip\r\n/);
+    const body = json(Buffer.from(out.slice(out.indexOf('\r\n\r\n') + 4), 'latin1'));
+    assert.match(String(headerOf(body['headers'], 'accept-encoding')), /^gzip, deflate, br/);
+    // Without it: no accept-encoding, nothing decoded (the helper then answers uncompressed).
+    const plain = await runCli([`${helper.url}/gzip`]);
+    assert.equal(plain.status, 0, plain.stderr);
+    assert.equal(headerOf(json(plain.stdout)['headers'], 'accept-encoding'), undefined);
+  });
+
   it('-I sends HEAD and writes the headers only (HTTP/2)', async () => {
     const before = originH2.requests.length;
     const r = await runCli(['-I', '--cacert', caFile, `https://localhost:${originH2.port}/bytes/1000`]);

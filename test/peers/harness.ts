@@ -30,6 +30,8 @@ import { accessSync, chmodSync, chownSync, closeSync, constants, createReadStrea
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join, relative, isAbsolute } from 'node:path';
+import * as zlib from 'node:zlib';
+import { brotliCompressSync } from 'node:zlib';
 import { createTestPki, type TestPki } from '../../src/testing/pki.js';
 
 // ------------------------------------------------------------------ requirements
@@ -451,6 +453,33 @@ export interface Peers {
   stop(): Promise<void>;
 }
 
+/** The text nginx serves gzipped at `/gz/text.txt`, and as stored files `/encoded/text.br` and `/encoded/text.zst`. */
+export const ENCODED_TEXT: string = 'burrow asks nginx for this text, compressed. '.repeat(400);
+
+/** Whether `/encoded/text.zst` exists: written where this Node line compresses zstd, or with the zstd program. */
+export let zstdFileWritten = false;
+
+function writeEncodedFiles(www: string): void {
+  for (const sub of ['gz', 'encoded']) mkdirSync(join(www, sub), { mode: 0o755 });
+  const text = Buffer.from(ENCODED_TEXT);
+  writeFileSync(join(www, 'gz', 'text.txt'), text, { mode: 0o644 });
+  writeFileSync(join(www, 'encoded', 'text.br'), brotliCompressSync(text), { mode: 0o644 });
+  const zstd = (zlib as unknown as { zstdCompressSync?: (b: Buffer) => Buffer }).zstdCompressSync;
+  const file = join(www, 'encoded', 'text.zst');
+  if (zstd !== undefined) writeFileSync(file, zstd(text), { mode: 0o644 });
+  else {
+    const tool = findBinary('zstd');
+    if (tool !== undefined) spawnSync(tool, ['-q', '-f', '-o', file], { input: text });
+  }
+  zstdFileWritten = (() => {
+    try {
+      return statSync(file).size > 0;
+    } catch {
+      return false;
+    }
+  })();
+}
+
 function nginxConfig(dir: string, p: PeerPorts): string {
   const n = join(dir, 'nginx');
   return `# Private nginx instance of the burrow peer tests.
@@ -502,6 +531,12 @@ http {
       client_body_in_file_only on;
       echo_read_request_body;
       echo $request_body_file;
+    }
+    # request(): decompression
+    location /gz/ { gzip on; gzip_types *; gzip_min_length 0; gzip_proxied any; }
+    location /encoded/ {
+      location ~ \\.br$ { types { } default_type text/plain; add_header Content-Encoding br; }
+      location ~ \\.zst$ { types { } default_type text/plain; add_header Content-Encoding zstd; }
     }
   }
 }
@@ -763,6 +798,7 @@ async function startPeersOnce(bins: Binaries, proxy: { uid: number; gid: number 
     // nginx origin content.
     writeFileSync(join(dir, 'www', 'hello.txt'), 'hello, static file\n', { mode: 0o644 });
     const bigSha = writeBig(join(dir, 'www', 'big.bin'));
+    writeEncodedFiles(join(dir, 'www'));
     writeKeyPair('nginx');
     writeFileSync(join(dir, 'nginx', 'nginx.conf'), nginxConfig(dir, ports));
 
