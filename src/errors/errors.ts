@@ -89,7 +89,9 @@ export type ErrorCode =
   | 'ERR_WS_UNSUPPORTED'
   | 'ERR_WS_PROTOCOL'
   | 'ERR_WS_CLOSED'
-  | 'ERR_WS_CLOSE_TIMEOUT';
+  | 'ERR_WS_CLOSE_TIMEOUT'
+  | 'ERR_SSE_EVENT_TOO_LARGE'
+  | 'ERR_EVENT_SOURCE';
 
 /** Options accepted by the {@link BurrowError} constructor. */
 export interface BurrowErrorOptions {
