@@ -10,6 +10,8 @@ export { WebSocket, type BinaryType, type WebSocketEventHandler, type WebSocketI
 export { CloseEvent, WebSocketErrorEvent, type CloseEventInit } from './websocket/events.js';
 export type { WsMessageData } from './websocket/queue.js';
 export { Response, type ResponseInfo } from './request/response.js';
+export { EventSource, EventSourceErrorEvent, type EventSourceEventHandler, type EventSourceInit } from './request/sse/event-source.js';
+export { SseParser, type SseEvent, type SseOptions } from './request/sse/parser.js';
 export { Pool, defaultPool, type AcquireOptions, type Lease, type PoolOptions } from './request/pool.js';
 export type { LayerTiming, OpenRoute, ViaHopOptions } from './request/route.js';
 export { parseProxyUrl, parseProxyChain, type ProxyHop, type ProxyScheme } from './request/proxy-url.js';
