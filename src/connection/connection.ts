@@ -429,6 +429,29 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     }
   }
 
+  /**
+   * Drops the messages the mailboxes hold and nobody has taken yet (Gun's
+   * `flush`): those of the stream `ref` (its own messages, not those of the
+   * streams inside it when it is a tunnel), or, without `ref`, of every stream
+   * of the connection. Returns how many were dropped. It takes effect at once,
+   * inside a callback too; messages arriving later are queued as before. A
+   * stream whose last message was dropped is forgotten: `await(ref)` then
+   * throws `ERR_STREAM_NOT_FOUND`. Callers waiting in `await` lose nothing
+   * (a message is queued only when nobody waits), and streams with a `replyTo`
+   * have nothing queued. Connection events (`up`, `down`, `notify`) are
+   * events, not mailbox messages: nothing to drop.
+   *
+   * @example
+   * ```ts
+   * const ref = conn.get('/');
+   * await conn.await(ref);          // the response head
+   * conn.flush(ref);                // the body received so far is dropped
+   * ```
+   */
+  flush(ref?: StreamRef): number {
+    return this.#streams.flush(ref);
+  }
+
   /** Iterates over a stream's messages until its last one. */
   async *messages(ref: StreamRef): AsyncGenerator<StreamMessage, void, undefined> {
     const mb = this.#streams.mailbox(ref);
