@@ -57,6 +57,7 @@ export {
   defaultRetryFn,
   type LookupFunction,
   type OpenOptions,
+  type OpenUnixOptions,
   type ResolvedOptions,
   type RetryDecision,
   type RetryFunction,

@@ -274,6 +274,7 @@ export async function runRequest(o: CliOptions, io: RunIo): Promise<number> {
           pool: recorder.pool,
           events: recorder.events,
           signal: ac.signal,
+          ...(o.unixSocket !== undefined ? { socketPath: o.unixSocket } : {}),
         });
       } catch (e) {
         recorder.flush();

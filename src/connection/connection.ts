@@ -120,7 +120,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     this.id = nextConnection();
     const observer = new Observer(this.id, options.events, (fn, payload, callback) => guard.call(fn, payload, callback));
     const streamEvents = new StreamEvents(observer);
-    const status = new ConnectionStatus({ index: 0, kind: 'origin', host: options.host, port: options.port, transport: options.transport });
+    const status = new ConnectionStatus({ index: 0, kind: 'origin', host: options.host, port: options.port, transport: options.transport, ...(options.path !== undefined ? { path: options.path } : {}) });
     this.#status = status;
     const streams = new StreamTable(guard, options.mailbox, (m) => {
       if (this.listenerCount('message') > 0) guard.call((msg) => this.emit('message', msg), m, "a 'message' listener");
