@@ -279,7 +279,8 @@ export class Response {
    * event as it completes, `{ event, data, id, retry }`. The body is read
    * once, as by `body`; leaving the loop early cancels the stream. An event
    * larger than `opts.maxEventSize` (default 4 MiB) fails with
-   * `ERR_SSE_EVENT_TOO_LARGE`. The content type is not checked.
+   * `ERR_SSE_EVENT_TOO_LARGE`. The content type is not checked. Throws
+   * `ERR_INVALID_OPTION` at once for a `maxEventSize` that is not a positive integer.
    *
    * @example
    * ```ts

@@ -199,5 +199,10 @@ describe('SseParser: the size bound', () => {
     for (const v of [0, -1, 1.5, '4', Number.NaN]) {
       assert.throws(() => new SseParser({ maxEventSize: v as number }), (e: unknown) => isBurrowError(e, 'ERR_INVALID_OPTION'));
     }
+    // readEvents() (res.events()) checks it at once, before the body is read.
+    let read = false;
+    const body: AsyncIterable<Uint8Array> = { [Symbol.asyncIterator]: () => { read = true; return [][Symbol.iterator]() as unknown as AsyncIterator<Uint8Array>; } };
+    assert.throws(() => readEvents(body, { maxEventSize: 0 }), (e: unknown) => isBurrowError(e, 'ERR_INVALID_OPTION'));
+    assert.equal(read, false);
   });
 });
