@@ -10,7 +10,7 @@ import * as net from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { open, request, Pool, isBurrowError } from '../../src/index.js';
+import { EventSource, open, request, Pool, isBurrowError } from '../../src/index.js';
 import { createTestPki, startConnectProxy, startSocks5Server, type TestConnectProxy, type TestPki, type TestSocks5Server } from '../../src/testing/index.js';
 import { parseArgs } from '../../src/cli/args.js';
 import { assertNoLeaks, resourceSnapshot } from '../helpers/leaks.js';
@@ -157,6 +157,24 @@ describe('Unix domain sockets: request({ socketPath })', () => {
     const missing = join(dir, 'gone.sock');
     await assert.rejects(request('http://localhost/', { socketPath: missing, via: ['http://sidecar.local:3128'], pool: false }), (e: unknown) =>
       isBurrowError(e, 'ERR_CONNECT') && e.stage === 'tcp' && e.hop?.index === 0 && e.hop.kind === 'connect' && e.hop.path === missing);
+  });
+
+  it('EventSource takes socketPath too', async () => {
+    const sse = http.createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' }).end('data: over the socket\n\n');
+    });
+    const sock = join(dir, 'sse.sock');
+    await listen(sse, sock);
+    const es = new EventSource('http://localhost/stream', { socketPath: sock, pool: false, retry: 60000 });
+    const data = await new Promise<string>((resolve) => {
+      es.onmessage = (e) => {
+        es.close();
+        resolve(String((e as MessageEvent).data));
+      };
+    });
+    assert.equal(data, 'over the socket');
+    sse.closeAllConnections();
+    await close(sse);
   });
 
   it('rejects an empty socketPath before opening anything', async () => {

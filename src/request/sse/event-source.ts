@@ -14,7 +14,7 @@ import type { Response } from '../response.js';
 import { checkMaxEventSize, SseParser, type SseEvent } from './parser.js';
 
 /** Options of an {@link EventSource} (the second constructor argument): the WHATWG `withCredentials` plus `request()`'s route options. */
-export interface EventSourceInit extends Pick<RequestInit, 'headers' | 'via' | 'env' | 'tls' | 'protocols' | 'pool' | 'lookup' | 'events'> {
+export interface EventSourceInit extends Pick<RequestInit, 'headers' | 'via' | 'env' | 'tls' | 'protocols' | 'pool' | 'lookup' | 'events' | 'socketPath'> {
   /** Kept as `withCredentials` (burrow sends no ambient credentials either way). */
   withCredentials?: boolean;
   /** Timeouts of each connection, ms: TCP connect of the first hop, TLS handshake with the origin, response headers. */
