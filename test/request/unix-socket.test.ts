@@ -1,4 +1,4 @@
-// Unix domain sockets as the first hop: open({ path }) and request(url, { socketPath }) to an origin on a socket
+// Unix domain sockets as the first hop: open({ path }), request(url, { socketPath }), EventSource and WebSocket to an origin on a socket
 // (plain and TLS), a CONNECT proxy on a socket with a chain (SOCKS5, then the origin) behind it, the pool keyed by
 // the socket path and reusing its connection, a missing socket as a typed error naming the path, and the CLI's
 // --unix-socket.
@@ -10,7 +10,8 @@ import * as net from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { EventSource, open, request, Pool, isBurrowError } from '../../src/index.js';
+import { EventSource, WebSocket, open, request, Pool, isBurrowError } from '../../src/index.js';
+import { WebSocketServer } from 'ws';
 import { createTestPki, startConnectProxy, startSocks5Server, type TestConnectProxy, type TestPki, type TestSocks5Server } from '../../src/testing/index.js';
 import { parseArgs } from '../../src/cli/args.js';
 import { assertNoLeaks, resourceSnapshot } from '../helpers/leaks.js';
@@ -175,6 +176,27 @@ describe('Unix domain sockets: request({ socketPath })', () => {
     assert.equal(data, 'over the socket');
     sse.closeAllConnections();
     await close(sse);
+  });
+
+  it('WebSocket takes socketPath too', async () => {
+    const server = http.createServer();
+    const wss = new WebSocketServer({ server });
+    wss.on('connection', (s, req) => s.send(`hello ${req.headers.host ?? ''}`));
+    const sock = join(dir, 'ws.sock');
+    await listen(server, sock);
+    const ws = new WebSocket('ws://chat.local/room', { socketPath: sock });
+    const data = await new Promise<string>((resolve, reject) => {
+      ws.onmessage = (e) => resolve(String((e as MessageEvent).data));
+      ws.onerror = (e) => reject((e as unknown as { error: Error }).error);
+    });
+    assert.equal(data, 'hello chat.local');
+    await new Promise<void>((resolve) => {
+      ws.onclose = () => resolve();
+      ws.close();
+    });
+    wss.close();
+    server.closeAllConnections();
+    await close(server);
   });
 
   it('rejects an empty socketPath before opening anything', async () => {
