@@ -11,6 +11,8 @@ export { CloseEvent, WebSocketErrorEvent, type CloseEventInit } from './websocke
 export type { WsMessageData } from './websocket/queue.js';
 export { Response, type DecodedBody, type ResponseInfo } from './request/response.js';
 export { ACCEPT_ENCODING, ZSTD_SUPPORTED } from './request/decompress.js';
+export { EventSource, EventSourceErrorEvent, type EventSourceEventHandler, type EventSourceInit } from './request/sse/event-source.js';
+export { SseParser, type SseEvent, type SseOptions } from './request/sse/parser.js';
 export { Pool, defaultPool, type AcquireOptions, type Lease, type PoolOptions } from './request/pool.js';
 export type { LayerTiming, OpenRoute, ViaHopOptions } from './request/route.js';
 export { parseProxyUrl, parseProxyChain, type ProxyHop, type ProxyScheme } from './request/proxy-url.js';
@@ -56,6 +58,7 @@ export {
   defaultRetryFn,
   type LookupFunction,
   type OpenOptions,
+  type OpenUnixOptions,
   type ResolvedOptions,
   type RetryDecision,
   type RetryFunction,

@@ -79,6 +79,8 @@ export interface CliOptions {
   readonly silent: boolean;
   /** WebSocket: binary messages are written as base64 lines. */
   readonly base64: boolean;
+  /** `--unix-socket`: the first hop (the origin, or the first proxy) is reached by this Unix domain socket. */
+  readonly unixSocket?: string | undefined;
 }
 
 interface OptionSpec {
@@ -115,6 +117,7 @@ const SPECS: readonly OptionSpec[] = [
   { long: 'noproxy', value: true },
   { long: 'silent', short: 's', value: false },
   { long: 'base64', value: false },
+  { long: 'unix-socket', value: true },
   { long: 'help', short: 'h', value: false },
   { long: 'version', short: 'V', value: false },
 ];
@@ -197,6 +200,7 @@ interface Mutable {
   noproxy: string | undefined;
   silent: boolean;
   base64: boolean;
+  unixSocket?: string;
   help: boolean;
   version: boolean;
 }
@@ -294,6 +298,10 @@ function apply(o: Mutable, spec: OptionSpec, value: string | undefined): void {
       return;
     case 'base64':
       o.base64 = true;
+      return;
+    case 'unix-socket':
+      if (v === '') throw new UsageError('--unix-socket needs a socket path');
+      o.unixSocket = v;
       return;
     case 'help':
       o.help = true;
@@ -407,7 +415,7 @@ export function parseArgs(argv: readonly string[]): Command {
   if (websocket) {
     const notForWs = [
       [o.method !== undefined, '-X'], [o.form.length > 0 || o.binary !== undefined, '-d/--data-binary'], [o.remoteName, '-O'], [o.include, '-i'],
-      [o.head, '-I'], [o.location, '-L'], [o.fail, '-f'],
+      [o.head, '-I'], [o.location, '-L'], [o.fail, '-f'], [o.unixSocket !== undefined, '--unix-socket'],
     ] as const;
     const used = notForWs.filter(([u]) => u).map(([, name]) => name);
     if (used.length > 0) throw new UsageError(`${used.join(', ')} ${used.length === 1 ? 'is' : 'are'} not for WebSocket URLs (stdin lines are sent as messages)`);
@@ -446,6 +454,7 @@ export function parseArgs(argv: readonly string[]): Command {
       maxTime: o.maxTime,
       fail: o.fail,
       noproxy: o.noproxy,
+      ...(o.unixSocket !== undefined ? { unixSocket: o.unixSocket } : {}),
       silent: o.silent,
       base64: o.base64,
     },

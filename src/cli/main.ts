@@ -31,6 +31,8 @@ all_proxy, no_proxy, with chains allowed):
       --proxy-cacert N:FILE  CA certificates (PEM) for proxy N (1 = first proxy)
       --proxy-insecure N   do not verify proxy N's certificate (warns)
       --noproxy LIST       hosts to reach directly (overrides NO_PROXY; '*' = all)
+      --unix-socket PATH   reach the first hop (the origin, or the first proxy) by
+                           this Unix domain socket instead of TCP
 Request:
   -X, --request METHOD     the method (default GET, POST with data, HEAD with -I)
   -H, --header 'N: V'      add a header; 'N:' removes a default one, 'N;' sends it empty

@@ -278,6 +278,7 @@ export async function runRequest(o: CliOptions, io: RunIo): Promise<number> {
           events: recorder.events,
           signal: ac.signal,
           decompress: o.compressed,
+          ...(o.unixSocket !== undefined ? { socketPath: o.unixSocket } : {}),
         });
       } catch (e) {
         recorder.flush();

@@ -120,7 +120,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     this.id = nextConnection();
     const observer = new Observer(this.id, options.events, (fn, payload, callback) => guard.call(fn, payload, callback));
     const streamEvents = new StreamEvents(observer);
-    const status = new ConnectionStatus({ index: 0, kind: 'origin', host: options.host, port: options.port, transport: options.transport });
+    const status = new ConnectionStatus({ index: 0, kind: 'origin', host: options.host, port: options.port, transport: options.transport, ...(options.path !== undefined ? { path: options.path } : {}) });
     this.#status = status;
     const streams = new StreamTable(guard, options.mailbox, (m) => {
       if (this.listenerCount('message') > 0) guard.call((msg) => this.emit('message', msg), m, "a 'message' listener");
@@ -427,6 +427,29 @@ export class Connection extends EventEmitter<ConnectionEvents> {
           break;
       }
     }
+  }
+
+  /**
+   * Drops the messages the mailboxes hold and nobody has taken yet (Gun's
+   * `flush`): those of the stream `ref` (its own messages, not those of the
+   * streams inside it when it is a tunnel), or, without `ref`, of every stream
+   * of the connection. Returns how many were dropped. It takes effect at once,
+   * inside a callback too; messages arriving later are queued as before. A
+   * stream whose last message was dropped is forgotten: `await(ref)` then
+   * throws `ERR_STREAM_NOT_FOUND`. Callers waiting in `await` lose nothing
+   * (a message is queued only when nobody waits), and streams with a `replyTo`
+   * have nothing queued. Connection events (`up`, `down`, `notify`) are
+   * events, not mailbox messages: nothing to drop.
+   *
+   * @example
+   * ```ts
+   * const ref = conn.get('/');
+   * await conn.await(ref);          // the response head
+   * conn.flush(ref);                // the body received so far is dropped
+   * ```
+   */
+  flush(ref?: StreamRef): number {
+    return this.#streams.flush(ref);
   }
 
   /** Iterates over a stream's messages until its last one. */

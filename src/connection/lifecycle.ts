@@ -12,7 +12,7 @@ import type { ResolvedHop } from '../shared/options/hop.js';
 import type { StreamRef } from '../shared/stream-ref.js';
 import { layerUp, startLayer } from '../observe/layer-events.js';
 import { epochNow, type LayerRecord } from '../observe/layer-record.js';
-import { dialTcp } from '../transport/dial.js';
+import { dialTcp, dialUnix } from '../transport/dial.js';
 import { establish } from '../tunnel/establish.js';
 import type { LayerNode } from './layer-tree.js';
 import type { CoreParts } from './parts.js';
@@ -94,9 +94,13 @@ export class Lifecycle {
       // The TCP layer: its DNS lookup, then the connection.
       const tcp = startLayer(observer, 'tcp', status.hop, undefined, undefined);
       records.push(tcp);
-      socket = await dialTcp({ hop: status.hop, signal: attempt.signal }, { ...config, observer });
+      socket = config.path === undefined
+        ? await dialTcp({ hop: status.hop, signal: attempt.signal }, { ...config, observer })
+        : await dialUnix({ hop: status.hop, signal: attempt.signal }, config.path, config.connectTimeout);
       tcp.countOn(socket);
-      tcp.tcp = { localAddress: socket.localAddress, localPort: socket.localPort, remoteAddress: socket.remoteAddress, remotePort: socket.remotePort };
+      tcp.tcp = config.path === undefined
+        ? { localAddress: socket.localAddress, localPort: socket.localPort, remoteAddress: socket.remoteAddress, remotePort: socket.remotePort }
+        : { localAddress: undefined, localPort: undefined, remoteAddress: config.path, remotePort: undefined };
       layerUp(observer, tcp);
       const est = await establish({ signal: attempt.signal, hopIndex: 0, intermediaries: [], observer, parent: tcp, tunnel: undefined, records }, this.#firstHop, socket);
       if (est.protocol === 'raw') streams.register(this.#p.connRef, undefined);

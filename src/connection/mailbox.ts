@@ -79,6 +79,16 @@ export class Mailbox {
     });
   }
 
+  /** Drops every message waiting to be taken; returns how many. A mailbox whose final message was among them is drained. */
+  flush(): number {
+    const n = this.#queue.length - this.#head;
+    if (n === 0) return 0;
+    this.#queue.length = 0;
+    this.#head = 0;
+    if (this.drained) this.#onDrained();
+    return n;
+  }
+
   /** Drops every queued message and ends the mailbox with `m` (a cancelled stream keeps only its error). */
   replaceWith(m: StreamMessage): void {
     this.#queue.length = 0;

@@ -78,6 +78,20 @@ export class StreamTable {
   }
 
   /**
+   * Drops what the mailboxes hold: of the stream `ref` only (its exact ref,
+   * not the streams of a tunnel it is), or of every stream. Returns how many
+   * messages were dropped. A stream whose last message was dropped is
+   * forgotten (as when its last message is taken).
+   */
+  flush(ref: StreamRef | undefined): number {
+    if (ref !== undefined) return this.#entries.get(ref.key)?.mailbox?.flush() ?? 0;
+    let n = 0;
+    // flush() may delete the entry of a drained stream: iterate over a copy.
+    for (const e of [...this.#entries.values()]) if (e.mailbox !== undefined) n += e.mailbox.flush();
+    return n;
+  }
+
+  /**
    * Body data that does not end its stream: the hot path of a download. It
    * changes no stream state, so it goes straight to its receiver.
    */

@@ -36,6 +36,13 @@ export interface HopInfo {
   readonly port: number;
   /** Transport used to reach it. */
   readonly transport: 'tcp' | 'tls';
+  /**
+   * The Unix domain socket the hop was reached by (`open({ path })`,
+   * `request(url, { socketPath })`), instead of TCP to `host:port`; only ever
+   * on the first hop. `host` and `port` are then what requests name (the
+   * `host` header, TLS's server name).
+   */
+  readonly path?: string;
 }
 
 /** Stable error codes. See `docs/errors.md` for what each one means. */
@@ -91,7 +98,9 @@ export type ErrorCode =
   | 'ERR_WS_UNSUPPORTED'
   | 'ERR_WS_PROTOCOL'
   | 'ERR_WS_CLOSED'
-  | 'ERR_WS_CLOSE_TIMEOUT';
+  | 'ERR_WS_CLOSE_TIMEOUT'
+  | 'ERR_SSE_EVENT_TOO_LARGE'
+  | 'ERR_EVENT_SOURCE';
 
 /** Options accepted by the {@link BurrowError} constructor. */
 export interface BurrowErrorOptions {
@@ -150,6 +159,7 @@ export class BurrowError extends Error {
 
 function hopPrefix(hop: HopInfo | undefined): string {
   if (hop === undefined) return '';
+  if (hop.path !== undefined) return `hop ${hop.index} (${hop.kind} ${hop.transport === 'tls' ? 'tls+' : ''}unix:${hop.path}): `;
   const host = hop.host.includes(':') ? `[${hop.host}]` : hop.host;
   return `hop ${hop.index} (${hop.kind} ${hop.transport}://${host}:${hop.port}): `;
 }

@@ -7,6 +7,7 @@
 import { BurrowError } from '../errors/errors.js';
 import type { TlsOptions } from '../shared/options/tls.js';
 import { checkTimeout } from '../shared/options/validate.js';
+import { checkSocketPath } from '../shared/options/open.js';
 import type { StreamMessage } from '../shared/messages.js';
 import type { StreamRef } from '../shared/stream-ref.js';
 import { authority, hasHeader, normalizeHeaders, type HeaderList } from '../shared/headers.js';
@@ -70,7 +71,9 @@ function planOf(url: string | URL, init: RequestInit): Plan {
   const headersTimeout = checkTimeout('timeouts.headers', timeouts.headers, Infinity);
   const totalTimeout = checkTimeout('timeouts.total', timeouts.total, Infinity);
   const hops = routeHops(init.via, target.href, init.env);
-  const origin: RouteOrigin = { scheme, host, port, tls: init.tls ?? NO_TLS, protocols, tlsHandshakeTimeout: timeouts.tlsHandshake };
+  const tcpOrigin: RouteOrigin = { scheme, host, port, tls: init.tls ?? NO_TLS, protocols, tlsHandshakeTimeout: timeouts.tlsHandshake };
+  // A Unix socket for the first hop: a key of its own in the pool.
+  const origin = init.socketPath === undefined ? tcpOrigin : { ...tcpOrigin, socketPath: checkSocketPath(init.socketPath, 'socketPath') };
   const headers = normalizeHeaders(init.headers);
   if (!hasHeader(headers, 'host')) headers.unshift(['host', authority(host, port, scheme === 'https' ? 'tls' : 'tcp')]);
   addAcceptEncoding(headers, init);

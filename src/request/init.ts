@@ -60,6 +60,13 @@ export interface RequestInit {
   /** Custom DNS lookup. */
   lookup?: LookupFunction;
   /**
+   * A Unix domain socket to reach the first hop by, instead of TCP: the origin
+   * (its URL still gives the `host` header and TLS's server name), or with
+   * `via` the first proxy; the chain continues from there. curl's
+   * `--unix-socket`, undici's `socketPath`.
+   */
+  socketPath?: string;
+  /**
    * Methods called as the route's layers and the request's stream start, come up
    * and end (docs/events.md). A route's layer and connection events go to the
    * handler of the request that opened it; stream events to each request's own

@@ -9,6 +9,8 @@ import type { HeaderList } from '../shared/headers.js';
 import { getHeader } from '../shared/headers.js';
 import type { LayerInfo } from '../shared/events.js';
 import type { LayerTiming } from './route.js';
+import type { SseEvent, SseOptions } from './sse/parser.js';
+import { readEvents } from './sse/read.js';
 
 /** What a response went through. */
 export interface ResponseInfo {
@@ -337,6 +339,24 @@ export class Response {
       (res as { headers: HeaderList }).headers = decoded.headers;
       res.#decoded = decoded.decoded;
     }
+  }
+
+  /**
+   * The body read as a Server-Sent Events stream (WHATWG HTML §9.2): each
+   * event as it completes, `{ event, data, id, retry }`. The body is read
+   * once, as by `body`; leaving the loop early cancels the stream. An event
+   * larger than `opts.maxEventSize` (default 4 MiB) fails with
+   * `ERR_SSE_EVENT_TOO_LARGE`. The content type is not checked. Throws
+   * `ERR_INVALID_OPTION` at once for a `maxEventSize` that is not a positive integer.
+   *
+   * @example
+   * ```ts
+   * const res = await request('https://feed.example/events', { headers: { accept: 'text/event-stream' } });
+   * for await (const e of res.events()) console.log(e.event, e.data, e.id);
+   * ```
+   */
+  events(opts?: SseOptions): AsyncIterableIterator<SseEvent> {
+    return readEvents(this.body, opts);
   }
 
   /** Drops the body without reading it (the stream is cancelled). */

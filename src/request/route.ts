@@ -51,6 +51,12 @@ export interface RouteOrigin {
   /** What to speak to the origin; `['raw']`: a route whose last layer is a raw tunnel, for its duplex (`Connection.detach`). */
   readonly protocols: readonly ('http' | 'http2' | 'raw')[];
   readonly tlsHandshakeTimeout: number | undefined;
+  /**
+   * The Unix domain socket the route's first hop — the first proxy, or the
+   * origin when there is none — is reached by instead of TCP to its host and
+   * port; the rest of the chain continues from it.
+   */
+  readonly socketPath?: string | undefined;
 }
 
 /** When each layer of a route came up. */
@@ -104,7 +110,8 @@ export function routeKey(hops: readonly RouteHop[], origin: RouteOrigin): string
     const o = h.options;
     k += `${p.scheme}\n${p.host}\n${p.port}\n${credentialsPart(p.username, p.password)}\n${tlsKey(o.tls)}\n${part(o.connectTimeout)}\n${part(o.tlsHandshakeTimeout)}\n${part(o.socksTimeout)}\n|\n`;
   }
-  return `${k}${origin.scheme}\n${origin.host}\n${origin.port}\n${tlsKey(origin.tls)}\n${JSON.stringify(origin.protocols)}\n${part(origin.tlsHandshakeTimeout)}`;
+  const key = `${k}${origin.scheme}\n${origin.host}\n${origin.port}\n${tlsKey(origin.tls)}\n${JSON.stringify(origin.protocols)}\n${part(origin.tlsHandshakeTimeout)}`;
+  return origin.socketPath === undefined ? key : `${key}\nunix\n${JSON.stringify(origin.socketPath)}`;
 }
 
 interface Target {
@@ -266,6 +273,7 @@ export async function openRoute(
   const conn = open({
     host: first.host,
     port: first.port,
+    ...(origin.socketPath !== undefined ? { path: origin.socketPath } : {}),
     transport: first.transport,
     ...(first.transport === 'tls' ? { tls: tlsFor(0) } : {}),
     protocols: protocolsFor(0),

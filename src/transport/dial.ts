@@ -161,3 +161,32 @@ export function connectTcp(ctx: StepContext, opts: DialOptions, addrs: Addresses
     throw new BurrowError('ERR_CONNECT', `TCP connect to ${opts.host}:${opts.port} failed: ${msg}`, { stage: 'tcp', hop: ctx.hop, cause: last });
   }, () => current?.destroy());
 }
+
+/**
+ * Connects to the Unix domain socket `path` (stage `tcp`, the first hop's transport connect; no DNS), under
+ * the connect timeout. A missing socket or one nobody listens on is `ERR_CONNECT` with the path in the message.
+ */
+export function dialUnix(ctx: StepContext, path: string, connectTimeout: number): Promise<Socket> {
+  let current: Socket | undefined;
+  return withTimeout(ctx, connectTimeout, 'ERR_CONNECT_TIMEOUT', `connect to unix:${path}`, 'tcp', async () => {
+    try {
+      return await new Promise<Socket>((resolve, reject) => {
+        const socket = netConnect({ path, allowHalfOpen: true });
+        current = socket;
+        const onError = (err: Error): void => {
+          socket.removeListener('connect', onConnect);
+          socket.destroy();
+          reject(err);
+        };
+        const onConnect = (): void => {
+          socket.removeListener('error', onError);
+          resolve(socket);
+        };
+        socket.once('error', onError);
+        socket.once('connect', onConnect);
+      });
+    } catch (e) {
+      throw new BurrowError('ERR_CONNECT', `connect to unix:${path} failed: ${(e as Error).message}`, { stage: 'tcp', hop: ctx.hop, cause: e });
+    }
+  }, () => current?.destroy());
+}

@@ -13,7 +13,7 @@ import type { Connection } from '../connection/connection.js';
 import { getHeader, normalizeHeaders, type HeadersInit } from '../shared/headers.js';
 import type { StreamMessage } from '../shared/messages.js';
 import type { TlsOptions } from '../shared/options/tls.js';
-import type { LookupFunction } from '../shared/options/open.js';
+import { checkSocketPath, type LookupFunction } from '../shared/options/open.js';
 import type { StreamRef } from '../shared/stream-ref.js';
 import type { WsDeflateOptions } from '../shared/ws.js';
 import type { EventHandler } from '../shared/events.js';
@@ -51,6 +51,8 @@ export interface WebSocketInit {
   keepalive?: number;
   /** Custom DNS lookup. */
   lookup?: LookupFunction;
+  /** A Unix domain socket to reach the first hop (the server, or the first proxy of `via`) by, as in `request()`. */
+  socketPath?: string;
   /** Methods called as the route's layers and the WebSocket's stream start, come up and end (docs/events.md). */
   events?: EventHandler;
 }
@@ -331,6 +333,7 @@ export class WebSocket extends EventTarget {
         tls: init.tls ?? {},
         protocols: init.http2 === true ? (secure ? ['http2', 'http'] : ['http2']) : ['http'],
         tlsHandshakeTimeout: t.tlsHandshake,
+        ...(init.socketPath !== undefined ? { socketPath: checkSocketPath(init.socketPath, 'socketPath') } : {}),
       };
       const route = await openRoute(hops, origin, { lookup: init.lookup, connectTimeout: t.connect, events: init.events });
       conn = route.conn;

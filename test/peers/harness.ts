@@ -538,6 +538,14 @@ http {
       location ~ \\.br$ { types { } default_type text/plain; add_header Content-Encoding br; }
       location ~ \\.zst$ { types { } default_type text/plain; add_header Content-Encoding zstd; }
     }
+    # request(): server-sent events
+    location = /sse {
+      default_type text/event-stream;
+      echo -n ": from nginx\\n\\n"; echo_flush;
+      echo -n "id: 1\\ndata: one\\n\\n"; echo_flush;
+      echo -n "event: tick\\r\\ndata: two\\r\\ndata: lines\\r\\n\\r\\n"; echo_flush;
+      echo -n "retry: 20\\nid: 2\\ndata: last-event-id=$http_last_event_id\\n\\n";
+    }
   }
 }
 `;

@@ -31,6 +31,8 @@ export interface OpenOptions {
   host: string;
   /** TCP port. */
   port: number;
+  /** A Unix domain socket to dial instead of TCP (see {@link OpenUnixOptions}). */
+  path?: string;
   /** `'tls'` by default for port 443, else `'tcp'`. */
   transport?: 'tcp' | 'tls';
   /**
@@ -74,10 +76,20 @@ export interface OpenOptions {
   mailbox?: boolean;
 }
 
+/**
+ * Options of {@link open} for a first hop reached by a Unix domain socket
+ * (Gun's `open_unix`): `path` instead of TCP; `host` (default `localhost`) and
+ * `port` (default 80, 443 with `transport: 'tls'`) are only what requests name
+ * (the `host` header, TLS's server name).
+ */
+export type OpenUnixOptions = Omit<OpenOptions, 'host' | 'port' | 'path'> & { path: string; host?: string; port?: number };
+
 /** Options after defaults are applied. */
 export interface ResolvedOptions {
   host: string;
   port: number;
+  /** The Unix domain socket dialled instead of TCP to `host:port`, when given. */
+  path: string | undefined;
   transport: 'tcp' | 'tls';
   protocols: readonly ResolvedProtocol[];
   tls: TlsOptions;
@@ -102,7 +114,7 @@ export const defaultRetryFn: RetryFunction = (retriesLeft, opts) => ({
 });
 
 const OPEN_KEYS: ReadonlySet<string> = new Set([
-  'host', 'port', 'transport', 'protocols', 'tls', 'lookupTimeout', 'connectTimeout', 'tlsHandshakeTimeout',
+  'host', 'port', 'path', 'transport', 'protocols', 'tls', 'lookupTimeout', 'connectTimeout', 'tlsHandshakeTimeout',
   'retry', 'retryTimeout', 'retryFn', 'lookup', 'http', 'http2', 'ws', 'mailbox', 'events',
 ]);
 
@@ -110,8 +122,10 @@ const OPEN_KEYS: ReadonlySet<string> = new Set([
 export function resolveOpenOptions(input: unknown): ResolvedOptions {
   if (!isObject(input)) throw invalidOption('options', 'must be an object');
   checkKeys('', input, OPEN_KEYS);
-  const host = checkHost('host', input['host']);
-  const port = checkPort('port', input['port']);
+  const path = checkSocketPath(input['path']);
+  const host = path !== undefined && input['host'] === undefined ? 'localhost' : checkHost('host', input['host']);
+  const unixPort = path !== undefined && input['port'] === undefined ? (input['transport'] === 'tls' ? 443 : 80) : undefined;
+  const port = unixPort ?? checkPort('port', input['port']);
   const transport = checkTransport('transport', input['transport'], port === 443 ? 'tls' : 'tcp');
   const retryFn = input['retryFn'];
   if (retryFn !== undefined && typeof retryFn !== 'function') throw invalidOption('retryFn', 'must be a function');
@@ -125,6 +139,7 @@ export function resolveOpenOptions(input: unknown): ResolvedOptions {
   return {
     host,
     port,
+    path,
     transport,
     protocols: resolveProtocols('protocols', input['protocols'], transport),
     tls: checkTlsOptions('tls', input['tls']),
@@ -143,3 +158,10 @@ export function resolveOpenOptions(input: unknown): ResolvedOptions {
   };
 }
 
+
+/** Checks a Unix domain socket path: a non-empty string without NUL. */
+export function checkSocketPath(v: unknown, name = 'path'): string | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string' || v.length === 0 || v.includes('\0')) throw invalidOption(name, 'a Unix domain socket path: a non-empty string without NUL');
+  return v;
+}
