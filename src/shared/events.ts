@@ -297,7 +297,7 @@ export interface StreamPushEvent extends StreamEventBase {
  * or is given up before it answers (its timeout, `close()`, the request's abort): each lookup ends once.
  */
 export interface DnsLookupContext {
-  /** The connection that resolves (undefined for a name resolved for a `socks5://` hop before any connection). */
+  /** The connection that resolves (undefined for a name resolved for a `socks5://` or `socks4://` hop before any connection). */
   readonly connection: number | undefined;
   readonly host: string;
   /** The hop whose name it is. */
