@@ -163,6 +163,30 @@ describe('request() through SOCKS4 and SOCKS4a', () => {
     });
   });
 
+  describe('a silent SOCKS4 proxy', () => {
+    it("the hop's socksTimeout: ERR_SOCKS_TIMEOUT during socks-reply, naming the hop", async () => {
+      const silent = await startSocks4Server({ behavior: { neverAnswer: true } });
+      try {
+        const e = await fails(`http://127.0.0.1:${http.port}/`, { via: [{ url: `socks4://localhost:${silent.port}`, socksTimeout: 50 }] }, 'ERR_SOCKS_TIMEOUT');
+        assert.deepEqual(e.details, { timeoutMs: 50, during: 'socks-reply' });
+        assert.deepEqual(e.hop, { index: 0, kind: 'socks4', host: 'localhost', port: silent.port, transport: 'tcp' });
+      } finally {
+        await silent.close();
+      }
+    });
+
+    it('timeouts.total while the SOCKS4 reply is awaited: ERR_REQUEST_TIMEOUT naming the hop and socks-reply', async () => {
+      const silent = await startSocks4Server({ behavior: { neverAnswer: true } });
+      try {
+        const e = await fails(`http://localhost:${http.port}/`, { via: [`socks4a://localhost:${silent.port}`], timeouts: { total: 50 } }, 'ERR_REQUEST_TIMEOUT');
+        assert.equal(e.details['during'], 'socks-reply');
+        assert.deepEqual(e.hop, { index: 0, kind: 'socks4', host: 'localhost', port: silent.port, transport: 'tcp' });
+      } finally {
+        await silent.close();
+      }
+    });
+  });
+
   it('parseProxyUrl: socks4 and socks4a, port 1080 by default, the user id', () => {
     const a = parseProxyUrl('socks4://proxy.example');
     assert.deepEqual([a.scheme, a.kind, a.port, a.transport, a.remoteDns, a.url], ['socks4', 'socks4', 1080, 'tcp', false, 'socks4://proxy.example:1080']);
