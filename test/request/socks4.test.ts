@@ -4,7 +4,10 @@
 // the hop, the layers reported.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import * as nodeHttp from 'node:http';
 import { request } from '../../src/request/request.js';
+import { ChainAgent } from '../../src/adapters/agent/agent.js';
+import { ChainDispatcher } from '../../src/adapters/undici/dispatcher.js';
 import { Pool } from '../../src/request/pool.js';
 import { parseProxyUrl } from '../../src/request/proxy-url.js';
 import { isBurrowError, type BurrowError } from '../../src/errors/errors.js';
@@ -137,6 +140,36 @@ describe('request() through SOCKS4 and SOCKS4a', () => {
   it('the proxy environment: ALL_PROXY=socks4a://…', async () => {
     assert.equal(await ok(`http://localhost:${http.port}/`, { env: { ALL_PROXY: `socks4a://127.0.0.1:${socks.port}` } }), 'hello');
     assert.equal(last(socks)?.version, '4a');
+  });
+
+  it('the adapters take SOCKS4 hops too: ChainAgent (http.get) and ChainDispatcher (fetch)', async () => {
+    const agent = new ChainAgent({ via: [`socks4a://localhost:${socks.port}`] });
+    try {
+      const body = await new Promise<string>((resolve, reject) => {
+        nodeHttp
+          .get(`http://localhost:${http.port}/`, { agent }, (res) => {
+            let text = '';
+            res.setEncoding('utf8');
+            res.on('data', (c: string) => (text += c));
+            res.on('end', () => resolve(text));
+            res.on('error', reject);
+          })
+          .on('error', reject);
+      });
+      assert.equal(body, 'hello');
+      assert.deepEqual([last(socks)?.version, last(socks)?.host], ['4a', 'localhost']);
+    } finally {
+      agent.destroy();
+    }
+    const dispatcher = new ChainDispatcher({ via: [`socks4://localhost:${socks2.port}`] });
+    try {
+      const fetchWith = globalThis.fetch as unknown as (url: string, init: { dispatcher: ChainDispatcher }) => Promise<{ text(): Promise<string> }>;
+      const res = await fetchWith(`http://127.0.0.1:${http.port}/`, { dispatcher });
+      assert.equal(await res.text(), 'hello');
+      assert.deepEqual([last(socks2)?.version, last(socks2)?.host], ['4', '127.0.0.1']);
+    } finally {
+      await dispatcher.close();
+    }
   });
 
   describe('refused before anything is sent', () => {
