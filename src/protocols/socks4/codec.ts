@@ -154,11 +154,11 @@ export class Socks4Client {
       this.deadReason = e instanceof BurrowError ? `a previous error (${e.code}: ${e.message})` : 'a previous error';
       throw e;
     }
-    if (have === 0 && take === REPLY_LENGTH) return this.finish(chunk, 0, chunk.subarray(REPLY_LENGTH));
+    if (have === 0 && take === REPLY_LENGTH) return this.finish(chunk, chunk.subarray(REPLY_LENGTH));
     chunk.copy(this.pend, have, 0, take);
     this.pendLen = have + take;
     if (this.pendLen < REPLY_LENGTH) return [];
-    return this.finish(this.pend, 0, take < chunk.length ? chunk.subarray(take) : EMPTY);
+    return this.finish(this.pend, take < chunk.length ? chunk.subarray(take) : EMPTY);
   }
 
   /** Checks reply byte `i` (the version and the code; the address is anything). */
@@ -184,11 +184,9 @@ export class Socks4Client {
     }
   }
 
-  private finish(buf: Buffer, off: number, rest: Buffer): Socks4Event[] {
-    const bound = {
-      host: `${buf[off + 4] as number}.${buf[off + 5] as number}.${buf[off + 6] as number}.${buf[off + 7] as number}`,
-      port: buf.readUInt16BE(off + 2),
-    };
+  /** The reply is complete in `buf[0, 8)`; `rest` is what followed it. */
+  private finish(buf: Buffer, rest: Buffer): Socks4Event[] {
+    const bound = { host: `${buf[4] as number}.${buf[5] as number}.${buf[6] as number}.${buf[7] as number}`, port: buf.readUInt16BE(2) };
     this.state = 'done';
     this.pendLen = 0;
     this.deadReason = "the handshake completed (bytes after the reply are the tunnel's: see the 'done' event's rest)";
