@@ -30,7 +30,7 @@ export {
 } from './connection/connection.js';
 export type { ReplyTo } from './connection/streams.js';
 export type { TunnelEndpointInfo } from './shared/info.js';
-export type { ConnectDestination, ProtocolName, ProtocolSpec, ResolvedHop, ResolvedProtocol, ResolvedSocks, SocksAuth, SocksOptions } from './shared/options/hop.js';
+export type { ConnectDestination, ProtocolName, ProtocolSpec, ResolvedHop, ResolvedProtocol, ResolvedSocks, SocksAuth, SocksOptions, SocksVersion } from './shared/options/hop.js';
 export { StreamRef } from './shared/stream-ref.js';
 export {
   isFinal,
@@ -87,6 +87,7 @@ export type {
   LayerState,
   PeerCertificateInfo,
   RequestCallContext,
+  Socks4LayerDetails,
   Socks5LayerDetails,
   StreamBodySentEvent,
   StreamCancelEvent,

@@ -93,6 +93,8 @@ const SPECS: readonly OptionSpec[] = [
   { long: 'proxy', short: 'x', value: true },
   { long: 'proxy-cacert', value: true },
   { long: 'proxy-insecure', value: true },
+  { long: 'socks4', value: true },
+  { long: 'socks4a', value: true },
   { long: 'request', short: 'X', value: true },
   { long: 'header', short: 'H', value: true },
   { long: 'user-agent', short: 'A', value: true },
@@ -153,6 +155,13 @@ export function splitProxyList(v: string): string[] {
   return v.split(/[\s,]+/).filter((p) => p !== '');
 }
 
+/** `--socks4 HOST[:PORT]` (curl's form) → the proxy URL `socks4://HOST[:PORT]`, a hop after those given so far. */
+function socksHop(name: string, v: string): string {
+  if (v === '') throw new UsageError(`--${name} needs HOST[:PORT]`);
+  if (v.includes('://')) throw new UsageError(`--${name} takes HOST[:PORT] without a scheme (or use -x ${name}://${v.slice(v.indexOf('://') + 3)})`);
+  return `${name}://${v}`;
+}
+
 /** Adds `http://` to a URL without a scheme, as curl does. */
 export function withScheme(url: string): string {
   return /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(url) ? url : `http://${url}`;
@@ -210,6 +219,10 @@ function apply(o: Mutable, spec: OptionSpec, value: string | undefined): void {
   switch (spec.long) {
     case 'proxy':
       o.proxies = [...(o.proxies ?? []), ...splitProxyList(v)];
+      return;
+    case 'socks4':
+    case 'socks4a':
+      o.proxies = [...(o.proxies ?? []), socksHop(spec.long, v)];
       return;
     case 'proxy-cacert':
       o.proxyCacerts.push(hopFile(spec.long, v));

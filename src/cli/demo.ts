@@ -60,6 +60,7 @@ function expectedDigest(n: number): string {
 
 function roleOf(h: HopDesc): string {
   if (h.kind === 'origin') return 'the origin';
+  if (h.kind === 'socks4') return 'the SOCKS4 server';
   return h.kind === 'connect' ? `the ${h.scheme === 'h2' || h.scheme === 'h2c' ? 'HTTP/2' : 'HTTP/1.1'} CONNECT proxy` : 'the SOCKS5 server';
 }
 
@@ -90,6 +91,9 @@ function picture(events: readonly LayerEvent[], route: readonly HopDesc[]): stri
         break;
       case 'socks5':
         text = `SOCKS5  CONNECT ${ev.target} (${ev.resolved !== undefined ? `sent as ${ev.resolved}, resolved by the client` : 'name resolved by the server'}) -> succeeded`;
+        break;
+      case 'socks4':
+        text = `SOCKS${ev.version.padEnd(3)}CONNECT ${ev.target} -> granted`;
         break;
       case 'http':
         text = `${ev.protocol.padEnd(8)}with the origin ${ev.host}:${ev.port}`;

@@ -29,7 +29,7 @@ export const EXIT = {
   TOO_MANY_REDIRECTS: 47,
   /** A CONNECT proxy refused the tunnel (non-2xx answer) (curl: CURLE_RECV_ERROR, what it reports for CONNECT failures). */
   PROXY_REFUSED: 56,
-  /** A SOCKS5 server refused or broke the handshake (curl: CURLE_PROXY). */
+  /** A SOCKS5 or SOCKS4 server refused or broke the handshake (curl: CURLE_PROXY). */
   SOCKS: 97,
 } as const;
 

@@ -27,7 +27,10 @@ Proxies (default: the proxy environment variables https_proxy, http_proxy,
 all_proxy, no_proxy, with chains allowed):
   -x, --proxy URL          a proxy; repeat it (or give a comma-separated list) for a
                            chain, first hop first: http:// https:// h2c:// h2://
-                           socks5:// socks5h:// socks5s:// socks5hs://; -x '' = none
+                           socks5:// socks5h:// socks5s:// socks5hs:// socks4://
+                           socks4a://; -x '' = none
+      --socks4 HOST[:PORT]   a SOCKS4 proxy (the client resolves names), as -x socks4://
+      --socks4a HOST[:PORT]  a SOCKS4a proxy (the proxy resolves names), as -x socks4a://
       --proxy-cacert N:FILE  CA certificates (PEM) for proxy N (1 = first proxy)
       --proxy-insecure N   do not verify proxy N's certificate (warns)
       --noproxy LIST       hosts to reach directly (overrides NO_PROXY; '*' = all)
@@ -61,7 +64,7 @@ Output:
   -f, --fail               no output and exit 22 on HTTP status >= 400
   -s, --silent             no progress bar and no warnings
       --base64             WebSocket: write binary messages as base64 lines
-  -v, --verbose            each layer as it comes up (DNS, TCP, TLS, CONNECT, SOCKS5,
+  -v, --verbose            each layer as it comes up (DNS, TCP, TLS, CONNECT, SOCKS,
                            HTTP) with timings, then > request and < response headers
       --trace-json FILE    the same events as JSON lines
   -h, --help               this help

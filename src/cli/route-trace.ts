@@ -1,7 +1,7 @@
 /**
  * Watching a route come up, for `burrow -v`, `--trace-json` and `burrow demo`,
  * from burrow's own events (the `events` option of `request()`): each layer as
- * it comes up — DNS, TCP, TLS (with its certificate), CONNECT, SOCKS5, the HTTP
+ * it comes up — DNS, TCP, TLS (with its certificate), CONNECT, SOCKS5, SOCKS4, the HTTP
  * version spoken with the origin — with the time it came up.
  *
  * Layer lines are held until the request is sent (or the route failed), then
@@ -18,7 +18,7 @@ import type { ProxyHop } from '../request/proxy-url.js';
 export interface HopDesc {
   /** Position, 0 for the first hop dialled (the numbering of error messages). */
   readonly index: number;
-  readonly kind: 'connect' | 'socks5' | 'origin';
+  readonly kind: 'connect' | 'socks5' | 'socks4' | 'origin';
   /** Proxy URL scheme (`h2`, `socks5hs`...) or the origin's (`https`, `http`). */
   readonly scheme: string;
   readonly host: string;
@@ -59,6 +59,20 @@ export type LayerEvent =
       /** The next hop as named in the route (`host:port`). */
       readonly target: string;
       /** The address sent in its place, when the client resolved the name (`socks5://`, `socks5s://`). */
+      readonly resolved?: string;
+      readonly bound?: string;
+    }
+  | {
+      readonly event: 'socks4';
+      readonly hop: number;
+      readonly t: number;
+      readonly host: string;
+      readonly port: number;
+      /** `4` or `4a`. */
+      readonly version: string;
+      /** The next hop as named in the route (`host:port`). */
+      readonly target: string;
+      /** The IPv4 address sent in its place, when the client resolved the name (`socks4://`). */
       readonly resolved?: string;
       readonly bound?: string;
     }
@@ -231,6 +245,17 @@ export class RouteTracer {
             event: 'socks5', hop, t, host, port, target: named,
             ...(named !== sent ? { resolved: sent } : {}),
             ...(l.socks5?.bound !== undefined ? { bound: addr(l.socks5.bound.host, l.socks5.bound.port) } : {}),
+          });
+          break;
+        }
+        case 'socks4': {
+          const sent = l.socks4?.target ?? '?';
+          const next = hops[hop + 1];
+          const named = next !== undefined ? addr(next.host, next.port) : sent;
+          out.push({
+            event: 'socks4', hop, t, host, port, version: String(l.socks4?.version ?? 4), target: named,
+            ...(named !== sent ? { resolved: sent } : {}),
+            ...(l.socks4?.bound !== undefined ? { bound: addr(l.socks4.bound.host, l.socks4.bound.port) } : {}),
           });
           break;
         }

@@ -179,7 +179,7 @@ export function relabelHop(e: unknown, route: readonly HopDesc[]): unknown {
 /** The hop being set up after `last` came up (the next one once a hop's protocol is through). */
 function hopAfter(last: LayerEvent | undefined, route: readonly HopDesc[]): HopDesc | undefined {
   if (last === undefined) return route[0];
-  const done = last.event === 'connect' || last.event === 'socks5' || last.event === 'http';
+  const done = last.event === 'connect' || last.event === 'socks5' || last.event === 'socks4' || last.event === 'http';
   return route[Math.min(last.hop + (done ? 1 : 0), route.length - 1)];
 }
 

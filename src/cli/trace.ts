@@ -48,7 +48,7 @@ export function renderEvent(ev: TraceEvent): string[] {
       const from = ev.proxiesFrom === 'option' ? ' (proxies from -x)' : ev.proxiesFrom === 'environment' ? ' (proxies from the environment)' : '';
       const lines = [`* ${ev.method} ${ev.url}${from}`];
       for (const h of ev.route) {
-        const what = h.kind === 'origin' ? 'origin' : h.kind === 'connect' ? 'CONNECT proxy' : 'SOCKS5 proxy';
+        const what = h.kind === 'origin' ? 'origin' : h.kind === 'connect' ? 'CONNECT proxy' : h.kind === 'socks4' ? 'SOCKS4 proxy' : 'SOCKS5 proxy';
         lines.push(`*   hop ${h.index}  ${what.padEnd(13)} ${h.url}${h.transport === 'tls' && h.kind !== 'origin' ? ' (TLS)' : ''}`);
       }
       return lines;
@@ -68,6 +68,8 @@ export function renderEvent(ev: TraceEvent): string[] {
       return [at(ev.hop, 'CONNECT', `${ev.target} -> ${ev.status ?? '2xx'} (${ev.via === 'h2' || ev.via === 'h2c' ? 'HTTP/2' : 'HTTP/1.1'} CONNECT via ${ev.via}://${addr(ev.host, ev.port)}), tunnel up`)];
     case 'socks5':
       return [at(ev.hop, 'SOCKS5', `CONNECT ${ev.target}${ev.resolved !== undefined ? ` (sent as ${ev.resolved}, resolved by the client)` : ''} -> succeeded${ev.bound !== undefined ? ` (bound ${ev.bound})` : ''}`)];
+    case 'socks4':
+      return [at(ev.hop, `SOCKS${ev.version}`, `CONNECT ${ev.target}${ev.resolved !== undefined ? ` (sent as ${ev.resolved}, resolved by the client)` : ''} -> granted${ev.bound !== undefined ? ` (bound ${ev.bound})` : ''}`)];
     case 'http':
       return [at(ev.hop, 'HTTP', `${ev.protocol} with the origin ${addr(ev.host, ev.port)}`)];
     case 'reused':

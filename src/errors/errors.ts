@@ -22,7 +22,7 @@ export type ErrorStage =
   | 'state';
 
 /** The kind of endpoint a hop is. */
-export type HopKind = 'origin' | 'connect' | 'socks5';
+export type HopKind = 'origin' | 'connect' | 'socks5' | 'socks4';
 
 /** Identifies one hop of a connection: its position, kind and address. */
 export interface HopInfo {

@@ -9,7 +9,7 @@ import type { Duplex } from 'node:stream';
 import type { PeerCertificate, TLSSocket } from 'node:tls';
 import type { HopInfo } from '../errors/errors.js';
 import type { HeaderList } from '../shared/headers.js';
-import type { ConnectLayerDetails, LayerInfo, LayerKind, LayerState, PeerCertificateInfo, Socks5LayerDetails, TcpLayerDetails, TlsLayerDetails, WebSocketLayerDetails } from '../shared/events.js';
+import type { ConnectLayerDetails, LayerInfo, LayerKind, LayerState, PeerCertificateInfo, Socks4LayerDetails, Socks5LayerDetails, TcpLayerDetails, TlsLayerDetails, WebSocketLayerDetails } from '../shared/events.js';
 
 let nextLayerId = 1;
 
@@ -120,6 +120,7 @@ export class LayerRecord {
   #tls: TlsLayerDetails | undefined;
   connect: { target: string; status: number | undefined; headers: HeaderList | undefined; earlyBytes: number | undefined } | undefined;
   socks5: { target: string; method: Socks5LayerDetails['method']; reply: number | undefined; bound: { host: string; port: number } | undefined } | undefined;
+  socks4: { target: string; version: Socks4LayerDetails['version']; reply: number | undefined; bound: { host: string; port: number } | undefined } | undefined;
   websocket: WebSocketLayerDetails | undefined;
 
   constructor(connection: number, kind: LayerKind, hop: HopInfo, parent: LayerRecord | undefined, tunnel: readonly number[] | undefined) {
@@ -212,6 +213,7 @@ export class LayerRecord {
     if (tls !== undefined) info.tls = tls;
     if (this.connect !== undefined) info.connect = { ...this.connect } satisfies ConnectLayerDetails;
     if (this.socks5 !== undefined) info.socks5 = { ...this.socks5 } satisfies Socks5LayerDetails;
+    if (this.socks4 !== undefined) info.socks4 = { ...this.socks4 } satisfies Socks4LayerDetails;
     if (this.websocket !== undefined) info.websocket = { ...this.websocket };
     return info;
   }

@@ -14,6 +14,12 @@
  * | `socks5h`  | tcp       | SOCKS5, proxy resolves names    | 1080         |
  * | `socks5s`  | tls       | SOCKS5 over TLS, client resolves| 1080         |
  * | `socks5hs` | tls       | SOCKS5 over TLS, proxy resolves | 1080         |
+ * | `socks4`   | tcp       | SOCKS4, client resolves (IPv4)  | 1080         |
+ * | `socks4a`  | tcp       | SOCKS4a, proxy resolves names   | 1080         |
+ *
+ * A SOCKS4 URL's user name is the USERID the request carries
+ * (`socks4://alice@proxy:1080`); SOCKS4 has no password, so a URL with one is
+ * refused.
  *
  * Every error is a `BurrowError` with code `ERR_INVALID_OPTION` whose
  * `details.option` names the option (or environment variable) and whose
@@ -26,7 +32,7 @@ import { maskUserinfo } from '../shared/redact.js';
 import { invalidOption } from '../errors/errors.js';
 
 /** The proxy URL schemes burrow understands. */
-export type ProxyScheme = 'http' | 'https' | 'h2c' | 'h2' | 'socks5' | 'socks5h' | 'socks5s' | 'socks5hs';
+export type ProxyScheme = 'http' | 'https' | 'h2c' | 'h2' | 'socks5' | 'socks5h' | 'socks5s' | 'socks5hs' | 'socks4' | 'socks4a';
 
 /** One proxy of a chain, as described by its URL. */
 export interface ProxyHop {
@@ -39,20 +45,21 @@ export interface ProxyHop {
   readonly scheme: ProxyScheme;
   /** Host name (lowercase, IDNA-encoded) or IP address; IPv6 without brackets. */
   readonly host: string;
-  /** TCP port; defaults: http 80, https 443, h2c 80, h2 443, socks5* 1080. */
+  /** TCP port; defaults: http 80, https 443, h2c 80, h2 443, socks5* and socks4* 1080. */
   readonly port: number;
   /** `'tls'` for https, h2, socks5s and socks5hs; `'tcp'` otherwise. */
   readonly transport: 'tcp' | 'tls';
-  readonly kind: 'connect' | 'socks5';
+  /** `connect` (http, https, h2c, h2), `socks5` (socks5*), `socks4` (socks4, socks4a). */
+  readonly kind: 'connect' | 'socks5' | 'socks4';
   /**
    * For CONNECT hops: what to speak to the proxy. http → `['http']`;
    * https → `['http2', 'http']` (ALPN picks); h2c → `['http2']`;
    * h2 → `['http2']`. For SOCKS hops: `undefined`.
    */
   readonly protocols: readonly ('http' | 'http2')[] | undefined;
-  /** SOCKS: true for socks5h / socks5hs (the proxy resolves names); false otherwise (and for CONNECT hops). */
+  /** SOCKS: true for socks5h, socks5hs and socks4a (the proxy resolves names); false otherwise (and for CONNECT hops). */
   readonly remoteDns: boolean;
-  /** Percent-decoded user name, for this hop only; `undefined` when none. */
+  /** Percent-decoded user name, for this hop only (SOCKS4: the USERID); `undefined` when none. */
   readonly username: string | undefined;
   /**
    * Percent-decoded password, for this hop only; `undefined` when none. An
@@ -65,7 +72,7 @@ export interface ProxyHop {
 interface SchemeInfo {
   readonly port: number;
   readonly transport: 'tcp' | 'tls';
-  readonly kind: 'connect' | 'socks5';
+  readonly kind: 'connect' | 'socks5' | 'socks4';
   readonly protocols: readonly ('http' | 'http2')[] | undefined;
   readonly remoteDns: boolean;
 }
@@ -83,6 +90,8 @@ const SCHEMES: Readonly<Record<ProxyScheme, SchemeInfo>> = {
   socks5h: { port: 1080, transport: 'tcp', kind: 'socks5', protocols: undefined, remoteDns: true },
   socks5s: { port: 1080, transport: 'tls', kind: 'socks5', protocols: undefined, remoteDns: false },
   socks5hs: { port: 1080, transport: 'tls', kind: 'socks5', protocols: undefined, remoteDns: true },
+  socks4: { port: 1080, transport: 'tcp', kind: 'socks4', protocols: undefined, remoteDns: false },
+  socks4a: { port: 1080, transport: 'tcp', kind: 'socks4', protocols: undefined, remoteDns: true },
 };
 
 const SUPPORTED = Object.keys(SCHEMES).join(', ');
@@ -128,7 +137,7 @@ function decode(name: string, shown: string, what: string, v: string): string {
  * a missing or unknown scheme (the message lists the supported ones), a
  * missing host, a bad port (not 1..65535), a path other than `/` or empty, a
  * query or a fragment (even empty: `http://p/?`), a password without a user
- * name, and invalid percent-encoding in the user info. The message shows the
+ * name, a password in a SOCKS4 URL, and invalid percent-encoding in the user info. The message shows the
  * URL with its password masked.
  */
 export function parseProxyUrl(url: string | URL, name = 'via'): ProxyHop {
@@ -191,6 +200,12 @@ export function parseProxyUrl(url: string | URL, name = 'via'): ProxyHop {
   if (u.username === '' && u.password !== '') throw invalidOption(name, `${shown}: a password without a user name`);
   const username = u.username === '' ? undefined : decode(name, shown, 'user name', u.username);
   const password = u.password === '' ? undefined : decode(name, shown, 'password', u.password);
+  if (info.kind === 'socks4' && password !== undefined) {
+    throw invalidOption(name, `${shown}: SOCKS4 has no password (the user name is sent as the USERID: ${scheme}://user@host)`);
+  }
+  if (info.kind === 'socks4' && username !== undefined && (username.includes('\0') || Buffer.byteLength(username) > 255)) {
+    throw invalidOption(name, `${shown}: a SOCKS4 USERID is at most 255 bytes, without NUL`);
+  }
 
   const userinfo = u.username === '' ? '' : `${u.username}${password === undefined ? '' : ':***'}@`;
   const hostInUrl = host.includes(':') ? `[${host}]` : host;

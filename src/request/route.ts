@@ -32,7 +32,7 @@ export interface ViaHopOptions {
   connectTimeout?: number;
   /** TLS handshake timeout with this proxy, ms; default 30000. */
   tlsHandshakeTimeout?: number;
-  /** How long this SOCKS5 proxy may take to answer: its whole handshake (`ERR_SOCKS_TIMEOUT`), ms; default 30000. */
+  /** How long this SOCKS5 or SOCKS4 proxy may take to answer: its whole handshake (`ERR_SOCKS_TIMEOUT`), ms; default 30000. */
   socksTimeout?: number;
 }
 
@@ -61,7 +61,7 @@ export interface RouteOrigin {
 
 /** When each layer of a route came up. */
 export interface LayerTiming {
-  /** `tcp`, `tls`, `connect` (a CONNECT tunnel), `socks5`, or the HTTP protocol reached. */
+  /** `tcp`, `tls`, `connect` (a CONNECT tunnel), `socks5`, `socks4`, or the HTTP protocol reached. */
   readonly kind: string;
   readonly host: string;
   readonly port: number;
@@ -143,7 +143,7 @@ function settingUp(conn: Connection): RouteProgress | undefined {
   for (let i = layers.length - 1; i >= 0; i--) {
     const l = layers[i];
     if (l === undefined) continue;
-    const during = l.kind === 'socks5' ? (l.socks5?.method === undefined ? 'socks-auth' : 'socks-reply') : DURING[l.kind];
+    const during = l.kind === 'socks5' ? (l.socks5?.method === undefined ? 'socks-auth' : 'socks-reply') : l.kind === 'socks4' ? 'socks-reply' : DURING[l.kind];
     if (during !== undefined) return { hop: l.hop, during };
   }
   return undefined;
@@ -194,7 +194,8 @@ export async function openRoute(
     const h = hops[i] as RouteHop;
     return { host: h.proxy.host, port: h.proxy.port, transport: h.proxy.transport, tls: h.options.tls ?? {}, tlsHandshakeTimeout: h.options.tlsHandshakeTimeout };
   };
-  // socks5:// and socks5s:// resolve the next host here (the others send names to the proxy).
+  // socks5://, socks5s:// and socks4:// resolve the next host here (the others send names to the proxy);
+  // socks4:// keeps an IPv4 address, the only kind SOCKS4 carries.
   const resolved = new Map<number, string>();
   // A proxy's kind as the route knows it (the connection names every HTTP endpoint `origin`).
   const named = (hop: HopInfo): HopInfo => (hop.index < n && hop.kind !== (hops[hop.index] as RouteHop).proxy.kind ? { ...hop, kind: (hops[hop.index] as RouteHop).proxy.kind } : hop);
@@ -207,7 +208,15 @@ export async function openRoute(
       });
     }
     const next = target(i + 1);
-    if (h.kind === 'socks5' && !h.remoteDns && isIP(next.host) === 0) {
+    if (h.kind === 'socks4' && isIP(next.host) === 6) {
+      throw new BurrowError('ERR_INVALID_OPTION', `invalid option via[${i}]: SOCKS4 carries IPv4 addresses only; ${h.url} cannot reach the IPv6 address [${next.host}]`, {
+        stage: 'options',
+        hop: hopInfo(i, h),
+        details: { option: `via[${i}]` },
+      });
+    }
+    if (h.kind !== 'connect' && !h.remoteDns && isIP(next.host) === 0) {
+      const ipv4Only = h.kind === 'socks4';
       try {
         const lookupFn = opts.lookup;
         const events = opts.events;
@@ -215,15 +224,15 @@ export async function openRoute(
         const lookup: Promise<ReadonlyArray<{ address: string }>> = observedLookup(
           { connection: undefined, dns: detachedDns(events) },
           { host: next.host, hop: { index: i + 1, kind: i + 1 === n ? 'origin' : (hops[i + 1] as RouteHop).proxy.kind, host: next.host, port: next.port, transport: next.transport } },
-          () => (lookupFn ? lookupFn(next.host) : dnsLookup(next.host).then((a) => [a])),
+          () => (lookupFn ? lookupFn(next.host) : ipv4Only ? dnsLookup(next.host, { family: 4 }).then((a) => [a]) : dnsLookup(next.host).then((a) => [a])),
           typeof events?.dnsStart === 'function' || typeof events?.dnsEnd === 'function',
           opts.signal,
         );
         const onLookupAbort = (): void => opts.onAbortAt?.({ hop: hopInfo(i, h), during: 'dns' });
         opts.signal?.addEventListener('abort', onLookupAbort, { once: true });
         const addrs = await abortable(lookup, opts.signal).finally(() => opts.signal?.removeEventListener('abort', onLookupAbort));
-        const a = addrs[0];
-        if (a === undefined) throw new Error('no address');
+        const a = ipv4Only ? addrs.find((x) => isIP(x.address) === 4) : addrs[0];
+        if (a === undefined) throw new Error(ipv4Only ? 'no IPv4 address (SOCKS4 carries IPv4 only)' : 'no address');
         resolved.set(i + 1, a.address);
       } catch (e) {
         if (opts.signal?.aborted) throw new BurrowError('ERR_ABORTED', 'the request was aborted', { stage: 'state', cause: opts.signal.reason });
@@ -246,6 +255,23 @@ export async function openRoute(
     const h = hops[i] as RouteHop;
     if (h.proxy.kind === 'connect') return [...(h.proxy.protocols ?? ['http'])];
     const next = target(i + 1);
+    if (h.proxy.kind === 'socks4') {
+      return [
+        {
+          socks: {
+            host: resolved.get(i + 1) ?? next.host,
+            port: next.port,
+            version: h.proxy.remoteDns ? '4a' : 4,
+            ...(h.proxy.username !== undefined ? { userId: h.proxy.username } : {}),
+            transport: next.transport,
+            ...(next.transport === 'tls' ? { tls: tlsFor(i + 1) } : {}),
+            protocols: protocolsFor(i + 1),
+            ...(h.options.socksTimeout !== undefined ? { handshakeTimeout: h.options.socksTimeout } : {}),
+            ...(next.tlsHandshakeTimeout !== undefined ? { tlsHandshakeTimeout: next.tlsHandshakeTimeout } : {}),
+          },
+        },
+      ];
+    }
     return [
       {
         socks: {
@@ -264,7 +290,7 @@ export async function openRoute(
   /** The first index at or after `i` that speaks HTTP (a CONNECT proxy or the origin). */
   const httpEndpoint = (i: number): number => {
     let j = i;
-    while (j < n && (hops[j] as RouteHop).proxy.kind === 'socks5') j++;
+    while (j < n && (hops[j] as RouteHop).proxy.kind !== 'connect') j++;
     return j;
   };
 
@@ -299,7 +325,7 @@ export async function openRoute(
     layers.push({ kind: 'tcp', host: first.host, port: first.port, atMs: at(), detail: `${info.localAddress}:${info.localPort} -> ${info.remoteAddress}:${info.remotePort}` });
     const describe = (list: readonly IntermediaryInfo[], from: number): void => {
       for (const im of list.slice(from)) {
-        layers.push({ kind: im.type === 'socks5' ? 'socks5' : 'connect', host: im.host, port: im.port, atMs: at(), detail: im.bound ? `bound ${im.bound.host}:${im.bound.port}` : im.protocol });
+        layers.push({ kind: im.type, host: im.host, port: im.port, atMs: at(), detail: im.bound ? `bound ${im.bound.host}:${im.bound.port}` : im.protocol });
       }
     };
     describe(info.intermediaries, 0);
@@ -338,7 +364,7 @@ export async function openRoute(
           }
           layers.push({ kind: 'connect', host: proxy.host, port: proxy.port, atMs: at(), detail: `${m.status} via ${proxy.scheme}` });
         } else if (m.type === 'up') {
-          if (m.protocol === 'socks') layers.push({ kind: 'socks5', host: next.host, port: next.port, atMs: at() });
+          if (m.protocol === 'socks') layers.push({ kind: (hops[nextIndex] as RouteHop | undefined)?.proxy.kind === 'socks4' ? 'socks4' : 'socks5', host: next.host, port: next.port, atMs: at() });
           else {
             protocol = m.protocol === 'http2' || m.protocol === 'raw' ? m.protocol : 'http';
             break;

@@ -11,10 +11,10 @@ import type { LayerProtocolName } from './protocol-name.js';
  * What a layer is: `tcp` (the connection to the first hop), `tls` (a TLS
  * session with one hop), `http1-connect` / `http2-connect` (a CONNECT tunnel
  * through a proxy: the whole connection for HTTP/1.1, one stream for HTTP/2),
- * `socks5` (a SOCKS5 handshake), `http1`, `http2`, `raw` (the protocol spoken
- * with an endpoint).
+ * `socks5` (a SOCKS5 handshake), `socks4` (a SOCKS4 or SOCKS4a handshake),
+ * `http1`, `http2`, `raw` (the protocol spoken with an endpoint).
  */
-export type LayerKind = 'tcp' | 'tls' | 'http1-connect' | 'http2-connect' | 'socks5' | 'http1' | 'http2' | 'raw' | 'websocket';
+export type LayerKind = 'tcp' | 'tls' | 'http1-connect' | 'http2-connect' | 'socks5' | 'socks4' | 'http1' | 'http2' | 'raw' | 'websocket';
 
 /** Where a layer is in its life. */
 export type LayerState = 'starting' | 'up' | 'failed' | 'down';
@@ -95,6 +95,18 @@ export interface Socks5LayerDetails {
   readonly bound: { readonly host: string; readonly port: number } | undefined;
 }
 
+/** A SOCKS4 or SOCKS4a handshake. */
+export interface Socks4LayerDetails {
+  /** `host:port` asked for (an IPv4 address, or with SOCKS4a a name). */
+  readonly target: string;
+  /** `4` or `'4a'`. */
+  readonly version: 4 | '4a';
+  /** The reply code (0x5A = 90: granted), once it came. */
+  readonly reply: number | undefined;
+  /** DSTIP / DSTPORT of the granted reply. */
+  readonly bound: { readonly host: string; readonly port: number } | undefined;
+}
+
 /** One layer of a chain, as a snapshot. */
 export interface LayerInfo {
   /** Unique in the process. */
@@ -125,6 +137,7 @@ export interface LayerInfo {
   readonly tls?: TlsLayerDetails;
   readonly connect?: ConnectLayerDetails;
   readonly socks5?: Socks5LayerDetails;
+  readonly socks4?: Socks4LayerDetails;
   readonly websocket?: WebSocketLayerDetails;
 }
 
@@ -284,7 +297,7 @@ export interface StreamPushEvent extends StreamEventBase {
  * or is given up before it answers (its timeout, `close()`, the request's abort): each lookup ends once.
  */
 export interface DnsLookupContext {
-  /** The connection that resolves (undefined for a name resolved for a `socks5://` hop before any connection). */
+  /** The connection that resolves (undefined for a name resolved for a `socks5://` or `socks4://` hop before any connection). */
   readonly connection: number | undefined;
   readonly host: string;
   /** The hop whose name it is. */

@@ -8,14 +8,14 @@ import type { StreamRef } from './stream-ref.js';
 
 /** One proxy a stream's data goes through. */
 export interface IntermediaryInfo {
-  /** `connect`: an HTTP/1.1 or HTTP/2 CONNECT proxy; `socks5`: a SOCKS5 server. */
-  type: 'connect' | 'socks5';
+  /** `connect`: an HTTP/1.1 or HTTP/2 CONNECT proxy; `socks5`: a SOCKS5 server; `socks4`: a SOCKS4 or SOCKS4a server. */
+  type: 'connect' | 'socks5' | 'socks4';
   host: string;
   port: number;
   transport: 'tcp' | 'tls';
   /** The protocol spoken with the proxy: `http`, `http2` or `socks`. */
   protocol: string;
-  /** For SOCKS5: the address the server reported it bound for the tunnel. */
+  /** For SOCKS: the address the server reported it bound for the tunnel (SOCKS4: DSTIP/DSTPORT of its reply). */
   bound?: { host: string; port: number };
 }
 

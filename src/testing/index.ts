@@ -19,3 +19,5 @@ export { startSocks5Server } from './socks5-server.js';
 export type { Socks5Behavior, Socks5Event, Socks5Stage, StartSocks5ServerOptions, TestSocks5Server } from './socks5-server.js';
 export { startEchoServer } from './echo-server.js';
 export type { StartEchoServerOptions, TestEchoServer } from './echo-server.js';
+export { startSocks4Server } from './socks4-server.js';
+export type { Socks4Behavior, Socks4Event, StartSocks4ServerOptions, TestSocks4Server } from './socks4-server.js';

@@ -115,7 +115,7 @@ const REP_ATYP_NOT_SUPPORTED = 0x08;
 function noop(): void {}
 
 /** Consumes a socket's bytes on demand, until it is handed over to a relay. */
-class Reader {
+export class Reader {
   private buf: Buffer = Buffer.alloc(0);
   private ended = false;
   private wake: (() => void) | undefined;
@@ -167,7 +167,7 @@ class Reader {
 }
 
 /** Writes `data`; with `slowly`, one byte per event-loop turn, stopping if the socket goes away. */
-async function writeOut(socket: net.Socket, data: Buffer, slowly: boolean): Promise<void> {
+export async function writeOut(socket: net.Socket, data: Buffer, slowly: boolean): Promise<void> {
   if (!slowly) {
     if (!socket.destroyed) socket.write(data);
     return;

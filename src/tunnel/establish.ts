@@ -1,7 +1,8 @@
 /**
  * Brings up the layers at one endpoint over a duplex already connected to it:
  * TLS if the hop asks for it (handing the native socket itself to
- * `tls.connect`, so TLS layers stack in C++), then SOCKS5 handshakes as long as
+ * `tls.connect`, so TLS layers stack in C++), then SOCKS handshakes (SOCKS5,
+ * SOCKS4 or SOCKS4a) as long as
  * the protocol chosen is SOCKS (each one reaching the next hop over the same
  * duplex), until an HTTP or raw protocol is reached. The same code serves the
  * first hop, every conn-wide tunnel and every stream-wide tunnel. Each layer it
@@ -18,6 +19,7 @@ import type { LayerRecord } from '../observe/layer-record.js';
 import type { Observer } from '../observe/observer.js';
 import { startTls } from '../transport/tls.js';
 import { socks5Handshake } from '../protocols/socks5/handshake.js';
+import { socks4Handshake } from '../protocols/socks4/handshake.js';
 import { authorityHost } from '../shared/headers.js';
 
 /** An endpoint as reported by `info()` and `streamInfo()`. */
@@ -35,7 +37,7 @@ export interface EstablishContext {
   readonly hopIndex: number;
   /** The proxies traversed before that endpoint. */
   readonly intermediaries: readonly IntermediaryInfo[];
-  /** Called when a SOCKS5 layer came up (its `up` message). */
+  /** Called when a SOCKS layer came up (its `up` message). */
   readonly onSocksUp?: ((bound: { host: string; port: number }) => void) | undefined;
   /** Publishes the layers. */
   readonly observer: Observer;
@@ -69,7 +71,7 @@ export interface Established {
   readonly reached: EndpointInfo;
   /** Proxies traversed before `endpoint` (including the SOCKS servers passed here). */
   readonly intermediaries: readonly IntermediaryInfo[];
-  /** The layers brought up here (TLS, SOCKS5), in order: the caller ends them when they go down. */
+  /** The layers brought up here (TLS, SOCKS), in order: the caller ends them when they go down. */
   readonly layers: readonly LayerRecord[];
   /** The layer the final protocol runs over (the last of `layers`, else the context's parent). */
   readonly top: LayerRecord | undefined;
@@ -78,8 +80,9 @@ export interface Established {
 }
 
 function hopInfo(hop: ResolvedHop, index: number): HopInfo {
-  const socks = hop.protocols.length === 1 && hop.protocols[0]?.name === 'socks';
-  return { index, kind: socks ? 'socks5' : 'origin', host: hop.host, port: hop.port, transport: hop.transport };
+  const p = hop.protocols.length === 1 ? hop.protocols[0] : undefined;
+  const kind = p?.name === 'socks' ? (p.socks.version === 5 ? 'socks5' : 'socks4') : 'origin';
+  return { index, kind, host: hop.host, port: hop.port, transport: hop.transport };
 }
 
 function asBurrowError(e: unknown, hop: HopInfo): BurrowError {
@@ -129,6 +132,34 @@ export async function establish(ctx: EstablishContext, first: ResolvedHop, duple
     const endpoint: EndpointInfo = { host: hop.host, port: hop.port, transport: hop.transport, protocol };
     reached ??= endpoint;
     const spec = hop.protocols.find((p) => p.name === protocol);
+    if (spec !== undefined && spec.name === 'socks' && spec.socks.version !== 5) {
+      const next = spec.socks.next;
+      const rec = startLayer(obs, 'socks4', info, top, ctx.tunnel);
+      rec.socks4 = { target: `${authorityHost(next.host)}:${next.port}`, version: spec.socks.version, reply: undefined, bound: undefined };
+      rec.countOn(d, pending);
+      track(rec);
+      let bound: { host: string; port: number };
+      try {
+        const r = await socks4Handshake(step, d, spec.socks);
+        bound = r.bound;
+        pending = r.rest;
+        rec.socks4 = { ...rec.socks4, reply: 0x5a, bound };
+      } catch (e) {
+        const err = asBurrowError(e, info);
+        const reply = err.details['reply'];
+        if (typeof reply === 'number') rec.socks4 = { ...rec.socks4, reply };
+        layerFailed(obs, rec, err);
+        layersDown(obs, layers);
+        throw e;
+      }
+      layerUp(obs, rec);
+      top = rec;
+      ctx.onSocksUp?.(bound);
+      intermediaries.push({ type: 'socks4', host: hop.host, port: hop.port, transport: hop.transport, protocol: 'socks', bound });
+      hop = next;
+      index++;
+      continue;
+    }
     if (spec !== undefined && spec.name === 'socks') {
       const next = spec.socks.next;
       const rec = startLayer(obs, 'socks5', info, top, ctx.tunnel);

@@ -9,17 +9,18 @@ import { startOrigin, type TestOrigin } from '../../src/testing/origin.js';
 import { startConnectProxy, type TestConnectProxy } from '../../src/testing/connect-proxy.js';
 import { startH2ConnectProxy, type TestH2ConnectProxy } from '../../src/testing/h2-proxy.js';
 import { startSocks5Server, type TestSocks5Server } from '../../src/testing/socks5-server.js';
+import { startSocks4Server, type TestSocks4Server } from '../../src/testing/socks4-server.js';
 import { startEchoServer, type TestEchoServer } from '../../src/testing/echo-server.js';
 
 /** Proxy kinds of the matrix (Gun's identifiers). */
-export const PROXY_KINDS = ['http', 'https', 'h2c', 'h2', 'socks5', 'socks5tls'] as const;
+export const PROXY_KINDS = ['http', 'https', 'h2c', 'h2', 'socks5', 'socks5tls', 'socks4a'] as const;
 export type ProxyKind = (typeof PROXY_KINDS)[number];
 /** Origin kinds of the matrix. */
 export const ORIGIN_KINDS = ['http', 'https', 'h2c', 'h2', 'raw', 'rawtls'] as const;
 export type OriginKind = (typeof ORIGIN_KINDS)[number];
 export type EndpointKind = ProxyKind | OriginKind;
 
-/** The bound address every test SOCKS5 server reports by default. */
+/** The bound address every test SOCKS5 server reports by default (and the SOCKS4 server of a {@link ServerSet}). */
 export const DEFAULT_BOUND = { host: '1.2.3.4', port: 33333 } as const;
 
 /** One server of every kind, sharing one PKI. */
@@ -31,6 +32,7 @@ export interface ServerSet {
   readonly h2Proxy: TestH2ConnectProxy;
   readonly socksTcp: TestSocks5Server;
   readonly socksTls: TestSocks5Server;
+  readonly socks4: TestSocks4Server;
   readonly originHttp: TestOrigin;
   readonly originHttps: TestOrigin;
   readonly originH2c: TestOrigin;
@@ -40,15 +42,16 @@ export interface ServerSet {
   close(): Promise<void>;
 }
 
-/** Starts one server of each kind (2 CONNECT proxies, 2 HTTP/2 proxies, 2 SOCKS5 servers, 4 origins, 2 echo servers). */
+/** Starts one server of each kind (2 CONNECT proxies, 2 HTTP/2 proxies, 2 SOCKS5 servers, a SOCKS4 server, 4 origins, 2 echo servers). */
 export async function startServerSet(pki: TestPki = createTestPki()): Promise<ServerSet> {
-  const [connectTcp, connectTls, h2cProxy, h2Proxy, socksTcp, socksTls, originHttp, originHttps, originH2c, originH2, echoTcp, echoTls] = await Promise.all([
+  const [connectTcp, connectTls, h2cProxy, h2Proxy, socksTcp, socksTls, socks4, originHttp, originHttps, originH2c, originH2, echoTcp, echoTls] = await Promise.all([
     startConnectProxy({ transport: 'tcp' }),
     startConnectProxy({ transport: 'tls', pki }),
     startH2ConnectProxy({ transport: 'tcp' }),
     startH2ConnectProxy({ transport: 'tls', pki }),
     startSocks5Server({ transport: 'tcp' }),
     startSocks5Server({ transport: 'tls', pki }),
+    startSocks4Server({ behavior: { boundHost: DEFAULT_BOUND.host, boundPort: DEFAULT_BOUND.port } }),
     startOrigin({ protocol: 'http', transport: 'tcp' }),
     startOrigin({ protocol: 'http', transport: 'tls', pki }),
     startOrigin({ protocol: 'http2', transport: 'tcp' }),
@@ -56,7 +59,7 @@ export async function startServerSet(pki: TestPki = createTestPki()): Promise<Se
     startEchoServer({ transport: 'tcp' }),
     startEchoServer({ transport: 'tls', pki }),
   ]);
-  const all = [connectTcp, connectTls, h2cProxy, h2Proxy, socksTcp, socksTls, originHttp, originHttps, originH2c, originH2, echoTcp, echoTls];
+  const all = [connectTcp, connectTls, h2cProxy, h2Proxy, socksTcp, socksTls, socks4, originHttp, originHttps, originH2c, originH2, echoTcp, echoTls];
   return {
     pki,
     connectTcp,
@@ -65,6 +68,7 @@ export async function startServerSet(pki: TestPki = createTestPki()): Promise<Se
     h2Proxy,
     socksTcp,
     socksTls,
+    socks4,
     originHttp,
     originHttps,
     originH2c,
@@ -100,7 +104,7 @@ export function protocolOf(kind: EndpointKind): 'http' | 'http2' | 'raw' | 'sock
 }
 
 export function isSocks(kind: EndpointKind): boolean {
-  return kind === 'socks5' || kind === 'socks5tls';
+  return kind === 'socks5' || kind === 'socks5tls' || kind === 'socks4a';
 }
 
 export function isH2(kind: EndpointKind): boolean {
@@ -122,6 +126,8 @@ export function proxyPort(s: ServerSet, kind: ProxyKind): number {
       return s.socksTcp.port;
     case 'socks5tls':
       return s.socksTls.port;
+    case 'socks4a':
+      return s.socks4.port;
   }
 }
 
@@ -163,7 +169,7 @@ export function hopTo(pki: TestPki, kind: EndpointKind, port: number, next?: Soc
   let protocols: ProtocolSpec[];
   if (p === 'socks') {
     if (next === undefined) throw new Error(`hopTo: a SOCKS hop (${kind}) needs its next destination`);
-    protocols = [{ socks: next }];
+    protocols = [{ socks: kind === 'socks4a' ? { ...next, version: '4a' } : next }];
   } else {
     protocols = [p];
   }
@@ -177,7 +183,7 @@ export function socksTo(t: HopTarget): SocksOptions {
 
 /** The intermediary entry burrow reports for a proxy of `kind` on `port`. */
 export function intermediary(kind: ProxyKind, port: number, bound: { host: string; port: number } = DEFAULT_BOUND): IntermediaryInfo {
-  if (isSocks(kind)) return { type: 'socks5', host: 'localhost', port, transport: transportOf(kind), protocol: 'socks', bound: { ...bound } };
+  if (isSocks(kind)) return { type: kind === 'socks4a' ? 'socks4' : 'socks5', host: 'localhost', port, transport: transportOf(kind), protocol: 'socks', bound: { ...bound } };
   return { type: 'connect', host: 'localhost', port, transport: transportOf(kind), protocol: protocolOf(kind) };
 }
 

@@ -1,7 +1,7 @@
 // Gun's tunnel_SUITE (gun-reference §5.1): every Proxy1 -> Proxy2 -> Origin
 // combination of HTTP/1.1 CONNECT, HTTP/2 CONNECT and SOCKS5 proxies over TCP
-// and TLS, to HTTP/1.1, HTTP/2 and raw origins over TCP and TLS: 6 x 6 x 6 =
-// 216 cases named `proxy1_proxy2_origin`, generated here.
+// and TLS, and SOCKS4a over TCP, to HTTP/1.1, HTTP/2 and raw origins over TCP
+// and TLS: 7 x 7 x 6 = 294 cases named `proxy1_proxy2_origin`, generated here.
 //
 // Each case, in burrow's form of do_tunnel/1:
 // 1. open() to Proxy1 (a SOCKS Proxy1 carries the SOCKS options reaching

@@ -160,7 +160,8 @@ describe('parseProxyUrl: invalid forms throw ERR_INVALID_OPTION without the pass
   const SECRET = 'Sup3rSecretPw';
   const cases: Array<[string, RegExp]> = [
     [`ftp://u:${SECRET}@p:21`, /unsupported scheme "ftp:".*http, https, h2c, h2, socks5, socks5h, socks5s, socks5hs/],
-    [`socks4://u:${SECRET}@p`, /unsupported scheme "socks4:"/],
+    [`socks4://u:${SECRET}@p`, /SOCKS4 has no password/],
+    [`socks4a://u:${SECRET}@p`, /SOCKS4 has no password/],
     [`socks://u:${SECRET}@p`, /unsupported scheme "socks:"/],
     [`localhost:3128`, /unsupported scheme "localhost:"/],
     [`u:${SECRET}@p:3128`, /unsupported scheme "u:"/],

@@ -21,7 +21,7 @@ export interface ChainAgentOptions extends AgentOptions {
   /**
    * The proxy chain, first hop first, as in `request()`: proxy URLs
    * (`http://`, `https://`, `h2c://`, `h2://`, `socks5://`, `socks5h://`,
-   * `socks5s://`, `socks5hs://`), or `{ url, tls, connectTimeout,
+   * `socks5s://`, `socks5hs://`, `socks4://`, `socks4a://`), or `{ url, tls, connectTimeout,
    * tlsHandshakeTimeout, socksTimeout }` for the options of one hop (its TLS
    * options belong to that proxy only). A string may name a whole chain. An
    * empty chain connects directly.

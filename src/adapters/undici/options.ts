@@ -16,7 +16,7 @@ import { routeHops, type ViaEntry } from '../../request/request.js';
 export interface ChainDispatcherOptions {
   /**
    * The proxy chain, first hop first, as `request()`'s `via`: proxy URLs (`http://`, `https://`, `h2c://`,
-   * `h2://`, `socks5://`, `socks5h://`, `socks5s://`, `socks5hs://`) or `{ url, tls, connectTimeout, … }`
+   * `h2://`, `socks5://`, `socks5h://`, `socks5s://`, `socks5hs://`, `socks4://`, `socks4a://`) or `{ url, tls, connectTimeout, … }`
    * for options of one hop; a string may name a chain. Every request goes through it.
    */
   via?: readonly ViaEntry[] | string;
@@ -34,7 +34,7 @@ export interface ChainDispatcherOptions {
   pool?: PoolOptions;
   /** Timeouts, ms: `connect` (TCP to the first hop), `tlsHandshake` (the origin), `headers` (until the response head). */
   timeouts?: { connect?: number; tlsHandshake?: number; headers?: number };
-  /** Custom DNS for the first hop and for `socks5://` hops. */
+  /** Custom DNS for the first hop and for `socks5://` and `socks4://` hops. */
   lookup?: LookupFunction;
   /** burrow's events handler for the routes this dispatcher opens and their streams (docs/events.md). */
   events?: EventHandler;

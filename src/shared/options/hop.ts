@@ -3,6 +3,7 @@
  * `protocols`, of `connect()` destinations and of SOCKS options, and their
  * validation. A hop's options (TLS, timeouts, credentials) belong to it alone.
  */
+import { isIPv4, isIPv6 } from 'node:net';
 import { invalidOption } from '../../errors/errors.js';
 import { checkTlsOptions, type TlsOptions } from './tls.js';
 import { checkHost, checkKeys, checkPort, checkTimeout, checkTransport, isObject } from './validate.js';
@@ -13,27 +14,37 @@ export type ProtocolName = 'http' | 'http2' | 'raw' | 'socks';
 /** SOCKS5 authentication methods offered, in order. */
 export type SocksAuth = 'none' | { username: string; password: string };
 
-/** A SOCKS5 hop: the SOCKS server is the endpoint this protocol runs on; these options name what it connects to. */
+/** The SOCKS protocol version spoken: `5` (RFC 1928), `4` (SOCKS4: an IPv4 address) or `'4a'` (SOCKS4a: a name the proxy resolves). */
+export type SocksVersion = 5 | 4 | '4a';
+
+/** A SOCKS hop: the SOCKS server is the endpoint this protocol runs on; these options name what it connects to. */
 export interface SocksOptions {
-  /** Destination host (a name goes to the proxy as a domain name; IP literals as addresses). */
+  /**
+   * Destination host. SOCKS5: a name goes to the proxy as a domain name, IP literals as addresses. SOCKS4: an
+   * IPv4 address only; SOCKS4a: an IPv4 address or a name (resolved by the proxy). No IPv6 with SOCKS4/4a.
+   */
   host: string;
   /** Destination port. */
   port: number;
-  /** Methods offered, default `['none']`. */
+  /** The SOCKS version, default `5`. */
+  version?: SocksVersion;
+  /** SOCKS5 only: methods offered, default `['none']`. */
   auth?: readonly SocksAuth[];
+  /** SOCKS4/4a only: the USERID field sent (default empty; at most 255 bytes, no NUL). SOCKS4 has no password. */
+  userId?: string;
   /** TLS to the destination through the SOCKS tunnel; default `'tcp'`. */
   transport?: 'tcp' | 'tls';
   /** TLS options for the destination only. */
   tls?: TlsOptions;
   /** What runs at the destination: over TCP exactly one; over TLS an ALPN list (default `['http2', 'http']`). */
   protocols?: readonly ProtocolSpec[];
-  /** Timeout of the whole SOCKS handshake (greeting, auth, connect reply), ms; default 30000. */
+  /** Timeout of the whole SOCKS handshake (SOCKS5: greeting, auth, connect reply; SOCKS4: the reply), ms; default 30000. */
   handshakeTimeout?: number;
   /** TLS handshake timeout with the destination, ms; default 30000. */
   tlsHandshakeTimeout?: number;
 }
 
-/** A protocol to run on a hop: `'http'`, `'http2'`, `'raw'`, or a SOCKS5 layer. */
+/** A protocol to run on a hop: `'http'`, `'http2'`, `'raw'`, or a SOCKS layer (SOCKS5, SOCKS4 or SOCKS4a). */
 export type ProtocolSpec = 'http' | 'http2' | 'raw' | { socks: SocksOptions };
 
 /** Where a `connect()` tunnel leads. */
@@ -75,7 +86,11 @@ export type ResolvedProtocol =
 
 /** SOCKS options after validation. */
 export interface ResolvedSocks {
+  readonly version: SocksVersion;
+  /** SOCKS5 methods offered (`['none']` for SOCKS4). */
   readonly auth: readonly SocksAuth[];
+  /** SOCKS4 USERID (`''` for SOCKS5). */
+  readonly userId: string;
   readonly handshakeTimeout: number;
   /** The destination the SOCKS server connects to. */
   readonly next: ResolvedHop;
@@ -122,7 +137,15 @@ export function resolveProtocols(name: string, v: unknown, transport: 'tcp' | 't
 /** Validates SOCKS options. */
 export function resolveSocks(name: string, v: unknown): ResolvedSocks {
   if (!isObject(v)) throw invalidOption(name, 'must be an object with host and port');
-  checkKeys(name, v, ['host', 'port', 'auth', 'transport', 'tls', 'protocols', 'handshakeTimeout', 'tlsHandshakeTimeout']);
+  checkKeys(name, v, ['host', 'port', 'version', 'auth', 'userId', 'transport', 'tls', 'protocols', 'handshakeTimeout', 'tlsHandshakeTimeout']);
+  const version = v['version'] ?? 5;
+  if (version !== 5 && version !== 4 && version !== '4a') throw invalidOption(`${name}.version`, "must be 5, 4 or '4a'");
+  if (version !== 5 && v['auth'] !== undefined) throw invalidOption(`${name}.auth`, 'is for SOCKS5 (SOCKS4 sends a userId, and no password)');
+  if (version === 5 && v['userId'] !== undefined) throw invalidOption(`${name}.userId`, 'is for SOCKS4 (SOCKS5 has auth)');
+  const userId = v['userId'] ?? '';
+  if (typeof userId !== 'string' || userId.includes('\0') || Buffer.byteLength(userId) > 255) {
+    throw invalidOption(`${name}.userId`, 'must be a string of at most 255 bytes without NUL');
+  }
   const auth = v['auth'] ?? ['none'];
   if (!Array.isArray(auth) || auth.length === 0) throw invalidOption(`${name}.auth`, "must be a non-empty list of 'none' and { username, password }");
   let none = 0;
@@ -140,9 +163,12 @@ export function resolveSocks(name: string, v: unknown): ResolvedSocks {
   const transport = checkTransport(`${name}.transport`, v['transport']);
   if (transport === 'tcp' && v['tls'] !== undefined) throw invalidOption(`${name}.tls`, "only meaningful with transport 'tls'");
   const host = checkHost(`${name}.host`, v['host']);
-  if (Buffer.byteLength(host) > 255) throw invalidOption(`${name}.host`, 'a SOCKS5 host name is at most 255 bytes');
+  if (Buffer.byteLength(host) > 255) throw invalidOption(`${name}.host`, 'a SOCKS host name is at most 255 bytes');
+  if (version !== 5) checkSocks4Host(`${name}.host`, host, version);
   return {
+    version,
     auth: auth as SocksAuth[],
+    userId,
     handshakeTimeout: checkTimeout(`${name}.handshakeTimeout`, v['handshakeTimeout'], 30000),
     next: {
       host,
@@ -153,6 +179,15 @@ export function resolveSocks(name: string, v: unknown): ResolvedSocks {
       tlsHandshakeTimeout: checkTimeout(`${name}.tlsHandshakeTimeout`, v['tlsHandshakeTimeout'], 30000),
     },
   };
+}
+
+/** SOCKS4 carries IPv4 addresses only; SOCKS4a names too. */
+function checkSocks4Host(name: string, host: string, version: 4 | '4a'): void {
+  const literal = host.startsWith('[') ? host.slice(1, -1) : host;
+  if (isIPv6(literal) || literal.includes(':')) throw invalidOption(name, `SOCKS4 carries IPv4 addresses only, not the IPv6 address ${literal}`);
+  if (version === 4 && !isIPv4(host)) {
+    throw invalidOption(name, `SOCKS4 sends an IPv4 address, not the name ${JSON.stringify(host)}: resolve it first, or use version '4a' to have the proxy resolve it`);
+  }
 }
 
 /** Validates a `connect()` destination. Throws `ERR_INVALID_OPTION` naming the option. */

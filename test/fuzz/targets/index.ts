@@ -3,6 +3,7 @@ import type { FuzzTarget } from '../engine.js';
 import { connectResponse, http1Response } from './http1-response.js';
 import { requestEncoder } from './request-encoder.js';
 import { socks5 } from './socks5.js';
+import { socks4 } from './socks4.js';
 import { websocket } from './websocket.js';
 
-export const TARGETS: readonly FuzzTarget[] = [http1Response, connectResponse, requestEncoder, socks5, websocket];
+export const TARGETS: readonly FuzzTarget[] = [http1Response, connectResponse, requestEncoder, socks5, socks4, websocket];
