@@ -21,9 +21,17 @@ interface StreamEntry {
   done: boolean;
 }
 
+/**
+ * Cancelled streams whose cancel error is kept for a later `await(ref)`, at most, per connection: a program
+ * that cancels streams and never reads their mailboxes (tunnels opened and closed all day) keeps no more.
+ */
+export const MAX_CANCELLED_UNREAD = 1024;
+
 /** The streams of one connection and where their messages go. */
 export class StreamTable {
   readonly #entries = new Map<string, StreamEntry>();
+  /** Keys of cancelled streams whose error is unread, oldest first (stale keys are skipped when evicting). */
+  readonly #cancelledUnread = new Set<string>();
   /**
    * Streams cancelled from inside a callback, until the cancel takes effect:
    * what their layer still delivers meanwhile is dropped (`sawFinal`: it ended them).
@@ -139,9 +147,23 @@ export class StreamTable {
       e.done = true;
       e.mailbox.replaceWith(msg);
       if (!wasDone) this.#onMessage(msg);
+      if (!e.mailbox.drained) this.#keepCancelled(ref.key);
       return;
     }
     this.deliver(msg, true);
+  }
+
+  /** Remembers an unread cancelled stream; beyond {@link MAX_CANCELLED_UNREAD}, the oldest still unread is forgotten. */
+  #keepCancelled(key: string): void {
+    const kept = this.#cancelledUnread;
+    kept.delete(key);
+    kept.add(key);
+    while (kept.size > MAX_CANCELLED_UNREAD) {
+      const oldest = kept.values().next().value as string;
+      kept.delete(oldest);
+      const e = this.#entries.get(oldest);
+      if (e !== undefined && e.done) this.#entries.delete(oldest);
+    }
   }
 
   /**

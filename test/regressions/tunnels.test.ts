@@ -3,7 +3,7 @@
 // failing inside an HTTP/2 tunnel.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { open, type DownEvent, type StreamMessage, type StreamRef, type Connection } from '../../src/index.js';
+import { open, type BurrowError, type DownEvent, type StreamMessage, type StreamRef, type Connection } from '../../src/index.js';
 import { startScriptedServer, type ScriptedConnection, type ScriptedServer } from '../../src/testing/scripted.js';
 import { startH2ConnectProxy } from '../../src/testing/h2-proxy.js';
 import { startConnectProxy } from '../../src/testing/connect-proxy.js';
@@ -379,6 +379,33 @@ describe('regressions: closing tunnels on an HTTP/2 proxy connection', () => {
       for (const x of sockets) x.destroy();
       await new Promise<void>((r) => relay.close(() => r()));
       await new Promise<void>((r) => server.close(() => r()));
+      await origin.close();
+    }
+  });
+});
+
+describe('regressions: memory of cancelled streams', () => {
+  it('a connection keeps the cancel error of at most 1 024 unread cancelled streams (tunnels churned for hours keep no more)', async () => {
+    const { MAX_CANCELLED_UNREAD } = await import('../../src/connection/streams.js');
+    const origin = await startOrigin({ protocol: 'http', transport: 'tcp' });
+    const conn = open({ host: '127.0.0.1', port: origin.port, protocols: ['http'], retry: 0 });
+    try {
+      await conn.awaitUp();
+      // Requests that never get an answer, cancelled at once: each leaves only its cancel error.
+      const refs: StreamRef[] = [];
+      for (let i = 0; i < MAX_CANCELLED_UNREAD + 10; i++) {
+        const ref = conn.get('/never');
+        conn.cancel(ref);
+        refs.push(ref);
+      }
+      const last = await conn.await(refs[refs.length - 1] as StreamRef);
+      assert.ok(last.type === 'error' && last.error.code === 'ERR_STREAM_CANCELED');
+      // The oldest were forgotten.
+      await assert.rejects(conn.await(refs[0] as StreamRef), (e: BurrowError) => e.code === 'ERR_STREAM_NOT_FOUND');
+      const kept = await conn.await(refs[10] as StreamRef);
+      assert.ok(kept.type === 'error' && kept.error.code === 'ERR_STREAM_CANCELED');
+    } finally {
+      await conn.close();
       await origin.close();
     }
   });
