@@ -211,6 +211,8 @@ export class EventSource extends EventTarget {
           if (this.#ac !== ac) return;
         }
       }
+      // An event past maxEventSize found after the events before it were handed out fails the source now.
+      parser.end();
     } catch (e) {
       if (this.#ac !== ac) return;
       const err = e instanceof BurrowError ? e : new BurrowError('ERR_CONNECTION_CLOSED', String(e), { stage: 'http', cause: e });

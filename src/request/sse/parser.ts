@@ -74,6 +74,8 @@ export class SseParser {
   #lastEventId: string;
   #retry: number | undefined;
   #failed: BurrowError | undefined;
+  /** `#failed` was thrown to the caller. */
+  #reported = false;
 
   /**
    * @param opts the bound of one event
@@ -97,12 +99,33 @@ export class SseParser {
 
   /** Parses the next bytes; returns the events they complete, in order. Throws `ERR_SSE_EVENT_TOO_LARGE` (and every later call too). */
   push(chunk: Uint8Array): SseEvent[] {
-    if (this.#failed !== undefined) throw this.#failed;
-    return this.#text(this.#decoder.decode(chunk, { stream: true }));
+    if (this.#failed !== undefined) {
+      this.#reported = true;
+      throw this.#failed;
+    }
+    const out: SseEvent[] = [];
+    try {
+      this.#text(this.#decoder.decode(chunk, { stream: true }), out);
+    } catch (e) {
+      // The events completed before the line that passed the bound are handed out; the error comes with the
+      // next push() or end().
+      if (e !== this.#failed || out.length === 0) {
+        this.#reported = true;
+        throw e;
+      }
+    }
+    return out;
   }
 
-  /** The stream ended: an event not finished by an empty line is discarded (the decoder's pending bytes too). */
+  /**
+   * The stream ended: an event not finished by an empty line is discarded (the decoder's pending bytes too).
+   * Throws the `ERR_SSE_EVENT_TOO_LARGE` that `push()` found after handing out the events before it.
+   */
   end(): void {
+    if (this.#failed !== undefined && !this.#reported) {
+      this.#reported = true;
+      throw this.#failed;
+    }
     this.#decoder.decode();
     this.#line = '';
     this.#data = '';
@@ -111,8 +134,7 @@ export class SseParser {
     this.#afterCr = false;
   }
 
-  #text(text: string): SseEvent[] {
-    const out: SseEvent[] = [];
+  #text(text: string, out: SseEvent[]): void {
     let start = 0;
     if (this.#afterCr && text.length > 0) {
       this.#afterCr = false;
@@ -139,7 +161,6 @@ export class SseParser {
       this.#check(text.length - start);
       this.#line += text.slice(start);
     }
-    return out;
   }
 
   /** The line being read grows by `n` characters: fails when it and the event's data would pass the bound. */
@@ -183,7 +204,8 @@ export class SseParser {
         if (!value.includes('\0')) this.#idBuffer = value;
         return;
       case 'retry':
-        if (DIGITS.test(value)) this.#retry = Number(value);
+        // Digits only; a value past 2^53 is kept as the largest exact integer (a timer clamps it further).
+        if (DIGITS.test(value)) this.#retry = Math.min(Number(value), Number.MAX_SAFE_INTEGER);
         return;
       default:
         return;

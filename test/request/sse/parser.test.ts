@@ -206,3 +206,40 @@ describe('SseParser: the size bound', () => {
     assert.equal(read, false);
   });
 });
+
+describe('SseParser: regressions found by the fuzzer', () => {
+  it('the events completed before a line past maxEventSize in the same chunk are handed out; the error comes next', () => {
+    const p = new SseParser({ maxEventSize: 64 });
+    const events = p.push(Buffer.from(`data: first\n\ndata: ${'y'.repeat(100)}\n\n`));
+    assert.deepEqual(events.map((e) => e.data), ['first']);
+    assert.throws(() => p.push(Buffer.from('data: more\n\n')), (e: unknown) => isBurrowError(e) && e.code === 'ERR_SSE_EVENT_TOO_LARGE');
+  });
+
+  it('an error found after the events before it is thrown by end() when the stream ends there', () => {
+    const p = new SseParser({ maxEventSize: 64 });
+    assert.equal(p.push(Buffer.from(`data: first\n\ndata: ${'y'.repeat(100)}`)).length, 1);
+    assert.throws(() => p.end(), (e: unknown) => isBurrowError(e) && e.code === 'ERR_SSE_EVENT_TOO_LARGE');
+    // Thrown once.
+    assert.doesNotThrow(() => p.end());
+  });
+
+  it('res.events() yields the events before an oversized one, then rejects with ERR_SSE_EVENT_TOO_LARGE', async () => {
+    async function* body(): AsyncGenerator<Uint8Array> {
+      yield Buffer.from(`data: a\n\ndata: b\n\ndata: ${'z'.repeat(100)}\n\n`);
+    }
+    const seen: string[] = [];
+    await assert.rejects(
+      (async () => {
+        for await (const e of readEvents(body(), { maxEventSize: 64 })) seen.push(e.data);
+      })(),
+      (e: unknown) => isBurrowError(e) && e.code === 'ERR_SSE_EVENT_TOO_LARGE',
+    );
+    assert.deepEqual(seen, ['a', 'b']);
+  });
+
+  it('a retry field beyond 2^53 is kept as the largest exact integer', () => {
+    const p = new SseParser();
+    p.push(Buffer.from(`retry: ${'9'.repeat(40)}\ndata: x\n\n`));
+    assert.equal(p.retry, Number.MAX_SAFE_INTEGER);
+  });
+});
