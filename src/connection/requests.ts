@@ -217,7 +217,15 @@ export class Requests {
     const tunnelNode = tree.get(ref.key);
     if (tunnelNode !== undefined && !ref.equals(connRef)) {
       stack.deliver({ type: 'error', ref, error: err });
-      tunnelNode.layer.destroy(err);
+      // A conn-wide tunnel opened inside this one took its socket over: the layer at the top of that chain owns
+      // the socket now, and closing it takes the whole chain (and what runs in it) down.
+      let top = tunnelNode;
+      while (top.takenOverBy !== undefined) {
+        const next = tree.get(top.takenOverBy.key);
+        if (next === undefined) break;
+        top = next;
+      }
+      top.layer.destroy(err);
       return;
     }
     const pending = tunnels.take(ref.key, err);

@@ -22,15 +22,16 @@ interface StreamEntry {
 }
 
 /**
- * Cancelled streams whose cancel error is kept for a later `await(ref)`, at most, per connection: a program
- * that cancels streams and never reads their mailboxes (tunnels opened and closed all day) keeps no more.
+ * Streams ended by an error alone (cancelled, or failed: the tunnels inside a closed tunnel) whose error is kept
+ * for a later `await(ref)`, at most, per connection: a program that closes tunnels and never reads the errors of
+ * the streams that went with them keeps no more. A stream with unread data is kept whole, whatever its number.
  */
 export const MAX_CANCELLED_UNREAD = 1024;
 
 /** The streams of one connection and where their messages go. */
 export class StreamTable {
   readonly #entries = new Map<string, StreamEntry>();
-  /** Keys of cancelled streams whose error is unread, oldest first (stale keys are skipped when evicting). */
+  /** Keys of streams ended by an error alone, unread, oldest first (stale keys are skipped when evicting). */
   readonly #cancelledUnread = new Set<string>();
   /**
    * Streams cancelled from inside a callback, until the cancel takes effect:
@@ -132,6 +133,9 @@ export class StreamTable {
       if (e.replyTo) this.#guard.call(e.replyTo, msg, 'replyTo');
       else e.mailbox?.push(msg, final);
       if (e.done && (e.mailbox === undefined || e.mailbox.drained)) this.#entries.delete(key);
+      // A stream ended by an error and holding nothing else (a tunnel closed under it, a request failed) is kept
+      // for a later await() within the bound, as a cancelled one is.
+      else if (final && msg.type === 'error' && e.mailbox?.size === 1) this.#keepCancelled(key);
     } else if (msg.type === 'push') {
       this.register(msg.pushRef, undefined);
     }
@@ -153,7 +157,7 @@ export class StreamTable {
     this.deliver(msg, true);
   }
 
-  /** Remembers an unread cancelled stream; beyond {@link MAX_CANCELLED_UNREAD}, the oldest still unread is forgotten. */
+  /** Remembers a stream ended by an unread error; beyond {@link MAX_CANCELLED_UNREAD}, the oldest still unread is forgotten. */
   #keepCancelled(key: string): void {
     const kept = this.#cancelledUnread;
     kept.delete(key);

@@ -410,3 +410,62 @@ describe('regressions: memory of cancelled streams', () => {
     }
   });
 });
+
+describe('regressions: memory of tunnels closed under other tunnels', () => {
+  it('the errors of the tunnels inside a cancelled tunnel, never read, are kept for the last 1 024 such streams only', async () => {
+    const { MAX_CANCELLED_UNREAD } = await import('../../src/connection/streams.js');
+    const origin = await startOrigin({ protocol: 'http', transport: 'tcp' });
+    const proxy = await startH2ConnectProxy();
+    const inner = await startConnectProxy();
+    const conn = open({ host: '127.0.0.1', port: proxy.port, protocols: ['http2'], retry: 0 });
+    try {
+      const innerRefs: StreamRef[] = [];
+      const rounds = Math.ceil(MAX_CANCELLED_UNREAD / 2) + 20;
+      for (let i = 0; i < rounds; i++) {
+        const outer = conn.connect({ host: '127.0.0.1', port: inner.port, protocols: ['http'] });
+        await conn.await(outer);
+        await conn.await(outer);
+        const t2 = conn.connect({ host: '127.0.0.1', port: origin.port, protocols: ['http'] }, undefined, { tunnel: outer });
+        await conn.await(t2);
+        await conn.await(t2);
+        const get = conn.get('/never', {}, { tunnel: t2 });
+        innerRefs.push(t2, get);
+        // Closing the outer tunnel ends t2 and the request with errors nobody reads.
+        conn.cancel(outer);
+      }
+      const last = await conn.await(innerRefs[innerRefs.length - 1] as StreamRef);
+      assert.equal(last.type, 'error');
+      await assert.rejects(conn.await(innerRefs[0] as StreamRef), (e: BurrowError) => e.code === 'ERR_STREAM_NOT_FOUND');
+    } finally {
+      await conn.close();
+      await Promise.all([origin.close(), proxy.close(), inner.close()]);
+    }
+  });
+});
+
+describe('regressions: cancel() of a tunnel with a conn-wide tunnel inside', () => {
+  it('the tunnel inside and the streams in it get their last message, and their layers close', async () => {
+    const origin = await startOrigin({ protocol: 'http', transport: 'tcp' });
+    const proxy = await startH2ConnectProxy();
+    const inner = await startConnectProxy();
+    const conn = open({ host: '127.0.0.1', port: proxy.port, protocols: ['http2'], retry: 0 });
+    try {
+      const outer = conn.connect({ host: '127.0.0.1', port: inner.port, protocols: ['http'] });
+      await conn.await(outer);
+      await conn.await(outer);
+      const t2 = conn.connect({ host: '127.0.0.1', port: origin.port, protocols: ['http'] }, undefined, { tunnel: outer });
+      await conn.await(t2);
+      assert.equal((await conn.await(t2)).type, 'up');
+      const get = conn.get('/never', {}, { tunnel: t2 });
+      conn.cancel(outer);
+      const [a, b] = await Promise.all([within(conn.await(t2), 2000, 't2 last message'), within(conn.await(get), 2000, 'request last message')]);
+      assert.ok(a.type === 'error' && a.error.code === 'ERR_TUNNEL_CLOSED', a.type);
+      assert.ok(b.type === 'error', b.type);
+      assert.equal(conn.streamInfo(t2), undefined);
+      assert.equal(conn.state, 'up');
+    } finally {
+      await conn.close();
+      await Promise.all([origin.close(), proxy.close(), inner.close()]);
+    }
+  });
+});
