@@ -93,7 +93,13 @@ function atParam(c: Cursor): boolean {
   const save = c.i;
   const name = c.token();
   c.ows();
-  const isParam = name.length > 0 && c.peek() === '=';
+  let isParam = name.length > 0 && c.peek() === '=';
+  if (isParam) {
+    // `name=` then `=`, `,` or the end is a token68 (`abc==`): a value cannot be empty.
+    c.i++;
+    c.ows();
+    isParam = !c.done && c.peek() !== '=' && c.peek() !== ',';
+  }
   c.i = save;
   return isParam;
 }
