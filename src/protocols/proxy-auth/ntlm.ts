@@ -58,7 +58,9 @@ export function parseNtlmChallenge(msg: Buffer): NtlmChallenge | string {
   const flags = msg.readUInt32LE(20);
   const serverChallenge = Buffer.from(msg.subarray(24, 32));
   let targetInfo = Buffer.alloc(0);
-  if (msg.length >= 48) {
+  // Read only when the flags say it is there: older type 2s (squid's ntlm_fake_auth) are 40 bytes of header
+  // followed by the target name, where bytes 40..48 are that name, not a security buffer.
+  if (msg.length >= 48 && (flags & NTLM_FLAGS.TARGET_INFO) !== 0) {
     const len = msg.readUInt16LE(40);
     const off = msg.readUInt32LE(44);
     if (len > 0) {

@@ -45,6 +45,16 @@ describe('NTLM', () => {
     assert.equal(avTimestamp(ch.targetInfo), undefined);
   });
 
+  it('regression: a type 2 without the target-info flag (squid ntlm_fake_auth: 40-byte header, garbage offsets) is read without target info', () => {
+    const squid = Buffer.from('TlRMTVNTUAACAAAACQAJAK6qqqoHgggAI0EJWloCXpkAAAAAAAA6AFdPUktHUk9VUA==', 'base64');
+    const ch = parseNtlmChallenge(squid);
+    assert.ok(typeof ch !== 'string', String(ch));
+    assert.equal(ch.serverChallenge.toString('hex'), '2341095a5a025e99');
+    assert.equal(ch.targetInfo.length, 0);
+    const m = ntlmAuthenticate({ challenge: ch, username: 'bob', password: 'x', domain: 'CORP', clientChallenge: Buffer.alloc(8, 1), timestamp: Buffer.alloc(8) });
+    assert.equal(m.readUInt16LE(20), 16 + 28 + 4);
+  });
+
   it('refuses what is not a well-formed type 2', () => {
     assert.equal(parseNtlmChallenge(Buffer.from('nope')), 'not an NTLM message');
     assert.match(String(parseNtlmChallenge(ntlmNegotiate())), /type 1/);
