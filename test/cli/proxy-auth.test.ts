@@ -67,7 +67,10 @@ describe('burrow: proxy authentication options', () => {
       const auths = digestProxy.requests.map((q) => q.headers.find(([k]) => k === 'proxy-authorization')?.[1]);
       assert.deepEqual(auths.map((a) => a?.split(' ')[0]), [undefined, 'Digest']);
       const digestResponse = /response="([0-9a-f]+)"/.exec(auths[1] ?? '')?.[1] ?? 'none';
+      assert.match(r.stderr, /hop 0 {2}CONNECT 127\.0\.0\.1:\d+ -> 407 \(HTTP\/1\.1 CONNECT via http:\/\/127\.0\.0\.1:\d+\), proxy authentication required: Digest offered/);
+      assert.match(r.stderr, /hop 0 {2}CONNECT 127\.0\.0\.1:\d+ -> 200 .*tunnel up/);
       const logs = r.stderr + readFileSync(trace, 'utf8');
+      assert.match(readFileSync(trace, 'utf8'), /"event":"burrow:layer:error".*"status":407/);
       assert.ok(!logs.includes(PASSWORD));
       assert.ok(!logs.includes(digestResponse));
       assert.ok(!logs.includes(Buffer.from(`alice:${PASSWORD}`).toString('base64')));
