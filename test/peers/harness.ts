@@ -416,6 +416,10 @@ export interface PeerPorts {
   readonly squidDigest: number;
   /** squid: HTTP/1.1 CONNECT with NTLM authentication only (`ntlm_fake_auth`: any type 3 passes). */
   readonly squidNtlm: number;
+  /** nghttpx: HTTP/2 CONNECT over TLS with the Digest squid port as its backend (its 407s relayed). */
+  readonly nghttpxDigest: number;
+  /** nghttpx: HTTP/2 CONNECT over TLS with the NTLM squid port as its backend. */
+  readonly nghttpxNtlm: number;
   /** nghttpx: HTTP/2 CONNECT over TLS (ALPN h2). */
   readonly nghttpxTls: number;
   /** nghttpx: HTTP/2 CONNECT over cleartext (h2c prior knowledge). */
@@ -629,6 +633,23 @@ accesslog-file=${n}/access.log
 `;
 }
 
+/** A second nghttpx instance, `name`, an HTTP/2 forward proxy over TLS in front of one squid port (the auth ports). */
+export function nghttpxBackendConfig(dir: string, name: string, frontend: number, backend: number): string {
+  const n = join(dir, 'nghttpx');
+  return `# Private nghttpx instance ${name} of the burrow peer tests.
+frontend=127.0.0.1,${frontend}
+backend=127.0.0.1,${backend}
+http2-proxy=yes
+workers=1
+private-key-file=${n}/server.key
+certificate-file=${n}/server.pem
+no-ocsp=yes
+pid-file=${n}/${name}.pid
+errorlog-file=${n}/${name}-error.log
+accesslog-file=${n}/${name}-access.log
+`;
+}
+
 export function danteConfig(dir: string, name: string, port: number, method: 'none' | 'username'): string {
   return `# Private dante instance of the burrow peer tests (${method}).
 logoutput: ${join(dir, 'dante', `${name}.log`)}
@@ -816,9 +837,9 @@ async function startPeersOnce(bins: Binaries, proxy: { uid: number; gid: number 
 
   try {
     const pki = createTestPki();
-    const [nginxTls, nginxTlsH1, nginxHttp, nginxH2c, squid, squidTls, squidAuth, nghttpxTls, nghttpxH2c, dante, danteAuth, stunnelSocks, stunnelTinyproxy, tinyproxy, closed, unlisted, squidDigest, squidNtlm] =
-      (await freePorts(18)) as [number, number, number, number, number, number, number, number, number, number, number, number, number, number, number, number, number, number];
-    const ports: PeerPorts = { nginxTls, nginxTlsH1, nginxHttp, nginxH2c, squid, squidTls, squidAuth, squidDigest, squidNtlm, nghttpxTls, nghttpxH2c, dante, danteAuth, stunnelSocks, stunnelTinyproxy, tinyproxy, closed, unlisted };
+    const [nginxTls, nginxTlsH1, nginxHttp, nginxH2c, squid, squidTls, squidAuth, nghttpxTls, nghttpxH2c, dante, danteAuth, stunnelSocks, stunnelTinyproxy, tinyproxy, closed, unlisted, squidDigest, squidNtlm, nghttpxDigest, nghttpxNtlm] =
+      (await freePorts(20)) as [number, number, number, number, number, number, number, number, number, number, number, number, number, number, number, number, number, number, number, number];
+    const ports: PeerPorts = { nginxTls, nginxTlsH1, nginxHttp, nginxH2c, squid, squidTls, squidAuth, squidDigest, squidNtlm, nghttpxTls, nghttpxH2c, nghttpxDigest, nghttpxNtlm, dante, danteAuth, stunnelSocks, stunnelTinyproxy, tinyproxy, closed, unlisted };
     const allowed = Object.entries(ports).filter(([k]) => k !== 'unlisted').map(([, v]) => v);
 
     for (const sub of ['nginx', 'nginx/bodies', 'www', 'squid', 'nghttpx', 'dante', 'stunnel', 'tinyproxy']) mkdirSync(join(dir, sub), { mode: 0o755 });
@@ -845,6 +866,8 @@ async function startPeersOnce(bins: Binaries, proxy: { uid: number; gid: number 
 
     writeKeyPair('nghttpx');
     writeFileSync(join(dir, 'nghttpx', 'nghttpx.conf'), nghttpxConfig(dir, ports));
+    writeFileSync(join(dir, 'nghttpx', 'digest.conf'), nghttpxBackendConfig(dir, 'digest', nghttpxDigest, squidDigest));
+    writeFileSync(join(dir, 'nghttpx', 'ntlm.conf'), nghttpxBackendConfig(dir, 'ntlm', nghttpxNtlm, squidNtlm));
 
     user = createUser(bins);
     writeFileSync(join(dir, 'dante', 'none.conf'), danteConfig(dir, 'none', ports.dante, 'none'));
@@ -865,6 +888,8 @@ async function startPeersOnce(bins: Binaries, proxy: { uid: number; gid: number 
     const tiny = start('tinyproxy', bins.tinyproxy, ['-d', '-c', join(dir, 'tinyproxy', 'tinyproxy.conf')], [join(dir, 'tinyproxy', 'tinyproxy.log')]);
     // --conf: nghttpx reads /etc/nghttpx/nghttpx.conf otherwise.
     const nghttpx = start('nghttpx', bins.nghttpx, [`--conf=${join(dir, 'nghttpx', 'nghttpx.conf')}`], [join(dir, 'nghttpx', 'error.log')]);
+    const nghttpxD = start('nghttpx (digest)', bins.nghttpx, [`--conf=${join(dir, 'nghttpx', 'digest.conf')}`], [join(dir, 'nghttpx', 'digest-error.log')]);
+    const nghttpxN = start('nghttpx (ntlm)', bins.nghttpx, [`--conf=${join(dir, 'nghttpx', 'ntlm.conf')}`], [join(dir, 'nghttpx', 'ntlm-error.log')]);
     const stunnel = start('stunnel', bins.stunnel, [join(dir, 'stunnel', 'stunnel.conf')], [join(dir, 'stunnel', 'stunnel.log')]);
 
     await Promise.all([
@@ -874,6 +899,8 @@ async function startPeersOnce(bins: Binaries, proxy: { uid: number; gid: number 
       waitUntilAccepting(danteAuthD, [danteAuth]),
       waitUntilAccepting(tiny, [tinyproxy]),
       waitUntilAccepting(nghttpx, [nghttpxTls, nghttpxH2c]),
+      waitUntilAccepting(nghttpxD, [nghttpxDigest]),
+      waitUntilAccepting(nghttpxN, [nghttpxNtlm]),
       waitUntilAccepting(stunnel, [stunnelSocks, stunnelTinyproxy]),
     ]);
 

@@ -77,6 +77,23 @@ describe('proxy authentication with real squid (Digest, NTLM)', () => {
     assert.deepEqual(s, ['-', '-', 'Digest ***']);
   });
 
+  it('Digest at hop 1 over HTTP/2 CONNECT: nghttpx relays the 407 of the Digest squid, answered on a new stream', async () => {
+    digestCache.clear();
+    const { username, password } = user();
+    const seen = await connects(() => get([{ url: `h2://localhost:${P.nghttpxDigest}`, tls: { ca: peers.ca }, auth: { username, password, schemes: ['digest'] } }]));
+    assert.deepEqual(seen, ['-', 'Digest ***']);
+  });
+
+  it('NTLM offered through an HTTP/2 proxy (nghttpx in front of the NTLM squid): ERR_PROXY_AUTH, no handshake tried', async () => {
+    const seen = await connects(() =>
+      assert.rejects(
+        request(origin(), { via: [{ url: `h2://localhost:${P.nghttpxNtlm}`, tls: { ca: peers.ca }, auth: { username: 'bob', password: 'any', schemes: ['ntlm'] } }], pool: false }),
+        (e: unknown) => isBurrowError(e, 'ERR_PROXY_AUTH') && e.hop?.index === 0 && /cannot run over an HTTP\/2 CONNECT stream/.test(e.message),
+      ),
+    );
+    assert.deepEqual(seen, ['-']);
+  });
+
   it('no credentials: ERR_PROXY_AUTH at the hop; a wrong Digest password: ERR_PROXY_AUTH after one answer, no loop', async () => {
     digestCache.clear();
     const check = (hop: number, re: RegExp, secret?: string) => (e: unknown): boolean => {
