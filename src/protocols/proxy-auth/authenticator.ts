@@ -7,8 +7,11 @@
  * credentials for and allows: **NTLM > Digest > Basic** (NTLM and Digest never
  * send the password; Basic does). NTLM needs its three messages on one
  * HTTP/1.1 connection, so it is skipped when the CONNECT travels on an
- * HTTP/2 stream. A scheme whose complete answer was refused is not tried again;
- * a Digest `stale=true` is a new nonce, not a refusal. Each 407 answered counts
+ * HTTP/2 stream. A complete answer refused (Basic, a Digest response, an NTLM
+ * type 3) ends the authentication — the credentials are wrong, and a weaker
+ * scheme would only expose them more — except preemptive Basic, a guess after
+ * which the offered schemes are tried; a Digest `stale=true` is a new nonce,
+ * not a refusal. Each 407 answered counts
  * one round (stale ones excepted, which have their own small bound); past
  * `maxRounds` the authentication fails.
  */
@@ -65,6 +68,8 @@ interface Sent {
   readonly complete: boolean;
   /** A Digest answer computed from a cached challenge (its nonce may simply have expired). */
   readonly fromCache: boolean;
+  /** Basic sent before any challenge: a guess, whose refusal says nothing of the other schemes. */
+  readonly preemptive: boolean;
 }
 
 interface DigestState {
@@ -117,7 +122,7 @@ export class ProxyAuthenticator {
       if (cached !== undefined) this.#digest = { challenge: cached.challenge, nc: cached.nc, cnonce: cached.cnonce };
       if (this.#digest !== undefined) return this.#send('digest', true, cached !== undefined, this.#digestHeader()).header;
     }
-    if (a.preemptive && a.schemes.includes('basic')) return this.#send('basic', true, false, basicAuthorization(a.username, a.password)).header;
+    if (a.preemptive && a.schemes.includes('basic')) return this.#send('basic', true, false, basicAuthorization(a.username, a.password), false, true).header;
     return undefined;
   }
 
@@ -141,7 +146,12 @@ export class ProxyAuthenticator {
     }
     if (sent !== undefined) {
       if (sent.scheme === 'ntlm' && !sent.complete) return this.#ntlmType3(challenges, carrier);
-      if (sent.complete && !stale && !sent.fromCache) this.#refused.add(sent.scheme);
+      if (sent.complete && !stale && !sent.fromCache) {
+        // The credentials themselves were refused: trying a weaker scheme with them would only send the
+        // password more openly (Basic after Digest), so this ends here — unless it was preemptive Basic.
+        if (!sent.preemptive) return fail(`the proxy refused the ${sent.scheme} credentials`, sent.scheme);
+        this.#refused.add(sent.scheme);
+      }
       if (sent.scheme === 'digest' && !stale) this.#digest = undefined;
       this.#chosen = undefined;
     }
@@ -220,8 +230,8 @@ export class ProxyAuthenticator {
     return digestAuthorization({ challenge: d.challenge, username: a.username, password: a.password, method: 'CONNECT', uri: this.#uri, nc: d.nc, cnonce: d.cnonce });
   }
 
-  #send(scheme: ProxyAuthScheme, complete: boolean, fromCache: boolean, header: string, sameConnection = false): SendStep {
-    this.#sent = { scheme, complete, fromCache };
+  #send(scheme: ProxyAuthScheme, complete: boolean, fromCache: boolean, header: string, sameConnection = false, preemptive = false): SendStep {
+    this.#sent = { scheme, complete, fromCache, preemptive };
     return { kind: 'send', header, scheme, sameConnection };
   }
 }

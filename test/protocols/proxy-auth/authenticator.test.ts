@@ -42,7 +42,7 @@ describe('ProxyAuthenticator', () => {
     assert.match(failed(new ProxyAuthenticator(undefined, 'o:443', undefined).challenged([DIGEST], 'http1')), /requires authentication \(offered: digest\) and this hop has no credentials/);
   });
 
-  it('NTLM: type 1, then type 3 on the same connection; a 407 to type 3 refuses it', () => {
+  it('NTLM: type 1, then type 3 on the same connection; a 407 to type 3 ends it (no downgrade to Basic)', () => {
     const a = new ProxyAuthenticator(auth({ username: 'Domain\\User', password: 'Password' }), 'o:443', undefined);
     const s1 = a.challenged(['NTLM', 'Basic realm="x"'], 'http1');
     assert.equal(s1.kind === 'send' && s1.sameConnection, false);
@@ -50,8 +50,8 @@ describe('ProxyAuthenticator', () => {
     assert.equal(s2.kind === 'send' && s2.sameConnection, true);
     const t3 = Buffer.from(sent(s2).slice(5), 'base64');
     assert.equal(t3.readUInt32LE(8), 3);
-    // Refused: falls back to Basic, still offered.
-    assert.match(sent(a.challenged(['NTLM', 'Basic realm="x"'], 'http1')), /^Basic /);
+    // Refused: the credentials are wrong; Basic, still offered, would only send the password in the clear.
+    assert.match(failed(a.challenged(['NTLM', 'Basic realm="x"'], 'http1')), /refused the ntlm credentials/);
   });
 
   it('NTLM over an HTTP/2 CONNECT stream: skipped for another scheme, or a clear failure when it is the only one', () => {
@@ -87,6 +87,13 @@ describe('ProxyAuthenticator', () => {
     assert.match(f([]), /without a Proxy-Authenticate challenge/);
     assert.match(f(['Negotiate', 'Bearer realm="x"']), /no scheme burrow can answer \(offered: negotiate, bearer\)/);
     assert.match(f(['Digest realm="r", nonce="n", qop="auth-int"']), /only qop=auth-int/);
+  });
+
+  it('preemptive Basic refused is a guess: the strongest scheme offered follows', () => {
+    const a = new ProxyAuthenticator(auth({ preemptive: true }), 'o:443', undefined);
+    assert.match(a.opening() ?? '', /^Basic /);
+    assert.match(sent(a.challenged(['Basic realm="x"', DIGEST], 'http1')), /^Digest /);
+    assert.match(failed(a.challenged(['Basic realm="x"', 'Digest realm="r", nonce="n2", qop="auth"'], 'http1')), /refused the digest credentials/);
   });
 
   it('picks the strongest Digest algorithm offered', () => {
