@@ -19,6 +19,9 @@ export class RestartRoute extends Error {
   }
 }
 
+/** The errors of a CONNECT sent on a connection that had just closed. */
+const GONE: ReadonlySet<string> = new Set(['ERR_CONNECTION_CLOSED', 'ERR_CLOSED', 'ERR_NOT_CONNECTED', 'ERR_CLOSING']);
+
 /** True when an HTTP/1.x response leaves its connection open (RFC 9112 §9.3); always for HTTP/2. */
 export function keepsConnection(m: Pick<ResponseMessage, 'version' | 'headers'>): boolean {
   if (m.version === '2') return true;
@@ -72,6 +75,8 @@ function authError(p: ProxyConnect, m: ResponseMessage, reason: string, rounds: 
  */
 export async function connectThrough(p: ProxyConnect): Promise<{ ref: StreamRef; status: number }> {
   let authorization = p.authn?.opening();
+  /** The last 407's step, while its answer is on its way. */
+  let answering: { sameConnection: boolean; scheme: string } | undefined;
   for (;;) {
     const ref = p.send(authorization);
     p.answering(p.hop);
@@ -79,7 +84,18 @@ export async function connectThrough(p: ProxyConnect): Promise<{ ref: StreamRef;
     for (;;) {
       m = await p.conn.await(ref, Infinity);
       if (m.type === 'response') break;
-      if (m.type === 'error') throw m.error;
+      if (m.type === 'error') {
+        // The proxy closed a connection it had not said it would close, before the answer to its 407 could go.
+        if (answering !== undefined && GONE.has(m.error.code)) {
+          if (answering.sameConnection) {
+            throw new BurrowError('ERR_PROXY_AUTH', `${p.what}: proxy authentication failed: the proxy closed the connection in the middle of the NTLM handshake (NTLM needs one kept-alive connection)`, {
+              stage: 'connect-response', hop: p.hop, cause: m.error, details: { rounds: p.authn?.rounds ?? 1, scheme: answering.scheme },
+            });
+          }
+          throw new RestartRoute();
+        }
+        throw m.error;
+      }
     }
     p.answering(undefined);
     if (m.status >= 200 && m.status < 300) {
@@ -105,6 +121,7 @@ export async function connectThrough(p: ProxyConnect): Promise<{ ref: StreamRef;
     }
     await readToEnd(p.conn, ref, m);
     authorization = step.header;
+    answering = { sameConnection: step.sameConnection, scheme: step.scheme };
   }
 }
 

@@ -16,10 +16,13 @@ export interface GateRequest {
   readonly connection: number;
 }
 
-/** A refusal: the 407's `Proxy-Authenticate` values; `close` ends the connection after it (HTTP/1.1). */
+/**
+ * A refusal: the 407's `Proxy-Authenticate` values; `close` ends the connection after it (HTTP/1.1), with
+ * `connection: close`, or without saying so (`'silently'`).
+ */
 export interface GateRefusal {
   readonly challenges: readonly string[];
-  readonly close?: boolean;
+  readonly close?: boolean | 'silently';
 }
 
 /** Lets a CONNECT through (undefined) or refuses it. */
@@ -45,7 +48,7 @@ export interface DigestGate extends ProxyAuthGate {
 }
 
 /** Digest with these credentials (`algorithm` default MD5). `close`: close the connection after each 407. */
-export function digestGate(opts: { username: string; password: string; realm?: string; algorithm?: 'MD5' | 'SHA-256'; close?: boolean }): DigestGate {
+export function digestGate(opts: { username: string; password: string; realm?: string; algorithm?: 'MD5' | 'SHA-256'; close?: boolean | 'silently' }): DigestGate {
   const realm = opts.realm ?? 'burrow test proxy';
   const algorithm = opts.algorithm ?? 'MD5';
   const hashName = algorithm === 'MD5' ? 'md5' : 'sha256';
@@ -56,7 +59,7 @@ export function digestGate(opts: { username: string; password: string; realm?: s
   const challenge = (isStale: boolean): GateRefusal => {
     const nonce = randomBytes(12).toString('base64');
     live.set(nonce, 0);
-    return { challenges: [`Digest realm="${realm}", qop="auth", algorithm=${algorithm}, nonce="${nonce}", opaque="op"${isStale ? ', stale=true' : ''}`], ...(opts.close === true ? { close: true } : {}) };
+    return { challenges: [`Digest realm="${realm}", qop="auth", algorithm=${algorithm}, nonce="${nonce}", opaque="op"${isStale ? ', stale=true' : ''}`], ...(opts.close !== undefined ? { close: opts.close } : {}) };
   };
   const gate = ((req: GateRequest): GateRefusal | undefined => {
     const v = authorization(req);

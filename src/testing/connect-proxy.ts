@@ -254,8 +254,8 @@ function serveConnection(socket: net.Socket, connectionId: number, ctx: ProxyCon
       const refusal = ctx.auth({ headers: req.headers, connection: req.connectionId });
       if (refusal !== undefined) {
         const extra: Array<readonly [string, string]> = refusal.challenges.map((c) => ['proxy-authenticate', c] as const);
-        if (refusal.close === true) {
-          socket.end(textResponse('1.1', 407, 'Proxy Authentication Required', REFUSAL_BODY, [...extra, ['connection', 'close']]));
+        if (refusal.close !== undefined && refusal.close !== false) {
+          socket.end(textResponse('1.1', 407, 'Proxy Authentication Required', REFUSAL_BODY, refusal.close === true ? [...extra, ['connection', 'close']] : extra));
           return 'gone';
         }
         socket.write(textResponse('1.1', 407, 'Proxy Authentication Required', REFUSAL_BODY, extra));

@@ -212,6 +212,19 @@ describe('request() with proxy authentication', () => {
     assert.notEqual(reqs[0]?.connectionId, reqs[1]?.connectionId);
   });
 
+  it('a proxy that closes after its 407 without saying so: the answer goes on a new connection', async () => {
+    const silent = await startConnectProxy({ auth: digestGate({ username: 'alice', password: PASSWORD, close: 'silently' }) });
+    try {
+      const res = await request(url(), { via: [{ url: `http://127.0.0.1:${silent.port}`, auth: { username: 'alice', password: PASSWORD, schemes: ['digest'] } }], pool: false });
+      assert.equal(res.status, 200);
+      await res.text();
+      assert.equal(silent.requests.length, 2);
+      assert.notEqual(silent.requests[0]?.connectionId, silent.requests[1]?.connectionId);
+    } finally {
+      await silent.close();
+    }
+  });
+
   it('NTLM with a proxy that closes after its type 2: a clear error', async () => {
     await assert.rejects(
       request(url(), { via: [{ url: `http://127.0.0.1:${ntlmClosing.port}`, auth: { username: 'bob', password: PASSWORD, schemes: ['ntlm'] } }], pool: false }),
