@@ -15,6 +15,7 @@ export { EventSource, EventSourceErrorEvent, type EventSourceEventHandler, type 
 export { SseParser, type SseEvent, type SseOptions } from './request/sse/parser.js';
 export { Pool, defaultPool, type AcquireOptions, type Lease, type PoolOptions } from './request/pool.js';
 export type { LayerTiming, OpenRoute, ViaHopOptions } from './request/route.js';
+export type { ProxyAuthOptions, ProxyAuthScheme } from './protocols/proxy-auth/index.js';
 export { parseProxyUrl, parseProxyChain, type ProxyHop, type ProxyScheme } from './request/proxy-url.js';
 export { proxyForUrl, noProxyMatches, type ProxyEnv, type ProxyForUrlOptions } from './request/env.js';
 export {

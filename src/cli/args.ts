@@ -4,6 +4,7 @@
  * or `--opt=value`), `--` to end the options, and one URL.
  */
 import { maskUrl } from '../shared/redact.js';
+import { parseProxyAuthArg, parseProxyUser, ProxyAuthArgError, proxyAuthHops, type ProxyAuthArg, type ProxyUserArg } from './proxy-auth-args.js';
 
 /** A command-line mistake: exit code 2. */
 export class UsageError extends Error {
@@ -52,6 +53,10 @@ export interface CliOptions {
   readonly proxyCacerts: readonly HopFile[];
   /** 1-based hop positions whose certificate is not verified. */
   readonly proxyInsecure: readonly number[];
+  /** `--proxy-user` values. */
+  readonly proxyUsers: readonly ProxyUserArg[];
+  /** `--proxy-basic`, `--proxy-digest`, `--proxy-ntlm`, `--proxy-anyauth`, in order. */
+  readonly proxyAuth: readonly ProxyAuthArg[];
   readonly method: string | undefined;
   /** `-H` values as given. */
   readonly headers: readonly string[];
@@ -87,6 +92,8 @@ interface OptionSpec {
   readonly long: string;
   readonly short?: string;
   readonly value: boolean;
+  /** A flag that may take `=VALUE` (`--proxy-digest=2`). */
+  readonly optional?: boolean;
 }
 
 const SPECS: readonly OptionSpec[] = [
@@ -95,6 +102,11 @@ const SPECS: readonly OptionSpec[] = [
   { long: 'proxy-insecure', value: true },
   { long: 'socks4', value: true },
   { long: 'socks4a', value: true },
+  { long: 'proxy-user', short: 'U', value: true },
+  { long: 'proxy-basic', value: false, optional: true },
+  { long: 'proxy-digest', value: false, optional: true },
+  { long: 'proxy-ntlm', value: false, optional: true },
+  { long: 'proxy-anyauth', value: false, optional: true },
   { long: 'request', short: 'X', value: true },
   { long: 'header', short: 'H', value: true },
   { long: 'user-agent', short: 'A', value: true },
@@ -186,6 +198,8 @@ interface Mutable {
   proxies: string[] | undefined;
   proxyCacerts: HopFile[];
   proxyInsecure: number[];
+  proxyUsers: ProxyUserArg[];
+  proxyAuth: ProxyAuthArg[];
   method: string | undefined;
   headers: string[];
   userAgent: string | undefined;
@@ -229,6 +243,18 @@ function apply(o: Mutable, spec: OptionSpec, value: string | undefined): void {
       return;
     case 'proxy-insecure':
       o.proxyInsecure.push(hopNumber(spec.long, v));
+      return;
+    case 'proxy-user':
+    case 'proxy-basic':
+    case 'proxy-digest':
+    case 'proxy-ntlm':
+    case 'proxy-anyauth':
+      try {
+        if (spec.long === 'proxy-user') o.proxyUsers.push(parseProxyUser(v));
+        else o.proxyAuth.push(parseProxyAuthArg(spec.long.slice(6) as ProxyAuthArg['mode'], value));
+      } catch (e) {
+        throw e instanceof ProxyAuthArgError ? new UsageError(e.message) : e;
+      }
       return;
     case 'request':
       if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(v)) throw new UsageError(`-X ${JSON.stringify(v)}: not a valid method`);
@@ -339,6 +365,8 @@ export function parseArgs(argv: readonly string[]): Command {
     proxies: undefined,
     proxyCacerts: [],
     proxyInsecure: [],
+    proxyUsers: [],
+    proxyAuth: [],
     method: undefined,
     headers: [],
     userAgent: undefined,
@@ -384,8 +412,8 @@ export function parseArgs(argv: readonly string[]): Command {
       const name = eq < 0 ? arg.slice(2) : arg.slice(2, eq);
       const spec = BY_LONG.get(name);
       if (spec === undefined) throw new UsageError(`unknown option --${name}`);
-      if (!spec.value && eq >= 0) throw new UsageError(`--${name} takes no value`);
-      apply(o, spec, spec.value ? (eq >= 0 ? arg.slice(eq + 1) : next(`--${name}`)) : undefined);
+      if (!spec.value && eq >= 0 && spec.optional !== true) throw new UsageError(`--${name} takes no value`);
+      apply(o, spec, spec.value ? (eq >= 0 ? arg.slice(eq + 1) : next(`--${name}`)) : eq >= 0 ? arg.slice(eq + 1) : undefined);
       continue;
     }
     if (arg.startsWith('-') && arg.length > 1) {
@@ -436,7 +464,7 @@ export function parseArgs(argv: readonly string[]): Command {
   if (o.head && (o.form.length > 0 || o.binary !== undefined)) throw new UsageError('-I (HEAD) cannot send a body (-d, --data-binary)');
   if (o.output !== undefined && o.remoteName) throw new UsageError('-o and -O cannot be combined');
   const hops = o.proxies?.length ?? 0;
-  for (const h of [...o.proxyCacerts.map((c) => c.hop), ...o.proxyInsecure]) {
+  for (const h of [...o.proxyCacerts.map((c) => c.hop), ...o.proxyInsecure, ...proxyAuthHops(o.proxyUsers, o.proxyAuth)]) {
     if (o.proxies !== undefined && h > hops) throw new UsageError(`hop ${h} is not in the proxy chain given with -x (${hops} ${hops === 1 ? 'proxy' : 'proxies'})`);
   }
   const data: DataSource | undefined = o.binary ?? (o.form.length > 0 ? { kind: 'form', parts: o.form } : undefined);
@@ -447,6 +475,8 @@ export function parseArgs(argv: readonly string[]): Command {
       proxies: o.proxies,
       proxyCacerts: o.proxyCacerts,
       proxyInsecure: o.proxyInsecure,
+      proxyUsers: o.proxyUsers,
+      proxyAuth: o.proxyAuth,
       method: o.method,
       headers: o.headers,
       userAgent: o.userAgent,

@@ -49,6 +49,7 @@ export function exitCodeFor(e: unknown): number {
     case 'ERR_ALPN':
       return EXIT.TLS;
     case 'ERR_CONNECT_STATUS':
+    case 'ERR_PROXY_AUTH':
       return EXIT.PROXY_REFUSED;
     case 'ERR_WS_HANDSHAKE':
     case 'ERR_WS_UNSUPPORTED':

@@ -33,6 +33,13 @@ all_proxy, no_proxy, with chains allowed):
       --socks4a HOST[:PORT]  a SOCKS4a proxy (the proxy resolves names), as -x socks4a://
       --proxy-cacert N:FILE  CA certificates (PEM) for proxy N (1 = first proxy)
       --proxy-insecure N   do not verify proxy N's certificate (warns)
+  -U, --proxy-user [N:]USER:PASSWORD  credentials for proxy N (without N: the only
+                           proxy); DOMAIN\\USER gives NTLM its domain
+      --proxy-anyauth[=N]  answer the proxy's 407 with the strongest scheme it offers
+                           (NTLM > Digest > Basic), nothing sent before (the default
+                           also answers 407s, after a preemptive Basic)
+      --proxy-basic[=N], --proxy-digest[=N], --proxy-ntlm[=N]
+                           only this scheme (for proxy N, or every proxy)
       --noproxy LIST       hosts to reach directly (overrides NO_PROXY; '*' = all)
       --unix-socket PATH   reach the first hop (the origin, or the first proxy) by
                            this Unix domain socket instead of TCP

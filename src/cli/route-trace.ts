@@ -49,7 +49,7 @@ export type LayerEvent =
       readonly cipher?: string;
       readonly alpn?: string;
     }
-  | { readonly event: 'connect'; readonly hop: number; readonly t: number; readonly host: string; readonly port: number; readonly target: string; readonly status?: number; readonly via: string }
+  | { readonly event: 'connect'; readonly hop: number; readonly t: number; readonly host: string; readonly port: number; readonly target: string; readonly status?: number; readonly via: string; readonly offered?: readonly string[] }
   | {
       readonly event: 'socks5';
       readonly hop: number;
@@ -176,6 +176,10 @@ export class RouteTracer {
     layerUp: (e) => {
       this.#layers.push(e.layer);
     },
+    layerError: (e) => {
+      // A 407 answered by the route's next CONNECT: shown with the schemes the proxy offered.
+      if ((e.layer.kind === 'http1-connect' || e.layer.kind === 'http2-connect') && e.layer.connect?.status === 407) this.#layers.push(e.layer);
+    },
     streamStart: (e) => {
       if (e.method === 'CONNECT' || this.#request !== undefined) return;
       this.#request = e.stream;
@@ -208,7 +212,7 @@ export class RouteTracer {
     const out: LayerEvent[] = [...dns];
     let depth = 0;
     for (const l of layers) {
-      const t = this.#at(l.upAt);
+      const t = this.#at(l.upAt ?? (l.state === 'failed' ? l.startedAt : undefined));
       const hop = l.hop.index;
       // A hop reached through a socks5:// hop is reached by the address the client resolved: show it as named.
       const host = hops[hop]?.host ?? l.hop.host;
@@ -235,6 +239,7 @@ export class RouteTracer {
           out.push({
             event: 'connect', hop, t, host, port, target: l.connect?.target ?? '?',
             via: hops[hop]?.scheme ?? (l.kind === 'http2-connect' ? 'h2' : 'http'), ...(l.connect?.status !== undefined ? { status: l.connect.status } : {}),
+            ...(l.connect?.status === 407 ? { offered: [...new Set((l.connect.headers ?? []).filter(([k]) => k === 'proxy-authenticate').map(([, v]) => v.split(/[\s,]/, 1)[0] ?? ''))] } : {}),
           });
           break;
         case 'socks5': {

@@ -20,6 +20,7 @@ import { fileSink, ProgressBar, streamSink, WriteError, type Sink } from './outp
 import { describeRoute, type HopDesc, type LayerEvent } from './route-trace.js';
 import { openTracing, type Tracer } from './trace.js';
 import { maskCredentialHeaders, maskUrl } from '../shared/redact.js';
+import { hopAuth, ProxyAuthArgError, proxyAuthHops } from './proxy-auth-args.js';
 
 /** What a run talks to. */
 export interface RunIo {
@@ -91,7 +92,7 @@ export function remoteName(url: URL): string {
 
 /** The `via` of a chain: each hop with its own CA, verification and stage timeouts. `proxyTls` keeps one TLS object per hop for the run. */
 export function viaOf(o: CliOptions, chain: Chain, proxyTls: Map<number, TlsOptions>, proxyCas: ReadonlyMap<number, string>, stageTimeout: number | undefined): ViaEntry[] {
-  for (const n of [...proxyCas.keys(), ...o.proxyInsecure]) {
+  for (const n of [...proxyCas.keys(), ...o.proxyInsecure, ...proxyAuthHops(o.proxyUsers, o.proxyAuth)]) {
     if (n > chain.hops.length) throw new UsageError(`hop ${n} is not in the proxy chain (${chain.hops.length} ${chain.hops.length === 1 ? 'proxy' : 'proxies'})`);
   }
   return chain.urls.map((url, i) => {
@@ -101,9 +102,17 @@ export function viaOf(o: CliOptions, chain: Chain, proxyTls: Map<number, TlsOpti
       tls = { ...(ca !== undefined ? { ca } : {}), ...(o.proxyInsecure.includes(i + 1) ? { rejectUnauthorized: false } : {}) };
       proxyTls.set(i, tls);
     }
+    if (chain.hops[i]?.kind !== 'connect' && o.proxyUsers.some((u) => u.hop === i + 1)) throw new UsageError(`--proxy-user ${i + 1}: proxy ${i + 1} is not an HTTP proxy (give SOCKS credentials in its URL)`);
+    let auth;
+    try {
+      auth = chain.hops[i]?.kind === 'connect' ? hopAuth(o.proxyUsers, o.proxyAuth, i + 1, chain.urls.length) : undefined;
+    } catch (e) {
+      throw e instanceof ProxyAuthArgError ? new UsageError(e.message) : e;
+    }
     return {
       url,
       tls,
+      ...(auth !== undefined ? { auth } : {}),
       ...(stageTimeout !== undefined ? { connectTimeout: stageTimeout, tlsHandshakeTimeout: stageTimeout, socksTimeout: stageTimeout } : {}),
     };
   });

@@ -65,6 +65,7 @@ export function renderEvent(ev: TraceEvent): string[] {
       return [at(ev.hop, 'TLS', [params.length > 0 ? params.join(', ') : undefined, depth, cert, verified].filter((x) => x !== undefined).join('; '))];
     }
     case 'connect':
+      if (ev.status === 407) return [at(ev.hop, 'CONNECT', `${ev.target} -> 407 (${ev.via === 'h2' || ev.via === 'h2c' ? 'HTTP/2' : 'HTTP/1.1'} CONNECT via ${ev.via}://${addr(ev.host, ev.port)}), proxy authentication required${ev.offered !== undefined && ev.offered.length > 0 ? `: ${ev.offered.join(', ')} offered` : ''}`)];
       return [at(ev.hop, 'CONNECT', `${ev.target} -> ${ev.status ?? '2xx'} (${ev.via === 'h2' || ev.via === 'h2c' ? 'HTTP/2' : 'HTTP/1.1'} CONNECT via ${ev.via}://${addr(ev.host, ev.port)}), tunnel up`)];
     case 'socks5':
       return [at(ev.hop, 'SOCKS5', `CONNECT ${ev.target}${ev.resolved !== undefined ? ` (sent as ${ev.resolved}, resolved by the client)` : ''} -> succeeded${ev.bound !== undefined ? ` (bound ${ev.bound})` : ''}`)];

@@ -42,7 +42,7 @@ export interface RequestInit {
    * The proxy chain, first hop first: proxy URLs (`http://`, `https://`, `h2c://`, `h2://`, `socks5://`,
    * `socks5h://`, `socks5s://`, `socks5hs://`, `socks4://`, `socks4a://`; credentials in the userinfo are for that
    * hop only, a SOCKS4 URL's user name is its user id), or
-   * `{ url, tls, connectTimeout, tlsHandshakeTimeout, socksTimeout }` for per-hop options. A string may name a
+   * `{ url, tls, connectTimeout, tlsHandshakeTimeout, socksTimeout, auth }` for per-hop options (`auth`: docs/proxy-auth.md). A string may name a
    * chain (URLs separated by commas or spaces).
    */
   via?: readonly ViaEntry[] | string;

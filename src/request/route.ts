@@ -14,12 +14,15 @@ import type { IntermediaryInfo } from '../shared/info.js';
 import type { LookupFunction } from '../shared/options/open.js';
 import type { TlsOptions } from '../shared/options/tls.js';
 import type { StreamRef } from '../shared/stream-ref.js';
-import type { ProtocolSpec } from '../shared/options/hop.js';
+import type { ConnectDestination, ProtocolSpec } from '../shared/options/hop.js';
+import { authorityHost } from '../shared/headers.js';
 import type { ProxyHop } from './proxy-url.js';
 import type { EventHandler } from '../shared/events.js';
 import { observedLookup } from '../transport/dial.js';
 import { detachedDns } from '../observe/observer.js';
 import { tlsOptionsKeyOf } from '../transport/tls.js';
+import { ProxyAuthenticator, resolveProxyAuth, type ProxyAuthOptions, type ResolvedProxyAuth } from '../protocols/proxy-auth/index.js';
+import { connectThrough, RestartRoute } from './proxy-connect.js';
 
 /** Options for one hop of a `via` chain, by position. */
 export interface ViaHopOptions {
@@ -34,6 +37,12 @@ export interface ViaHopOptions {
   tlsHandshakeTimeout?: number;
   /** How long this SOCKS5 or SOCKS4 proxy may take to answer: its whole handshake (`ERR_SOCKS_TIMEOUT`), ms; default 30000. */
   socksTimeout?: number;
+  /**
+   * Authentication to this CONNECT proxy (Basic, Digest, NTLM; docs/proxy-auth.md). Credentials default to the
+   * URL's; with credentials in the URL and no `auth`, Basic is sent preemptively and a 407 is answered with the
+   * strongest scheme offered.
+   */
+  auth?: ProxyAuthOptions;
 }
 
 /** One resolved hop of a route. */
@@ -97,6 +106,16 @@ function credentialsPart(username: string | undefined, password: string | undefi
   return createHmac('sha256', CREDENTIALS_KEY).update(`${part(username)}\n${part(password)}`).digest('base64');
 }
 
+function authPart(a: ProxyAuthOptions): string {
+  const { username, password, ...rest } = a;
+  return `${credentialsPart(username, password)} ${JSON.stringify(rest)}`;
+}
+
+/** The Digest cache's key for a hop: its address and a keyed digest of the credentials. */
+function authCacheKey(hop: ProxyHop, a: ResolvedProxyAuth): string {
+  return `${hop.host}:${hop.port}\n${credentialsPart(a.username, a.password)}`;
+}
+
 /**
  * Two requests share a connection only when this key is equal: every hop, its credentials (as a keyed
  * digest) and options, and the origin. Built by concatenation (it is computed for every request): a line per
@@ -108,7 +127,7 @@ export function routeKey(hops: readonly RouteHop[], origin: RouteOrigin): string
   for (const h of hops) {
     const p = h.proxy;
     const o = h.options;
-    k += `${p.scheme}\n${p.host}\n${p.port}\n${credentialsPart(p.username, p.password)}\n${tlsKey(o.tls)}\n${part(o.connectTimeout)}\n${part(o.tlsHandshakeTimeout)}\n${part(o.socksTimeout)}\n|\n`;
+    k += `${p.scheme}\n${p.host}\n${p.port}\n${credentialsPart(p.username, p.password)}\n${o.auth === undefined ? '-' : authPart(o.auth)}\n${tlsKey(o.tls)}\n${part(o.connectTimeout)}\n${part(o.tlsHandshakeTimeout)}\n${part(o.socksTimeout)}\n|\n`;
   }
   const key = `${k}${origin.scheme}\n${origin.host}\n${origin.port}\n${tlsKey(origin.tls)}\n${JSON.stringify(origin.protocols)}\n${part(origin.tlsHandshakeTimeout)}`;
   return origin.socketPath === undefined ? key : `${key}\nunix\n${JSON.stringify(origin.socketPath)}`;
@@ -174,17 +193,42 @@ function abortable<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T
  * When `signal` aborts while the route is coming up, `onAbortAt` is told (synchronously, in the abort) which hop
  * and stage it was waiting for.
  */
-export async function openRoute(
-  hops: readonly RouteHop[],
-  origin: RouteOrigin,
-  opts: {
-    lookup?: LookupFunction | undefined;
-    signal?: AbortSignal | undefined;
-    connectTimeout?: number | undefined;
-    events?: EventHandler | undefined;
-    onAbortAt?: ((where: RouteProgress) => void) | undefined;
-  },
-): Promise<OpenRoute> {
+export async function openRoute(hops: readonly RouteHop[], origin: RouteOrigin, opts: RouteOpenOptions): Promise<OpenRoute> {
+  // Each CONNECT proxy's authentication lives across the route's attempts (a proxy closing after its 407).
+  const auths = hops.map((h, i) => {
+    if (h.proxy.kind !== 'connect') {
+      if (h.options.auth !== undefined) throw new BurrowError('ERR_INVALID_OPTION', `invalid option via[${i}].auth: only for CONNECT proxies`, { stage: 'options', details: { option: `via[${i}].auth` } });
+      return undefined;
+    }
+    const a = resolveProxyAuth(`via[${i}].auth`, h.options.auth, h.proxy.username, h.proxy.password);
+    const next = i + 1 < hops.length ? (hops[i + 1] as RouteHop).proxy : origin;
+    return new ProxyAuthenticator(a, `${authorityHost(next.host)}:${next.port}`, a === undefined ? undefined : authCacheKey(h.proxy, a));
+  });
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await openOnce(hops, origin, opts, auths);
+    } catch (e) {
+      if (!(e instanceof RestartRoute) || attempt > MAX_ROUTE_RESTARTS) {
+        if (e instanceof RestartRoute) throw new BurrowError('ERR_PROXY_AUTH', `proxy authentication failed: the proxies closed the connection after ${attempt} 407 answers`, { stage: 'connect-response' });
+        throw e;
+      }
+    }
+  }
+}
+
+/** Times a route opens again because a proxy closed its connection after a 407 (each also counts a round). */
+const MAX_ROUTE_RESTARTS = 6;
+
+/** What {@link openRoute} takes besides the hops and the origin. */
+export interface RouteOpenOptions {
+  lookup?: LookupFunction | undefined;
+  signal?: AbortSignal | undefined;
+  connectTimeout?: number | undefined;
+  events?: EventHandler | undefined;
+  onAbortAt?: ((where: RouteProgress) => void) | undefined;
+}
+
+async function openOnce(hops: readonly RouteHop[], origin: RouteOrigin, opts: RouteOpenOptions, auths: ReadonlyArray<ProxyAuthenticator | undefined>): Promise<OpenRoute> {
   const t0 = process.hrtime.bigint();
   const at = (): number => Number(process.hrtime.bigint() - t0) / 1e6;
   const layers: LayerTiming[] = [];
@@ -336,34 +380,31 @@ export async function openRoute(
       const proxy = (hops[e] as RouteHop).proxy;
       const nextIndex = e + 1;
       const next = target(nextIndex);
-      const ref = conn.connect(
-        {
-          host: next.host,
-          port: next.port,
-          transport: next.transport,
-          ...(next.transport === 'tls' ? { tls: tlsFor(nextIndex) } : {}),
-          protocols: protocolsFor(nextIndex),
-          ...(proxy.username !== undefined ? { username: proxy.username, password: proxy.password ?? '' } : {}),
-          ...((hops[e] as RouteHop).options.connectTimeout !== undefined ? { connectTimeout: (hops[e] as RouteHop).options.connectTimeout } : {}),
-          ...(next.tlsHandshakeTimeout !== undefined ? { tlsHandshakeTimeout: next.tlsHandshakeTimeout } : {}),
+      const dest: ConnectDestination = {
+        host: next.host,
+        port: next.port,
+        transport: next.transport,
+        ...(next.transport === 'tls' ? { tls: tlsFor(nextIndex) } : {}),
+        protocols: protocolsFor(nextIndex),
+        ...((hops[e] as RouteHop).options.connectTimeout !== undefined ? { connectTimeout: (hops[e] as RouteHop).options.connectTimeout } : {}),
+        ...(next.tlsHandshakeTimeout !== undefined ? { tlsHandshakeTimeout: next.tlsHandshakeTimeout } : {}),
+      };
+      const carrier = tunnel;
+      const { ref, status } = await connectThrough({
+        conn,
+        send: (authorization) => conn.connect(dest, authorization === undefined ? {} : [['proxy-authorization', authorization]], carrier ? { tunnel: carrier } : {}),
+        authn: auths[e],
+        carrier: protocol === 'http2' ? 'http2' : 'http1',
+        hop: hopInfo(e, proxy),
+        what: `${proxy.url} refused CONNECT ${next.host}:${next.port}`,
+        answering: (h) => {
+          answering = h;
         },
-        {},
-        tunnel ? { tunnel } : {},
-      );
-      answering = hopInfo(e, proxy);
+      });
+      layers.push({ kind: 'connect', host: proxy.host, port: proxy.port, atMs: at(), detail: `${status} via ${proxy.scheme}` });
       for (;;) {
         const m = await conn.await(ref, Infinity);
-        if (m.type === 'response') {
-          answering = undefined;
-          if (m.status < 200 || m.status >= 300) {
-            throw new BurrowError('ERR_CONNECT_STATUS', `${proxy.url} refused CONNECT ${next.host}:${next.port} with status ${m.status}`, {
-              stage: 'connect-response',
-              hop: hopInfo(e, proxy),
-              details: { status: m.status },
-            });
-          }
-          layers.push({ kind: 'connect', host: proxy.host, port: proxy.port, atMs: at(), detail: `${m.status} via ${proxy.scheme}` });
-        } else if (m.type === 'up') {
+        if (m.type === 'up') {
           if (m.protocol === 'socks') layers.push({ kind: (hops[nextIndex] as RouteHop | undefined)?.proxy.kind === 'socks4' ? 'socks4' : 'socks5', host: next.host, port: next.port, atMs: at() });
           else {
             protocol = m.protocol === 'http2' || m.protocol === 'raw' ? m.protocol : 'http';

@@ -22,6 +22,7 @@ import * as net from 'node:net';
 import { createStreamServer, Listener, serverUrl } from './listen.js';
 import type { TestPki } from './pki.js';
 import { connectTarget, relay } from './relay.js';
+import type { ProxyAuthGate } from './auth-gate.js';
 
 /** What the proxy does with one CONNECT request. Everything is optional; the default tunnels. */
 export interface ConnectBehavior {
@@ -79,8 +80,11 @@ export interface StartConnectProxyOptions {
   pki?: TestPki;
   /** Address to listen on, default `127.0.0.1`. */
   host?: string;
-  /** Require `proxy-authorization: Basic` with these credentials on CONNECT, else 407 with `proxy-authenticate`. */
-  auth?: { username: string; password: string };
+  /**
+   * Require `proxy-authorization: Basic` with these credentials on CONNECT, else 407 with `proxy-authenticate`;
+   * or a gate deciding each CONNECT (`digestGate`, `ntlmGate`).
+   */
+  auth?: { username: string; password: string } | ProxyAuthGate;
   /** The behaviour of every CONNECT, or a function choosing it per request (after authentication). */
   behavior?: ConnectBehavior | ((req: ProxyConnectRequest) => ConnectBehavior);
 }
@@ -246,7 +250,18 @@ function serveConnection(socket: net.Socket, connectionId: number, ctx: ProxyCon
       socket.write(textResponse('1.1', 400, 'Bad Request', REFUSAL_BODY));
       return 'keep';
     }
-    if (ctx.auth !== undefined && !authorized(req.headers, ctx.auth)) {
+    if (typeof ctx.auth === 'function') {
+      const refusal = ctx.auth({ headers: req.headers, connection: req.connectionId });
+      if (refusal !== undefined) {
+        const extra: Array<readonly [string, string]> = refusal.challenges.map((c) => ['proxy-authenticate', c] as const);
+        if (refusal.close !== undefined && refusal.close !== false) {
+          socket.end(textResponse('1.1', 407, 'Proxy Authentication Required', REFUSAL_BODY, refusal.close === true ? [...extra, ['connection', 'close']] : extra));
+          return 'gone';
+        }
+        socket.write(textResponse('1.1', 407, 'Proxy Authentication Required', REFUSAL_BODY, extra));
+        return 'keep';
+      }
+    } else if (ctx.auth !== undefined && !authorized(req.headers, ctx.auth)) {
       socket.write(textResponse('1.1', 407, 'Proxy Authentication Required', REFUSAL_BODY, [['proxy-authenticate', 'Basic realm="burrow test proxy"']]));
       return 'keep';
     }

@@ -28,6 +28,7 @@ import type { ConnectBehavior } from './connect-proxy.js';
 import { Listener, serverUrl, tlsServerOptions } from './listen.js';
 import { createTestPki, type TestPki } from './pki.js';
 import { connectTarget } from './relay.js';
+import type { ProxyAuthGate } from './auth-gate.js';
 
 /** What the proxy does with one CONNECT stream. Everything is optional; the default tunnels. */
 export interface H2ConnectBehavior extends Pick<ConnectBehavior, 'status' | 'headers' | 'delayMs' | 'neverAnswer' | 'refuseTarget' | 'extraBytes'> {
@@ -61,8 +62,11 @@ export interface StartH2ConnectProxyOptions {
   host?: string;
   /** SETTINGS_MAX_CONCURRENT_STREAMS announced to clients (default: node's, unlimited). */
   maxConcurrentStreams?: number;
-  /** Require `proxy-authorization: Basic` with these credentials on CONNECT, else 407 with `proxy-authenticate`. */
-  auth?: { username: string; password: string };
+  /**
+   * Require `proxy-authorization: Basic` with these credentials on CONNECT, else 407 with `proxy-authenticate`;
+   * or a gate deciding each CONNECT (`digestGate`, `ntlmGate`; `close` is ignored: a stream has no connection to close).
+   */
+  auth?: { username: string; password: string } | ProxyAuthGate;
   /** The behaviour of every CONNECT, or a function choosing it per stream (after authentication). */
   behavior?: H2ConnectBehavior | ((req: H2ProxyConnectRequest) => H2ConnectBehavior);
 }
@@ -170,7 +174,10 @@ interface ProxyContext {
 
 async function answerConnect(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, req: H2ProxyConnectRequest, ctx: ProxyContext): Promise<void> {
   if (req.port === 0) return refuse(stream, 400);
-  if (ctx.auth !== undefined && !authorized(headers, ctx.auth)) {
+  if (typeof ctx.auth === 'function') {
+    const refusal = ctx.auth({ headers: req.headers, connection: req.sessionId });
+    if (refusal !== undefined) return refuse(stream, 407, refusal.challenges.map((c) => ['proxy-authenticate', c] as const));
+  } else if (ctx.auth !== undefined && !authorized(headers, ctx.auth)) {
     return refuse(stream, 407, [['proxy-authenticate', 'Basic realm="burrow test proxy"']]);
   }
   const b = (typeof ctx.behavior === 'function' ? ctx.behavior(req) : ctx.behavior) ?? {};

@@ -21,3 +21,5 @@ export { startEchoServer } from './echo-server.js';
 export type { StartEchoServerOptions, TestEchoServer } from './echo-server.js';
 export { startSocks4Server } from './socks4-server.js';
 export type { Socks4Behavior, Socks4Event, StartSocks4ServerOptions, TestSocks4Server } from './socks4-server.js';
+export { digestGate, ntlmGate, NTLM_GATE_CHALLENGE } from './auth-gate.js';
+export type { DigestGate, GateRefusal, GateRequest, NtlmGate, ProxyAuthGate } from './auth-gate.js';

@@ -45,12 +45,16 @@ interface Requirement {
 
 const ECHO_MODULE = '/usr/lib/nginx/modules/ngx_http_echo_module.so';
 const NCSA_AUTH = '/usr/lib/squid/basic_ncsa_auth';
+const DIGEST_AUTH = '/usr/lib/squid/digest_file_auth';
+const NTLM_FAKE_AUTH = '/usr/lib/squid/ntlm_fake_auth';
 
 const REQUIREMENTS: readonly Requirement[] = [
   { name: 'nginx', pkg: 'nginx' },
   { name: ECHO_MODULE, pkg: 'libnginx-mod-http-echo', file: true },
   { name: 'squid', pkg: 'squid' },
   { name: NCSA_AUTH, pkg: 'squid', file: true },
+  { name: DIGEST_AUTH, pkg: 'squid', file: true },
+  { name: NTLM_FAKE_AUTH, pkg: 'squid', file: true },
   { name: 'nghttpx', pkg: 'nghttp2-proxy' },
   { name: 'danted', pkg: 'dante-server' },
   { name: 'stunnel', pkg: 'stunnel4' },
@@ -408,6 +412,14 @@ export interface PeerPorts {
   readonly squidTls: number;
   /** squid: HTTP/1.1 CONNECT with Basic authentication. */
   readonly squidAuth: number;
+  /** squid: HTTP/1.1 CONNECT with Digest authentication only (`digest_file_auth`). */
+  readonly squidDigest: number;
+  /** squid: HTTP/1.1 CONNECT with NTLM authentication only (`ntlm_fake_auth`: any type 3 passes). */
+  readonly squidNtlm: number;
+  /** nghttpx: HTTP/2 CONNECT over TLS with the Digest squid port as its backend (its 407s relayed). */
+  readonly nghttpxDigest: number;
+  /** nghttpx: HTTP/2 CONNECT over TLS with the NTLM squid port as its backend. */
+  readonly nghttpxNtlm: number;
   /** nghttpx: HTTP/2 CONNECT over TLS (ALPN h2). */
   readonly nghttpxTls: number;
   /** nghttpx: HTTP/2 CONNECT over cleartext (h2c prior knowledge). */
@@ -436,7 +448,7 @@ export interface Peers {
   readonly ports: PeerPorts;
   /** The temporary directory holding every configuration, log and body. */
   readonly dir: string;
-  /** Basic credentials squid's auth port accepts. */
+  /** Basic credentials squid's auth port accepts (and its Digest port: the same user and password). */
   readonly squidUser: { readonly username: string; readonly password: string };
   /** The throwaway system user dante's username method accepts. */
   readonly socksUser: { readonly username: string; readonly password: string };
@@ -552,12 +564,28 @@ http {
 }
 
 /** squid's configuration: `squidAuth` (Basic auth with `<dir>/squid/htpasswd`) only when given. */
-export function squidConfig(dir: string, p: { squid: number; squidTls: number; squidAuth?: number | undefined }, allowed: readonly number[], proxyUser: string): string {
+export function squidConfig(
+  dir: string,
+  p: { squid: number; squidTls: number; squidAuth?: number | undefined; squidDigest?: number | undefined; squidNtlm?: number | undefined },
+  allowed: readonly number[],
+  proxyUser: string,
+): string {
   const s = join(dir, 'squid');
+  // Digest (a file of user:password) and NTLM (any type 3) on ports of their own, each offering only its scheme.
+  const schemes = p.squidAuth === undefined || p.squidDigest === undefined || p.squidNtlm === undefined ? '' : `http_port 127.0.0.1:${p.squidDigest} name=digest
+http_port 127.0.0.1:${p.squidNtlm} name=ntlm
+auth_param digest program ${DIGEST_AUTH} ${s}/digest-passwd
+auth_param digest realm burrow-digest
+auth_param digest children 2 startup=0 idle=1
+auth_param ntlm program ${NTLM_FAKE_AUTH}
+auth_param ntlm children 2 startup=0 idle=1
+acl digestport myportname digest
+acl ntlmport myportname ntlm
+`;
   return `# Private squid instance of the burrow peer tests.
 http_port 127.0.0.1:${p.squid} name=plain
 https_port 127.0.0.1:${p.squidTls} name=tls tls-cert=${s}/server.pem tls-key=${s}/server.key
-${p.squidAuth === undefined ? '' : `http_port 127.0.0.1:${p.squidAuth} name=auth\n`}visible_hostname burrow-peers
+${p.squidAuth === undefined ? '' : `http_port 127.0.0.1:${p.squidAuth} name=auth\n`}${schemes}visible_hostname burrow-peers
 cache_effective_user ${proxyUser}
 pid_filename ${s}/squid.pid
 cache_log ${s}/cache.log
@@ -574,14 +602,14 @@ auth_param basic realm burrow-peers
 auth_param basic children 2 startup=0 idle=1
 acl authport myportname auth
 acl authed proxy_auth REQUIRED
-`}# squid allows CONNECT to port 443 only by default: allow the ports of this run.
+${schemes === '' ? '' : 'auth_schemes basic authport\nauth_schemes digest digestport\nauth_schemes ntlm ntlmport\n'}`}# squid allows CONNECT to port 443 only by default: allow the ports of this run.
 acl SSL_ports port ${allowed.join(' ')}
 acl Safe_ports port ${allowed.join(' ')}
 acl to_loopback dst 127.0.0.0/8
 http_access deny !to_loopback
 http_access deny !Safe_ports
 http_access deny CONNECT !SSL_ports
-${p.squidAuth === undefined ? '' : 'http_access deny authport !authed\n'}http_access allow localhost
+${p.squidAuth === undefined ? '' : 'http_access deny authport !authed\n'}${schemes === '' ? '' : 'http_access deny digestport !authed\nhttp_access deny ntlmport !authed\n'}http_access allow localhost
 http_access deny all
 `;
 }
@@ -602,6 +630,23 @@ no-ocsp=yes
 pid-file=${n}/nghttpx.pid
 errorlog-file=${n}/error.log
 accesslog-file=${n}/access.log
+`;
+}
+
+/** A second nghttpx instance, `name`, an HTTP/2 forward proxy over TLS in front of one squid port (the auth ports). */
+export function nghttpxBackendConfig(dir: string, name: string, frontend: number, backend: number): string {
+  const n = join(dir, 'nghttpx');
+  return `# Private nghttpx instance ${name} of the burrow peer tests.
+frontend=127.0.0.1,${frontend}
+backend=127.0.0.1,${backend}
+http2-proxy=yes
+workers=1
+private-key-file=${n}/server.key
+certificate-file=${n}/server.pem
+no-ocsp=yes
+pid-file=${n}/${name}.pid
+errorlog-file=${n}/${name}-error.log
+accesslog-file=${n}/${name}-access.log
 `;
 }
 
@@ -792,9 +837,9 @@ async function startPeersOnce(bins: Binaries, proxy: { uid: number; gid: number 
 
   try {
     const pki = createTestPki();
-    const [nginxTls, nginxTlsH1, nginxHttp, nginxH2c, squid, squidTls, squidAuth, nghttpxTls, nghttpxH2c, dante, danteAuth, stunnelSocks, stunnelTinyproxy, tinyproxy, closed, unlisted] =
-      (await freePorts(16)) as [number, number, number, number, number, number, number, number, number, number, number, number, number, number, number, number];
-    const ports: PeerPorts = { nginxTls, nginxTlsH1, nginxHttp, nginxH2c, squid, squidTls, squidAuth, nghttpxTls, nghttpxH2c, dante, danteAuth, stunnelSocks, stunnelTinyproxy, tinyproxy, closed, unlisted };
+    const [nginxTls, nginxTlsH1, nginxHttp, nginxH2c, squid, squidTls, squidAuth, nghttpxTls, nghttpxH2c, dante, danteAuth, stunnelSocks, stunnelTinyproxy, tinyproxy, closed, unlisted, squidDigest, squidNtlm, nghttpxDigest, nghttpxNtlm] =
+      (await freePorts(20)) as [number, number, number, number, number, number, number, number, number, number, number, number, number, number, number, number, number, number, number, number];
+    const ports: PeerPorts = { nginxTls, nginxTlsH1, nginxHttp, nginxH2c, squid, squidTls, squidAuth, squidDigest, squidNtlm, nghttpxTls, nghttpxH2c, nghttpxDigest, nghttpxNtlm, dante, danteAuth, stunnelSocks, stunnelTinyproxy, tinyproxy, closed, unlisted };
     const allowed = Object.entries(ports).filter(([k]) => k !== 'unlisted').map(([, v]) => v);
 
     for (const sub of ['nginx', 'nginx/bodies', 'www', 'squid', 'nghttpx', 'dante', 'stunnel', 'tinyproxy']) mkdirSync(join(dir, sub), { mode: 0o755 });
@@ -814,12 +859,15 @@ async function startPeersOnce(bins: Binaries, proxy: { uid: number; gid: number 
     const squidUser = { username: 'alice', password: randomBytes(9).toString('base64url') };
     const hash = run(bins.openssl, ['passwd', '-apr1', '-stdin'], `${squidUser.password}\n`).trim();
     writeFileSync(join(dir, 'squid', 'htpasswd'), `${squidUser.username}:${hash}\n`, { mode: 0o600 });
+    writeFileSync(join(dir, 'squid', 'digest-passwd'), `${squidUser.username}:${squidUser.password}\n`, { mode: 0o600 });
     writeKeyPair('squid');
     writeFileSync(join(dir, 'squid', 'squid.conf'), squidConfig(dir, ports, allowed, 'proxy'));
-    for (const f of ['', 'htpasswd', 'server.pem', 'server.key', 'squid.conf']) chownSync(join(dir, 'squid', f), proxy.uid, proxy.gid);
+    for (const f of ['', 'htpasswd', 'digest-passwd', 'server.pem', 'server.key', 'squid.conf']) chownSync(join(dir, 'squid', f), proxy.uid, proxy.gid);
 
     writeKeyPair('nghttpx');
     writeFileSync(join(dir, 'nghttpx', 'nghttpx.conf'), nghttpxConfig(dir, ports));
+    writeFileSync(join(dir, 'nghttpx', 'digest.conf'), nghttpxBackendConfig(dir, 'digest', nghttpxDigest, squidDigest));
+    writeFileSync(join(dir, 'nghttpx', 'ntlm.conf'), nghttpxBackendConfig(dir, 'ntlm', nghttpxNtlm, squidNtlm));
 
     user = createUser(bins);
     writeFileSync(join(dir, 'dante', 'none.conf'), danteConfig(dir, 'none', ports.dante, 'none'));
@@ -840,15 +888,19 @@ async function startPeersOnce(bins: Binaries, proxy: { uid: number; gid: number 
     const tiny = start('tinyproxy', bins.tinyproxy, ['-d', '-c', join(dir, 'tinyproxy', 'tinyproxy.conf')], [join(dir, 'tinyproxy', 'tinyproxy.log')]);
     // --conf: nghttpx reads /etc/nghttpx/nghttpx.conf otherwise.
     const nghttpx = start('nghttpx', bins.nghttpx, [`--conf=${join(dir, 'nghttpx', 'nghttpx.conf')}`], [join(dir, 'nghttpx', 'error.log')]);
+    const nghttpxD = start('nghttpx (digest)', bins.nghttpx, [`--conf=${join(dir, 'nghttpx', 'digest.conf')}`], [join(dir, 'nghttpx', 'digest-error.log')]);
+    const nghttpxN = start('nghttpx (ntlm)', bins.nghttpx, [`--conf=${join(dir, 'nghttpx', 'ntlm.conf')}`], [join(dir, 'nghttpx', 'ntlm-error.log')]);
     const stunnel = start('stunnel', bins.stunnel, [join(dir, 'stunnel', 'stunnel.conf')], [join(dir, 'stunnel', 'stunnel.log')]);
 
     await Promise.all([
       waitUntilAccepting(nginx, [nginxTls, nginxTlsH1, nginxHttp, nginxH2c]),
-      waitUntilAccepting(squidD, [squid, squidTls, squidAuth]),
+      waitUntilAccepting(squidD, [squid, squidTls, squidAuth, squidDigest, squidNtlm]),
       waitUntilAccepting(danteNone, [dante]),
       waitUntilAccepting(danteAuthD, [danteAuth]),
       waitUntilAccepting(tiny, [tinyproxy]),
       waitUntilAccepting(nghttpx, [nghttpxTls, nghttpxH2c]),
+      waitUntilAccepting(nghttpxD, [nghttpxDigest]),
+      waitUntilAccepting(nghttpxN, [nghttpxNtlm]),
       waitUntilAccepting(stunnel, [stunnelSocks, stunnelTinyproxy]),
     ]);
 

@@ -119,7 +119,7 @@ describe('request(): no byte outside the chain', () => {
       hop1: () => h2Proxy.port,
       targets: () => h2Proxy.requests.map((r) => r.authority),
       unreachable: 'ERR_CONNECT_STATUS',
-      badAuth: 'ERR_CONNECT_STATUS',
+      badAuth: 'ERR_PROXY_AUTH',
     },
     {
       name: 'https:// (HTTP/1.1 CONNECT)',
@@ -127,7 +127,7 @@ describe('request(): no byte outside the chain', () => {
       hop1: () => connectProxy.port,
       targets: () => connectProxy.requests.map((r) => r.target),
       unreachable: 'ERR_CONNECT_STATUS',
-      badAuth: 'ERR_CONNECT_STATUS',
+      badAuth: 'ERR_PROXY_AUTH',
     },
     {
       name: 'http:// (HTTP/1.1 CONNECT over TCP)',
@@ -135,7 +135,7 @@ describe('request(): no byte outside the chain', () => {
       hop1: () => plainProxy.port,
       targets: () => plainProxy.requests.map((r) => r.target),
       unreachable: 'ERR_CONNECT_STATUS',
-      badAuth: 'ERR_CONNECT_STATUS',
+      badAuth: 'ERR_PROXY_AUTH',
     },
     {
       name: 'h2:// then socks5h:// (two hops)',
@@ -143,7 +143,7 @@ describe('request(): no byte outside the chain', () => {
       hop1: () => h2Proxy.port,
       targets: () => socksLocal.events.flatMap((e) => (e.type === 'connect' ? [`${e.host}:${e.port}`] : [])),
       unreachable: 'ERR_SOCKS_REPLY',
-      badAuth: 'ERR_CONNECT_STATUS', // hop 1 refuses first
+      badAuth: 'ERR_PROXY_AUTH', // hop 1 refuses first
     },
   ];
 

@@ -94,7 +94,7 @@ const FAULTS: readonly Fault[] = [
   },
   { name: 'TLS version too low (TLS 1.1 only)', entry: (s) => tlsHop((s.tlsOld.address() as net.AddressInfo).port, s), code: 'ERR_TLS', stage: 'tls', kind: 'connect' },
   { name: 'CONNECT refused (403)', entry: (s) => s.refused.url, code: 'ERR_CONNECT_STATUS', stage: 'connect-response', kind: 'connect' },
-  { name: 'CONNECT answered 407 (no credentials)', entry: (s) => s.auth.url, code: 'ERR_CONNECT_STATUS', stage: 'connect-response', kind: 'connect' },
+  { name: 'CONNECT answered 407 (no credentials)', entry: (s) => s.auth.url, code: 'ERR_PROXY_AUTH', stage: 'connect-response', kind: 'connect' },
   { name: 'CONNECT answered with garbage', entry: (s) => s.garbage.url, code: 'ERR_HTTP_PARSE', stage: 'connect-response', kind: 'connect' },
   { name: 'connection closed in the middle of the CONNECT reply', entry: (s) => s.closeMid.url, code: 'ERR_HTTP_PARSE', stage: 'connect-response', kind: 'connect' },
   { name: 'connection closed before the CONNECT reply', entry: (s) => s.closeBefore.url, code: 'ERR_CONNECTION_CLOSED', stage: 'connect-response', kind: 'connect' },
