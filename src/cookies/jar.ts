@@ -47,6 +47,20 @@ function positive(name: string, v: number | undefined, dflt: number): number {
   return v;
 }
 
+/** What a retrieval found, kept until the store changes or one of them expires. */
+interface Found {
+  readonly list: StoredCookie[];
+  /** The earliest expiry among them. */
+  readonly until: number;
+  header: string | undefined;
+}
+
+/** The retrieval of an empty jar. */
+const NONE: Found = Object.freeze({ list: [], until: Infinity, header: '' }) as Found;
+
+/** Most retrievals kept at once. */
+const MAX_FOUND = 256;
+
 /** Order of the `Cookie` header (RFC 6265bis §5.8.3): longer paths first, then earlier creation. */
 function byPathThenCreation(a: StoredCookie, b: StoredCookie): number {
   return b.path.length - a.path.length || a.creation - b.creation || a.seq - b.seq;
@@ -80,6 +94,8 @@ export class CookieJar {
   readonly #onReject: ((r: CookieRejection) => void) | undefined;
   /** Cookies by their `domain` field. */
   readonly #byDomain = new Map<string, StoredCookie[]>();
+  /** The cookies (and header) last found for a scheme, host and path: emptied by any change to the store. */
+  readonly #found = new Map<string, Found>();
   #size = 0;
   #seq = 0;
 
@@ -121,18 +137,21 @@ export class CookieJar {
    * every request counts as same-site). Updates their last-access time.
    */
   getCookies(url: string | URL): Cookie[] {
-    return this.#matching(urlOf(url)).map(publicCookie);
+    return this.#matching(urlOf(url)).list.map(publicCookie);
   }
 
   /** The `Cookie` header value for `url` (`a=1; b=2`), or `''` when no cookie applies. */
   getCookieHeader(url: string | URL): string {
-    const list = this.#matching(urlOf(url));
+    const found = this.#matching(urlOf(url));
+    if (found.header !== undefined) return found.header;
+    const list = found.list;
     let out = '';
     for (let i = 0; i < list.length; i++) {
       const c = list[i] as StoredCookie;
       if (i > 0) out += '; ';
       out += c.name === '' ? c.value : `${c.name}=${c.value}`;
     }
+    found.header = out;
     return out;
   }
 
@@ -152,6 +171,7 @@ export class CookieJar {
 
   /** Removes every cookie, or those whose domain is `domain` or one of its subdomains. */
   clear(domain?: string): void {
+    this.#found.clear();
     if (domain === undefined) {
       this.#byDomain.clear();
       this.#size = 0;
@@ -240,12 +260,14 @@ export class CookieJar {
     }
     list.push(c);
     this.#size++;
+    this.#found.clear();
     if (list.length > this.#perDomain) this.#evictDomain(c.domain, list, now);
     if (this.#size > this.#max) this.#evictAll(now);
     return list.includes(c) ? publicCookie(c) : undefined;
   }
 
   #removeAt(key: string, list: StoredCookie[], i: number): void {
+    this.#found.clear();
     list.splice(i, 1);
     this.#size--;
     if (list.length === 0) this.#byDomain.delete(key);
@@ -285,14 +307,24 @@ export class CookieJar {
     return out.sort((a, b) => a.creation - b.creation || a.seq - b.seq);
   }
 
-  /** RFC 6265bis §5.8.3: the cookies for `url`, sorted, their last-access time updated. Looks only at the host and its parent domains. */
-  #matching(url: URL): StoredCookie[] {
-    const out: StoredCookie[] = [];
-    if (this.#size === 0) return out;
+  /**
+   * RFC 6265bis §5.8.3: the cookies for `url`, sorted, their last-access time updated. Looks only at the host
+   * and its parent domains; the result is kept for the next request to the same scheme, host and path.
+   */
+  #matching(url: URL): Found {
+    if (this.#size === 0) return NONE;
     const host = url.hostname;
     const path = url.pathname;
     const secure = isSecureScheme(url.protocol);
     const now = this.#now();
+    const key = `${secure ? 's' : 'i'}${host}/${path}`;
+    const known = this.#found.get(key);
+    if (known !== undefined && now < known.until) {
+      for (const c of known.list) c.lastAccess = now;
+      return known;
+    }
+    const out: StoredCookie[] = [];
+    let until = Infinity;
     let d = host;
     for (;;) {
       const list = this.#byDomain.get(d);
@@ -307,6 +339,7 @@ export class CookieJar {
           if (c.secure && !secure) continue;
           if (!pathMatch(path, c.path)) continue;
           out.push(c);
+          if (c.expires < until) until = c.expires;
         }
       }
       const dot = d.indexOf('.');
@@ -315,6 +348,9 @@ export class CookieJar {
     }
     if (out.length > 1) out.sort(byPathThenCreation);
     for (const c of out) c.lastAccess = now;
-    return out;
+    const found: Found = { list: out, until, header: undefined };
+    if (this.#found.size >= MAX_FOUND) this.#found.clear();
+    this.#found.set(key, found);
+    return found;
   }
 }

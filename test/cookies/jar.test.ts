@@ -253,6 +253,43 @@ describe('CookieJar: eviction', () => {
   });
 });
 
+describe('CookieJar: retrievals kept between requests', () => {
+  it('a kept Cookie header follows every change: set, replace, remove, clear, expiry', () => {
+    const { jar, clock } = jarAt(T0);
+    const url = new URL('http://h.test/a');
+    jar.setCookie('a=1; Path=/; Max-Age=60', url);
+    assert.equal(jar.getCookieHeader(url), 'a=1');
+    assert.equal(jar.getCookieHeader(url), 'a=1');
+    jar.setCookie('b=1; Path=/', url);
+    assert.equal(jar.getCookieHeader(url), 'a=1; b=1');
+    jar.setCookie('b=2; Path=/', url);
+    assert.equal(jar.getCookieHeader(url), 'a=1; b=2');
+    jar.removeCookie('h.test', '/', 'b');
+    assert.equal(jar.getCookieHeader(url), 'a=1');
+    clock.t = T0 + 60_000;
+    assert.equal(jar.getCookieHeader(url), '');
+    jar.setCookie('c=1; Path=/', url);
+    assert.equal(jar.getCookieHeader('http://h.test/a'), 'c=1');
+    jar.clear('h.test');
+    assert.equal(jar.getCookieHeader(url), '');
+  });
+
+  it('a kept retrieval still updates the last-access time used by eviction', () => {
+    const { jar, clock } = jarAt(T0, { maxCookiesPerDomain: 2 });
+    jar.setCookie('a=1; Path=/x', 'http://h.test/');
+    jar.setCookie('b=1; Path=/y', 'http://h.test/');
+    jar.getCookieHeader('http://h.test/x');
+    clock.t++;
+    jar.getCookieHeader('http://h.test/x');
+    assert.equal(jar.getCookies('http://h.test/x')[0]?.lastAccess, T0 + 1);
+    clock.t++;
+    jar.getCookieHeader('http://h.test/x');
+    jar.setCookie('c=1; Path=/', 'http://h.test/');
+    // b, last used when it was set, goes; a, read from the kept retrieval since, stays.
+    assert.deepEqual(jar.getAllCookies().map((c) => c.name), ['a', 'c']);
+  });
+});
+
 describe('CookieJar: removal and bad input', () => {
   it('removeCookie, clear(domain), clear(), removeSessionCookies', () => {
     const { jar } = jarAt(T0);
