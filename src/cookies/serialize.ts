@@ -102,10 +102,14 @@ function parseJson(s: string): unknown {
   }
 }
 
-/** The cookies (creation order) as a Netscape cookie file; tabs and newlines cannot occur in a stored cookie. */
+/**
+ * The cookies (creation order) as a Netscape cookie file. A cookie whose name, value or path holds a tab (which
+ * RFC 6265bis allows) cannot be written in that tab-separated format: it is left out.
+ */
 export function cookiesToNetscape(cookies: readonly StoredCookie[]): string {
   let out = NETSCAPE_HEADER;
   for (const c of cookies) {
+    if (c.name.includes('\t') || c.value.includes('\t') || c.path.includes('\t')) continue;
     const domain = c.hostOnly ? c.domain : `.${c.domain}`;
     const expires = c.expires === Infinity ? 0 : Math.max(1, Math.floor(c.expires / 1000));
     out += `${c.httpOnly ? HTTP_ONLY_PREFIX : ''}${domain}\t${c.hostOnly ? 'FALSE' : 'TRUE'}\t${c.path}\t${c.secure ? 'TRUE' : 'FALSE'}\t${expires}\t${c.name}\t${c.value}\n`;

@@ -59,6 +59,15 @@ describe('CookieJar serialisation', () => {
     ]);
   });
 
+  it('toNetscape leaves out a cookie whose name, value or path holds a tab (the format cannot hold it)', () => {
+    const jar = new CookieJar({ now });
+    jar.setCookie('tab=a\tb', 'http://h.test/');
+    jar.setCookie('p=1; Path=/x\ty', 'http://h.test/');
+    jar.setCookie('ok=1', 'http://h.test/');
+    assert.equal(jar.size, 3);
+    assert.equal(jar.toNetscape(), `${NETSCAPE_HEADER}h.test\tFALSE\t/\tFALSE\t0\tok\t1\n`);
+  });
+
   it('JSON round trip (through JSON.stringify) keeps every cookie exactly', () => {
     const jar = sample();
     const text = JSON.stringify(jar);
