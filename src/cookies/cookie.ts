@@ -3,6 +3,7 @@
  * only the cookie and the request URL: domain, public suffix, `Secure`,
  * `SameSite=None`, the `__Host-` and `__Secure-` prefixes.
  */
+import { domainToASCII } from 'node:url';
 import { defaultPath, domainMatch, isPublicSuffix, isSecureScheme } from './match.js';
 import type { CookieRejectReason, ParsedSetCookie, SameSite } from './parse.js';
 
@@ -61,6 +62,12 @@ export function cookieFrom(parsed: ParsedSetCookie, url: URL, now: number, seq: 
   if (name === '' && (startsWithCi(value, '__secure-') || startsWithCi(value, '__host-'))) return 'bad-prefix';
   const host = url.hostname;
   let domain = parsed.domain ?? '';
+  // An internationalised Domain is compared as the URL's host is: in A-labels (`xn--…`).
+  // eslint-disable-next-line no-control-regex
+  if (/[^\x00-\x7f]/.test(domain)) {
+    domain = domainToASCII(domain);
+    if (domain === '') return 'domain-mismatch';
+  }
   if (domain !== '' && rejectPublicSuffixes && isPublicSuffix(domain)) {
     if (domain !== host) return 'public-suffix';
     domain = '';

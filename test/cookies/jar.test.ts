@@ -25,6 +25,12 @@ describe('CookieJar: domains and paths', () => {
     assert.equal(jar.getCookieHeader('http://badexample.com/'), '');
   });
 
+  it('an internationalised Domain is matched in A-labels, as the URL host is', () => {
+    const { jar } = jarAt(T0);
+    assert.equal(jar.setCookie('a=1; Domain=Bücher.example', 'http://www.bücher.example/')?.domain, 'xn--bcher-kva.example');
+    assert.equal(jar.getCookieHeader('http://shop.xn--bcher-kva.example/'), 'a=1');
+  });
+
   it('refuses a Domain the request host does not domain-match', () => {
     const { jar, rejected } = jarAt(T0);
     assert.equal(jar.setCookie('a=1; Domain=other.com', 'http://www.example.com/'), undefined);
