@@ -42,6 +42,7 @@ describe('request() with a cookie jar', () => {
   let httpBase: string;
   let httpsBase: string;
   let hps: TestConnectProxy;
+  let hp: TestConnectProxy;
   let socksTls: TestSocks5Server;
   let pool: Pool;
   let baseline: string[];
@@ -58,12 +59,14 @@ describe('request() with a cookie jar', () => {
     httpBase = `http://127.0.0.1:${await listen(h1)}`;
     httpsBase = `https://localhost:${await listen(h2)}`;
     hps = await startConnectProxy({ transport: 'tls', pki });
+    hp = await startConnectProxy({ transport: 'tcp' });
     socksTls = await startSocks5Server({ transport: 'tls', pki });
     pool = new Pool();
   });
   after(async () => {
     await pool.close();
     await hps.close();
+    await hp.close();
     await socksTls.close();
     h1.closeAllConnections();
     for (const s of sessions) s.destroy();
@@ -121,6 +124,19 @@ describe('request() with a cookie jar', () => {
     }
     assert.ok(socksTls.events.some((e) => e.type === 'connect'));
     assert.ok(!JSON.stringify(socksTls.events).includes(secret));
+  });
+
+  it('an http origin through a plain proxy: the cookies travel in the tunnel, never in the CONNECT request', async () => {
+    const jar = new CookieJar();
+    const secret = 'plain-cookie-value';
+    await (await request(setUrl(httpBase, `p=${secret}; Path=/`), { cookies: jar, pool: false, via: [hp.url] })).text();
+    const res = await request(`${httpBase}/after`, { cookies: jar, pool: false, via: [hp.url], headers: { cookie: 'own=1' } });
+    assert.deepEqual(await cookiesSeen(res), [`own=1; p=${secret}`]);
+    assert.equal(hp.requests.length, 2);
+    for (const r of hp.requests) {
+      assert.equal(r.method, 'CONNECT');
+      assert.ok(!/cookie/i.test(r.rawHead) && !r.rawHead.includes(secret), r.rawHead);
+    }
   });
 
   it('skips a Set-Cookie the jar refuses, reports it through onReject, and the request succeeds', async () => {
