@@ -56,8 +56,24 @@ export async function withCookies(url: string | URL, init: RequestInit, jar: Coo
     // Not a URL: the exchange rejects it with its own error.
     return next(url, init);
   }
-  const cookie = jar.getCookieHeader(u);
+  let cookie: string;
+  try {
+    cookie = jar.getCookieHeader(u);
+  } catch (e) {
+    throw jarThrew(e);
+  }
   const res = await next(url, cookie === '' ? init : { ...init, headers: withCookieHeader(init.headers, cookie) });
-  for (const v of getHeaders(res.headers, 'set-cookie')) jar.setCookie(v, u);
+  try {
+    for (const v of getHeaders(res.headers, 'set-cookie')) jar.setCookie(v, u);
+  } catch (e) {
+    // The response is not handed back: its body is dropped so that its connection is released.
+    res.cancel();
+    throw jarThrew(e);
+  }
   return res;
+}
+
+/** The jar (its `onReject`, or a jar of the caller's own) threw. */
+function jarThrew(e: unknown): BurrowError {
+  return new BurrowError('ERR_CALLBACK', `the cookie jar threw: ${e instanceof Error ? e.message : String(e)}`, { stage: 'state', cause: e, details: { callback: 'cookies' } });
 }

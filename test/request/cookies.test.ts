@@ -149,6 +149,21 @@ describe('request() with a cookie jar', () => {
     assert.equal(jar.size, 0);
   });
 
+  it('a jar whose onReject throws: ERR_CALLBACK, and the response is cancelled (its connection not leaked)', async () => {
+    const jar = new CookieJar({
+      onReject: () => {
+        throw new Error('listener bug');
+      },
+    });
+    const own = new Pool();
+    await assert.rejects(request(setUrl(httpBase, '='), { cookies: jar, pool: own }), (e) => isBurrowError(e) && e.code === 'ERR_CALLBACK' && e.details['callback'] === 'cookies' && (e.cause as Error).message === 'listener bug');
+    // The connection went back to the pool (or was closed): the next request on the pool goes through.
+    const ok = await request(`${httpBase}/`, { pool: own });
+    assert.equal(ok.status, 200);
+    await ok.text();
+    await own.close();
+  });
+
   it('rejects a cookies option that is not a jar with ERR_INVALID_OPTION', async () => {
     await assert.rejects(request(`${httpBase}/`, { cookies: {} as CookieJar, pool }), (e) => isBurrowError(e) && e.code === 'ERR_INVALID_OPTION' && e.details['option'] === 'cookies');
   });
