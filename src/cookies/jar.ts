@@ -41,6 +41,12 @@ function urlOf(url: string | URL): URL {
   }
 }
 
+/** A domain as the jar keys it: lowercase, without a leading dot. */
+function bareDomain(domain: string): string {
+  const d = domain.toLowerCase();
+  return d.startsWith('.') ? d.slice(1) : d;
+}
+
 function positive(name: string, v: number | undefined, dflt: number): number {
   if (v === undefined) return dflt;
   if (!Number.isInteger(v) || v < 1) throw new BurrowError('ERR_INVALID_OPTION', `invalid option ${name}: a positive integer`, { stage: 'options', details: { option: name } });
@@ -160,12 +166,13 @@ export class CookieJar {
     return this.#all().map(publicCookie);
   }
 
-  /** Removes the cookie `name` of exactly `domain` and `path`; true when there was one. */
+  /** Removes the cookie `name` of exactly `domain` (a leading dot ignored) and `path`; true when there was one. */
   removeCookie(domain: string, path: string, name: string): boolean {
-    const list = this.#byDomain.get(domain.toLowerCase());
+    const d = bareDomain(domain);
+    const list = this.#byDomain.get(d);
     const i = list === undefined ? -1 : list.findIndex((c) => c.name === name && c.path === path);
     if (i < 0) return false;
-    this.#removeAt(domain.toLowerCase(), list as StoredCookie[], i);
+    this.#removeAt(d, list as StoredCookie[], i);
     return true;
   }
 
@@ -177,7 +184,7 @@ export class CookieJar {
       this.#size = 0;
       return;
     }
-    const d = domain.toLowerCase();
+    const d = bareDomain(domain);
     for (const [key, list] of [...this.#byDomain]) {
       if (!domainMatch(key, d)) continue;
       this.#size -= list.length;

@@ -303,12 +303,12 @@ describe('CookieJar: removal and bad input', () => {
     jar.setCookie('b=1; Path=/; Max-Age=60', 'http://y.example.com/');
     jar.setCookie('c=1; Path=/', 'http://other.test/');
     assert.equal(jar.removeCookie('x.example.com', '/', 'nope'), false);
-    assert.equal(jar.removeCookie('X.example.com', '/', 'a'), true);
+    assert.equal(jar.removeCookie('.X.example.com', '/', 'a'), true);
     jar.setCookie('a=1; Path=/', 'http://x.example.com/');
     jar.removeSessionCookies();
     assert.deepEqual(jar.getAllCookies().map((c) => c.name), ['b']);
     jar.setCookie('c=1; Path=/', 'http://other.test/');
-    jar.clear('example.com');
+    jar.clear('.Example.com');
     assert.deepEqual(jar.getAllCookies().map((c) => c.name), ['c']);
     jar.clear();
     assert.equal(jar.size, 0);
