@@ -113,3 +113,7 @@ export type { ChainDispatcherOptions, DispatchOptions } from './adapters/undici/
 export type { ControllerDispatchHandler, DispatchController, DispatchHandler, LegacyDispatchHandler, RawHeaders } from './adapters/undici/handler.js';
 export { ChainAgent } from './adapters/agent/agent.js';
 export type { ChainAgentOptions } from './adapters/agent/options.js';
+export { CookieJar, type CookieJarOptions, type CookieRejection } from './cookies/jar.js';
+export type { Cookie } from './cookies/cookie.js';
+export type { CookieRejectReason, SameSite } from './cookies/parse.js';
+export type { CookieJarJson, CookieJson } from './cookies/serialize.js';

@@ -86,6 +86,12 @@ export interface CliOptions {
   readonly base64: boolean;
   /** `--unix-socket`: the first hop (the origin, or the first proxy) is reached by this Unix domain socket. */
   readonly unixSocket?: string | undefined;
+  /** `-b` values: a cookie file (Netscape format) or, with a `=` in it, `name=value; n2=v2` to send. */
+  readonly cookie: readonly string[];
+  /** `-c FILE`: the cookie jar written after the transfer (`-` = stdout). */
+  readonly cookieJar: string | undefined;
+  /** `-j`: session cookies of the `-b` files are not loaded. */
+  readonly junkSessionCookies: boolean;
 }
 
 interface OptionSpec {
@@ -132,6 +138,9 @@ const SPECS: readonly OptionSpec[] = [
   { long: 'silent', short: 's', value: false },
   { long: 'base64', value: false },
   { long: 'unix-socket', value: true },
+  { long: 'cookie', short: 'b', value: true },
+  { long: 'cookie-jar', short: 'c', value: true },
+  { long: 'junk-session-cookies', short: 'j', value: false },
   { long: 'help', short: 'h', value: false },
   { long: 'version', short: 'V', value: false },
 ];
@@ -224,6 +233,9 @@ interface Mutable {
   silent: boolean;
   base64: boolean;
   unixSocket?: string;
+  cookie: string[];
+  cookieJar: string | undefined;
+  junkSessionCookies: boolean;
   help: boolean;
   version: boolean;
 }
@@ -342,6 +354,17 @@ function apply(o: Mutable, spec: OptionSpec, value: string | undefined): void {
       if (v === '') throw new UsageError('--unix-socket needs a socket path');
       o.unixSocket = v;
       return;
+    case 'cookie':
+      if (v === '') throw new UsageError('-b needs a file name or name=value pairs');
+      o.cookie.push(v);
+      return;
+    case 'cookie-jar':
+      if (v === '') throw new UsageError('-c needs a file name');
+      o.cookieJar = v;
+      return;
+    case 'junk-session-cookies':
+      o.junkSessionCookies = true;
+      return;
     case 'help':
       o.help = true;
       return;
@@ -390,6 +413,9 @@ export function parseArgs(argv: readonly string[]): Command {
     noproxy: undefined,
     silent: false,
     base64: false,
+    cookie: [],
+    cookieJar: undefined,
+    junkSessionCookies: false,
     help: false,
     version: false,
   };
@@ -456,7 +482,7 @@ export function parseArgs(argv: readonly string[]): Command {
   if (websocket) {
     const notForWs = [
       [o.method !== undefined, '-X'], [o.form.length > 0 || o.binary !== undefined, '-d/--data-binary'], [o.remoteName, '-O'], [o.include, '-i'],
-      [o.head, '-I'], [o.location, '-L'], [o.fail, '-f'], [o.unixSocket !== undefined, '--unix-socket'],
+      [o.head, '-I'], [o.location, '-L'], [o.fail, '-f'], [o.unixSocket !== undefined, '--unix-socket'], [o.cookie.length > 0 || o.cookieJar !== undefined, '-b/-c'],
     ] as const;
     const used = notForWs.filter(([u]) => u).map(([, name]) => name);
     if (used.length > 0) throw new UsageError(`${used.join(', ')} ${used.length === 1 ? 'is' : 'are'} not for WebSocket URLs (stdin lines are sent as messages)`);
@@ -500,6 +526,9 @@ export function parseArgs(argv: readonly string[]): Command {
       ...(o.unixSocket !== undefined ? { unixSocket: o.unixSocket } : {}),
       silent: o.silent,
       base64: o.base64,
+      cookie: o.cookie,
+      cookieJar: o.cookieJar,
+      junkSessionCookies: o.junkSessionCookies,
     },
   };
 }

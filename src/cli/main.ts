@@ -55,6 +55,10 @@ Request:
       --max-redirs N       at most N redirects with -L (default 20)
       --compressed         ask for a compressed response (gzip, deflate, br, zstd where
                            Node has it) and write it decoded
+  -b, --cookie DATA|FILE   send cookies: 'name=value; n2=v2', or a cookie file (Netscape
+                           format) whose cookies are sent where they match
+  -c, --cookie-jar FILE    write the cookies (received and loaded) to FILE afterwards
+  -j, --junk-session-cookies  do not load the session cookies of -b files
 TLS and protocols:
       --cacert FILE        CA certificates (PEM) for the origin
   -k, --insecure           do not verify the origin's certificate (warns)

@@ -15,6 +15,7 @@ import { ACCEPT_ENCODING } from '../request/decompress.js';
 import type { Response } from '../request/response.js';
 import { parseHeaderArg, UsageError, type CliOptions } from './args.js';
 import { prepareBody, ReadError, type PreparedBody } from './body.js';
+import { openCookies, saveCookies, type CliCookies } from './cookies.js';
 import { describeError, EXIT, exitCodeFor } from './exit-codes.js';
 import { fileSink, ProgressBar, streamSink, WriteError, type Sink } from './output.js';
 import { describeRoute, type HopDesc, type LayerEvent } from './route-trace.js';
@@ -216,7 +217,9 @@ export async function runRequest(o: CliOptions, io: RunIo): Promise<number> {
   let sink: Sink | undefined;
   let current: URL | undefined;
   let currentRoute: HopDesc[] = [];
+  let cookies: CliCookies | undefined;
   try {
+    cookies = openCookies(o);
     if (o.insecure) warn("-k/--insecure: the origin's certificate is NOT verified");
     for (const n of o.proxyInsecure) warn(`--proxy-insecure ${n}: the certificate of proxy ${n} is NOT verified`);
     const originTls: TlsOptions = {
@@ -236,6 +239,7 @@ export async function runRequest(o: CliOptions, io: RunIo): Promise<number> {
     let method = o.method ?? (o.head ? 'HEAD' : body !== undefined ? 'POST' : 'GET');
     let sendBody = body;
     let headers = buildHeaders(o, target, io.version, body);
+    if (cookies.pairs !== undefined) headers.push(['cookie', cookies.pairs]);
     let redirects = 0;
     const progressWanted = outputName !== undefined && outputName !== '-' && !o.silent && (io.stderr.isTTY === true || io.env['BURROW_FORCE_PROGRESS'] === '1');
     const output = (): Sink => {
@@ -288,6 +292,7 @@ export async function runRequest(o: CliOptions, io: RunIo): Promise<number> {
           signal: ac.signal,
           decompress: o.compressed,
           ...(o.unixSocket !== undefined ? { socketPath: o.unixSocket } : {}),
+          ...(cookies.jar !== undefined ? { cookies: cookies.jar } : {}),
         });
       } catch (e) {
         recorder.flush();
@@ -371,6 +376,8 @@ export async function runRequest(o: CliOptions, io: RunIo): Promise<number> {
   } catch (e) {
     return reportFailure(e, o, { url: current, route: currentRoute, tracer, now: recorder.now(), err });
   } finally {
+    const saveError = await saveCookies(o, cookies?.jar, io.stdout);
+    if (saveError !== undefined) err(`burrow: warning: ${saveError}\n`);
     await sink?.abort();
     await recorder.pool.close();
     tracer.close();

@@ -3,6 +3,7 @@
  * (or of the proxy environment variables) resolved to a route's hops.
  */
 import { BurrowError } from '../errors/errors.js';
+import type { CookieJar } from '../cookies/jar.js';
 import type { HeadersInit } from '../shared/headers.js';
 import type { EventHandler } from '../shared/events.js';
 import type { LookupFunction } from '../shared/options/open.js';
@@ -86,6 +87,12 @@ export interface RequestInit {
    * with `ERR_RESPONSE_TOO_LARGE` and its stream is cancelled, whether or not it was compressed.
    */
   maxResponseSize?: number;
+  /**
+   * A {@link CookieJar}: its cookies for the URL are sent (after the `cookie` header given in `headers`, in
+   * one header) and every `Set-Cookie` of the response is stored in it; at each redirect hop and retry
+   * attempt. Cookies go to the origin only, never to a proxy (docs/cookies.md).
+   */
+  cookies?: CookieJar;
 }
 
 /** The hops of `via` (or of the proxy environment variables, with `env`) for a request to `href`. */

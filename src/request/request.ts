@@ -8,6 +8,7 @@ import { maskUrl } from '../shared/redact.js';
 import { REQUEST_TRACE, tracing } from '../observe/channels.js';
 import { exchange } from './exchange.js';
 import { decompressed } from './decompress.js';
+import { withCookies } from './cookies.js';
 import type { RequestInit } from './init.js';
 import { parseProxyChain, rememberedProxyUrl } from './proxy-url.js';
 import type { Response } from './response.js';
@@ -50,5 +51,10 @@ function viaForTrace(via: RequestInit['via']): string[] {
 
 /** The steps of one call, outermost first; decompression (and `maxResponseSize`) applies to the final response. */
 function send(url: string | URL, init: RequestInit): Promise<Response> {
-  return decompressed(url, init, exchange);
+  return decompressed(url, init, init.cookies === undefined ? exchange : exchangeWithCookies);
+}
+
+/** The cookie step, innermost: around each exchange (each redirect hop, each retry attempt). */
+function exchangeWithCookies(url: string | URL, init: RequestInit): Promise<Response> {
+  return withCookies(url, init, init.cookies as NonNullable<RequestInit['cookies']>, exchange);
 }

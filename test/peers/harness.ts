@@ -558,6 +558,15 @@ http {
       echo -n "event: tick\\r\\ndata: two\\r\\ndata: lines\\r\\n\\r\\n"; echo_flush;
       echo -n "retry: 20\\nid: 2\\ndata: last-event-id=$http_last_event_id\\n\\n";
     }
+    # request(): cookies
+    location = /cookies/set {
+      add_header Set-Cookie "peer=nginx; Path=/cookies; Secure; HttpOnly; SameSite=Lax" always;
+      add_header Set-Cookie "plain=1; Path=/; Max-Age=3600" always;
+      add_header Set-Cookie "__Host-h=1; Path=/; Secure" always;
+      add_header Set-Cookie "bad=1; Domain=org" always;
+      default_type text/plain; return 200 "set\\n";
+    }
+    location = /cookies/echo { default_type text/plain; echo "cookie=$http_cookie"; }
   }
 }
 `;
