@@ -6,6 +6,7 @@ import { BurrowError } from '../errors/errors.js';
 import type { HeadersInit } from '../shared/headers.js';
 import type { EventHandler } from '../shared/events.js';
 import type { LookupFunction } from '../shared/options/open.js';
+import type { PacInit } from '../pac/options.js';
 import type { TlsOptions } from '../shared/options/tls.js';
 import { proxyForUrl, type ProxyEnv } from './env.js';
 import type { Pool } from './pool.js';
@@ -86,6 +87,31 @@ export interface RequestInit {
    * with `ERR_RESPONSE_TOO_LARGE` and its stream is cancelled, whether or not it was compressed.
    */
   maxResponseSize?: number;
+  /**
+   * A PAC script that chooses the route (docs/pac.md): a URL (`http:`, `https:`, `file:`), a file path, the
+   * script itself, or `{ url | script, tls, cpuTimeout, timeout, memoryLimit }`. The proxy it names is the first
+   * hop, followed by the hops of `via` if any; its alternatives (`PROXY a; PROXY b; DIRECT`) are tried in order.
+   * `via: ['pac+https://…']` and a `pac+…` proxy variable do the same.
+   */
+  pac?: PacInit;
+  /** Chains (each like `via`) tried in order when the route fails before the request reached the origin. */
+  fallback?: ReadonlyArray<readonly ViaEntry[] | string>;
+  /** How long a route that failed is tried last, ms; default 30000 (0: not remembered). */
+  failoverTtl?: number;
+  /** Called with each route that fails and the one finally taken, when the route was chosen among several. */
+  onRoute?: (attempt: RouteAttempt) => void;
+}
+
+/** A route `request()` tried (`onRoute`, `ERR_ALL_ROUTES_FAILED`'s `attempts`). */
+export interface RouteAttempt {
+  /** The route's proxies, first hop first, passwords masked (`[]`: direct). */
+  readonly route: readonly string[];
+  /** Where it came from: the PAC script (with its directive), `via` (or the environment), or `fallback[i]`. */
+  readonly source: string;
+  /** Why it failed; undefined for the route taken. */
+  readonly error: BurrowError | undefined;
+  /** True when it was tried last because it had failed within `failoverTtl`. */
+  readonly remembered: boolean;
 }
 
 /** The hops of `via` (or of the proxy environment variables, with `env`) for a request to `href`. */

@@ -8,11 +8,13 @@ import { maskUrl } from '../shared/redact.js';
 import { REQUEST_TRACE, tracing } from '../observe/channels.js';
 import { exchange } from './exchange.js';
 import { decompressed } from './decompress.js';
+import { failover } from './failover.js';
+import { choosesRoute } from './route-choice.js';
 import type { RequestInit } from './init.js';
 import { parseProxyChain, rememberedProxyUrl } from './proxy-url.js';
 import type { Response } from './response.js';
 
-export type { RequestBody, RequestInit, ViaEntry } from './init.js';
+export type { RequestBody, RequestInit, RouteAttempt, ViaEntry } from './init.js';
 export { routeHops } from './init.js';
 
 /**
@@ -50,5 +52,11 @@ function viaForTrace(via: RequestInit['via']): string[] {
 
 /** The steps of one call, outermost first; decompression (and `maxResponseSize`) applies to the final response. */
 function send(url: string | URL, init: RequestInit): Promise<Response> {
-  return decompressed(url, init, exchange);
+  return decompressed(url, init, chooseRoute);
+}
+
+/** Route choice (PAC, `fallback`) when the call has one, then the exchange. */
+function chooseRoute(url: string | URL, init: RequestInit): Promise<Response> {
+  if (choosesRoute(url, init)) return failover(url, init, exchange);
+  return exchange(url, init);
 }
