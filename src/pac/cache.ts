@@ -69,8 +69,9 @@ export function freshUntil(headers: PacFetchResult['headers'], now: number): num
   if (maxAge !== undefined && /^\d+$/.test(maxAge)) return now + Number(maxAge) * 1000 - ageMs;
   const expires = header(headers, 'expires');
   if (expires !== undefined) {
-    const at = Date.parse(expires);
-    if (Number.isNaN(at)) return now; // an invalid Expires means already expired
+    // An invalid Expires (`0`, `-1`…) means already expired.
+    const at = /[A-Za-z]{3}/.test(expires) ? Date.parse(expires) : NaN;
+    if (Number.isNaN(at)) return now;
     const date = Date.parse(header(headers, 'date') ?? '');
     return now + (at - (Number.isNaN(date) ? now : date)) - ageMs;
   }
