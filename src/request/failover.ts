@@ -110,14 +110,6 @@ function bounded<T>(p: Promise<T>, signal: AbortSignal | undefined, deadline: nu
       done();
       reject(new BurrowError('ERR_ABORTED', 'the request was aborted (waiting for the route choice)', { stage: 'state', cause: signal?.reason, details: { during: 'pac' } }));
     };
-    if (signal?.aborted === true) return onAbort();
-    signal?.addEventListener('abort', onAbort);
-    if (deadline !== Infinity) {
-      timer = setTimeout(() => {
-        done();
-        reject(new BurrowError('ERR_REQUEST_TIMEOUT', `the request did not complete within ${totalMs} ms (waiting for the route choice)`, { stage: 'timeout', details: { timeoutMs: totalMs, during: 'pac' } }));
-      }, Math.max(0, deadline - performance.now()));
-    }
     p.then(
       (v) => {
         done();
@@ -128,6 +120,14 @@ function bounded<T>(p: Promise<T>, signal: AbortSignal | undefined, deadline: nu
         reject(e);
       },
     );
+    if (signal?.aborted === true) return onAbort();
+    signal?.addEventListener('abort', onAbort);
+    if (deadline !== Infinity) {
+      timer = setTimeout(() => {
+        done();
+        reject(new BurrowError('ERR_REQUEST_TIMEOUT', `the request did not complete within ${totalMs} ms (waiting for the route choice)`, { stage: 'timeout', details: { timeoutMs: totalMs, during: 'pac' } }));
+      }, Math.max(0, deadline - performance.now()));
+    }
   });
 }
 
@@ -138,6 +138,7 @@ export async function failover(url: string | URL, init: RequestInit, next: (url:
   const totalMs = checkTimeout('timeouts.total', init.timeouts?.total, Infinity);
   const ttl = checkTimeout('failoverTtl', init.failoverTtl, DEFAULT_FAILOVER_TTL);
   const deadline = started + totalMs;
+  if (init.signal?.aborted === true) throw new BurrowError('ERR_ABORTED', 'the request was aborted', { stage: 'state', cause: init.signal.reason });
   const alternatives = await bounded(alternativesOf(target, init), init.signal, deadline, totalMs);
   const now = Date.now();
   const live: Alternative[] = [];
