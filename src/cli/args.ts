@@ -52,6 +52,10 @@ export interface CliOptions {
   readonly proxyCacerts: readonly HopFile[];
   /** 1-based hop positions whose certificate is not verified. */
   readonly proxyInsecure: readonly number[];
+  /** `--proxy-pac`: a PAC script's URL or file; the `-x` proxies, if any, follow the hop it chooses. */
+  readonly proxyPac: string | undefined;
+  /** `--proxy-fallback` chains, in order, each split like `-x` (`[]`: direct). */
+  readonly proxyFallback: readonly (readonly string[])[];
   readonly method: string | undefined;
   /** `-H` values as given. */
   readonly headers: readonly string[];
@@ -95,6 +99,8 @@ const SPECS: readonly OptionSpec[] = [
   { long: 'proxy-insecure', value: true },
   { long: 'socks4', value: true },
   { long: 'socks4a', value: true },
+  { long: 'proxy-pac', value: true },
+  { long: 'proxy-fallback', value: true },
   { long: 'request', short: 'X', value: true },
   { long: 'header', short: 'H', value: true },
   { long: 'user-agent', short: 'A', value: true },
@@ -186,6 +192,8 @@ interface Mutable {
   proxies: string[] | undefined;
   proxyCacerts: HopFile[];
   proxyInsecure: number[];
+  proxyPac: string | undefined;
+  proxyFallback: string[][];
   method: string | undefined;
   headers: string[];
   userAgent: string | undefined;
@@ -229,6 +237,13 @@ function apply(o: Mutable, spec: OptionSpec, value: string | undefined): void {
       return;
     case 'proxy-insecure':
       o.proxyInsecure.push(hopNumber(spec.long, v));
+      return;
+    case 'proxy-pac':
+      if (v === '') throw new UsageError('--proxy-pac needs a URL or a file name');
+      o.proxyPac = v;
+      return;
+    case 'proxy-fallback':
+      o.proxyFallback.push(splitProxyList(v).map(withScheme));
       return;
     case 'request':
       if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(v)) throw new UsageError(`-X ${JSON.stringify(v)}: not a valid method`);
@@ -339,6 +354,8 @@ export function parseArgs(argv: readonly string[]): Command {
     proxies: undefined,
     proxyCacerts: [],
     proxyInsecure: [],
+    proxyPac: undefined,
+    proxyFallback: [],
     method: undefined,
     headers: [],
     userAgent: undefined,
@@ -447,6 +464,8 @@ export function parseArgs(argv: readonly string[]): Command {
       proxies: o.proxies,
       proxyCacerts: o.proxyCacerts,
       proxyInsecure: o.proxyInsecure,
+      proxyPac: o.proxyPac,
+      proxyFallback: o.proxyFallback,
       method: o.method,
       headers: o.headers,
       userAgent: o.userAgent,

@@ -33,6 +33,10 @@ all_proxy, no_proxy, with chains allowed):
       --socks4a HOST[:PORT]  a SOCKS4a proxy (the proxy resolves names), as -x socks4a://
       --proxy-cacert N:FILE  CA certificates (PEM) for proxy N (1 = first proxy)
       --proxy-insecure N   do not verify proxy N's certificate (warns)
+      --proxy-pac URL|FILE a PAC script chooses the first proxy (or DIRECT) per URL; its
+                           alternatives are tried in order; -x proxies follow its hop
+      --proxy-fallback CHAIN another chain (like -x's list; '' for direct) tried when the
+                           route fails before reaching the origin; repeatable
       --noproxy LIST       hosts to reach directly (overrides NO_PROXY; '*' = all)
       --unix-socket PATH   reach the first hop (the origin, or the first proxy) by
                            this Unix domain socket instead of TCP

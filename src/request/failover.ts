@@ -155,11 +155,12 @@ export async function failover(url: string | URL, init: RequestInit, next: (url:
     } else {
       const left = totalMs === Infinity ? undefined : Math.floor(deadline - performance.now());
       if (left !== undefined && left <= 0) throw new BurrowError('ERR_REQUEST_TIMEOUT', `the request did not complete within ${totalMs} ms (${attempts.length} routes failed)`, { stage: 'timeout', details: { timeoutMs: totalMs } });
+      report(init, { route: a.label, source: a.source, outcome: 'trying', error: undefined, remembered: wasDead });
       const attemptInit: RequestInit = { ...init, via: a.via, pac: undefined, fallback: undefined, timeouts: { ...init.timeouts, ...(left !== undefined ? { total: left } : {}) } };
       try {
         const res = await next(url, attemptInit);
         dead.delete(keyOf(a));
-        if (ordered.length > 1) report(init, { route: a.label, source: a.source, error: undefined, remembered: wasDead });
+        report(init, { route: a.label, source: a.source, outcome: 'taken', error: undefined, remembered: wasDead });
         return res;
       } catch (e) {
         if (!failedBeforeOrigin(e) || ordered.length === 1) throw e;
@@ -167,7 +168,7 @@ export async function failover(url: string | URL, init: RequestInit, next: (url:
       }
     }
     markDead(keyOf(a), ttl);
-    const attempt: RouteAttempt = { route: a.label, source: a.source, error, remembered: wasDead };
+    const attempt: RouteAttempt = { route: a.label, source: a.source, outcome: 'failed', error, remembered: wasDead };
     attempts.push(attempt);
     report(init, attempt);
   }

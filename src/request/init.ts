@@ -98,7 +98,7 @@ export interface RequestInit {
   fallback?: ReadonlyArray<readonly ViaEntry[] | string>;
   /** How long a route that failed is tried last, ms; default 30000 (0: not remembered). */
   failoverTtl?: number;
-  /** Called with each route that fails and the one finally taken, when the route was chosen among several. */
+  /** Called as each route is tried, fails, or is taken (the route-choice step only: with `pac` or `fallback`). Exceptions it throws are ignored. */
   onRoute?: (attempt: RouteAttempt) => void;
 }
 
@@ -108,7 +108,9 @@ export interface RouteAttempt {
   readonly route: readonly string[];
   /** Where it came from: the PAC script (with its directive), `via` (or the environment), or `fallback[i]`. */
   readonly source: string;
-  /** Why it failed; undefined for the route taken. */
+  /** `trying`: about to be tried; `failed`: it failed before reaching the origin (`error`); `taken`: it carried the request. */
+  readonly outcome: 'trying' | 'failed' | 'taken';
+  /** Why it failed; undefined otherwise. */
   readonly error: BurrowError | undefined;
   /** True when it was tried last because it had failed within `failoverTtl`. */
   readonly remembered: boolean;
