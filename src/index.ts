@@ -17,6 +17,9 @@ export { Pool, defaultPool, type AcquireOptions, type Lease, type PoolOptions } 
 export type { LayerTiming, OpenRoute, ViaHopOptions } from './request/route.js';
 export { parseProxyUrl, parseProxyChain, type ProxyHop, type ProxyScheme } from './request/proxy-url.js';
 export { proxyForUrl, noProxyMatches, type ProxyEnv, type ProxyForUrlOptions } from './request/env.js';
+export type { RouteAttempt } from './request/init.js';
+export { AllRoutesFailedError } from './request/failover.js';
+export type { PacInit, PacOptions } from './pac/options.js';
 export {
   Connection,
   type Body,

@@ -20,19 +20,9 @@ import { createRequire } from 'node:module';
 import { QuickJS, type JSValueHandle, type QuickJSOptions } from 'quickjs-wasi';
 import { BurrowError } from '../errors/errors.js';
 import { literalAddress, pacHelpers, resolveAll, type PacAddress, type PacLookup } from './helpers.js';
+import { DEFAULT_PAC_LIMITS, type PacLimits } from './options.js';
 
-/** The bounds of one script's calls. */
-export interface PacLimits {
-  /** Engine time one call (or the loading of the script) may use, ms. */
-  readonly cpuMs: number;
-  /** Wall time one call may take, DNS lookups included, ms. */
-  readonly timeoutMs: number;
-  /** The virtual machine's memory, bytes. */
-  readonly memoryBytes: number;
-}
-
-/** Default bounds: 1 s of engine time, 5 s in all, 32 MiB. */
-export const DEFAULT_PAC_LIMITS: PacLimits = Object.freeze({ cpuMs: 1000, timeoutMs: 5000, memoryBytes: 32 * 1024 * 1024 });
+export { DEFAULT_PAC_LIMITS, type PacLimits } from './options.js';
 
 /** The most runs of one call (each run after the first has new names resolved). */
 export const MAX_RUNS = 8;

@@ -1,12 +1,25 @@
 /**
  * The `pac` option of `request()`: where the script is, and the bounds of its
- * calls, checked.
+ * calls, checked. Light on purpose: the engine (`find.ts` and below, with its
+ * packages) is imported only when a request has a PAC script.
  */
 import { invalidOption } from '../errors/errors.js';
 import type { TlsOptions } from '../shared/options/tls.js';
 import { checkInt, checkTimeout } from '../shared/options/validate.js';
-import { DEFAULT_PAC_LIMITS, type PacLimits } from './engine.js';
 import { pacSourceOf, type PacSource } from './source.js';
+
+/** The bounds of one script's calls. */
+export interface PacLimits {
+  /** Engine time one call (or the loading of the script) may use, ms. */
+  readonly cpuMs: number;
+  /** Wall time one call may take, DNS lookups included, ms. */
+  readonly timeoutMs: number;
+  /** The virtual machine's memory, bytes. */
+  readonly memoryBytes: number;
+}
+
+/** Default bounds: 1 s of engine time, 5 s in all, 32 MiB. */
+export const DEFAULT_PAC_LIMITS: PacLimits = Object.freeze({ cpuMs: 1000, timeoutMs: 5000, memoryBytes: 32 * 1024 * 1024 });
 
 /** A PAC script with options. Give exactly one of `url` and `script`. */
 export interface PacOptions {

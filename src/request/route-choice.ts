@@ -8,7 +8,6 @@
  */
 import { BurrowError } from '../errors/errors.js';
 import type { PacFetcher } from '../pac/cache.js';
-import { findRoutes } from '../pac/find.js';
 import type { PacLookup } from '../pac/helpers.js';
 import { resolvePac, type ResolvedPac } from '../pac/options.js';
 import { isPacUrl } from '../pac/source.js';
@@ -136,6 +135,8 @@ export async function alternativesOf(target: Target, init: RequestInit): Promise
   const pac = pacOf(target, init);
   if (pac !== undefined) {
     const lookup = init.lookup as PacLookup | undefined;
+    // The engine and its packages load with the first PAC script, not with burrow.
+    const { findRoutes } = await import('../pac/find.js');
     const directives = await findRoutes(pac.pac, target.href, fetcherFor(init, pac.pac), lookup);
     const restLabel = labelOf(pac.rest, 'via');
     for (const d of directives) {
