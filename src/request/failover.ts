@@ -66,6 +66,7 @@ export function failedBeforeOrigin(e: unknown): e is BurrowError {
 const dead = new Map<string, number>();
 
 function keyOf(a: Alternative): string {
+  if (a.error !== undefined && a.error.stage === 'pac' && a.error.code !== 'ERR_PAC_UNSUPPORTED') return `script ${a.source}`;
   return a.label.length === 0 ? 'direct' : a.label.join(' > ');
 }
 

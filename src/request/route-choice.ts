@@ -1,8 +1,9 @@
 /**
  * The routes a request may take, in order, when it has a choice: the PAC
  * script's answer (`pac`, a `pac+…` first entry of `via`, or a `pac+…` proxy
- * variable), each followed by the rest of `via`; or `via` (or the
- * environment's chain) itself; then each chain of `fallback`. A PAC script
+ * variable), each followed by the rest of `via` (a script that fails is one
+ * failed route when `fallback` chains follow, else the request's error); or
+ * `via` (or the environment's chain) itself; then each chain of `fallback`. A PAC script
  * fetched over HTTP(S) is fetched directly, never through a proxy (as
  * browsers fetch theirs): the script is what says which proxy to use.
  */
@@ -137,8 +138,16 @@ export async function alternativesOf(target: Target, init: RequestInit): Promise
     const lookup = init.lookup as PacLookup | undefined;
     // The engine and its packages load with the first PAC script, not with burrow.
     const { findRoutes } = await import('../pac/find.js');
-    const directives = await findRoutes(pac.pac, target.href, fetcherFor(init, pac.pac), lookup);
     const restLabel = labelOf(pac.rest, 'via');
+    let directives: Awaited<ReturnType<typeof findRoutes>>;
+    try {
+      directives = await findRoutes(pac.pac, target.href, fetcherFor(init, pac.pac), lookup);
+    } catch (e) {
+      // With fallback chains, a PAC script that fails (fetch, run, answer) is one failed route: the chains follow.
+      if (!(e instanceof BurrowError) || e.stage !== 'pac' || (init.fallback ?? []).length === 0) throw e;
+      directives = [];
+      out.push({ via: [], label: [], source: `pac (${pac.pac.source.name})`, error: e });
+    }
     for (const d of directives) {
       const source = `pac (${d.text === '' ? 'DIRECT' : d.text})`;
       if (d.direct) {

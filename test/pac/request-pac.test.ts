@@ -192,3 +192,20 @@ describe('request() with a PAC script', () => {
     await res.text();
   });
 });
+
+describe('request() with a failing PAC script and fallback chains', () => {
+  it('the script\'s failure is one failed route; the fallback chain carries the request', async () => {
+    forgetDeadRoutes();
+    const origin = await startOrigin({ protocol: 'http', transport: 'tcp' });
+    const pool = new Pool();
+    try {
+      const seen: RouteAttempt[] = [];
+      const res = await request(`${origin.url}/`, { pac: 'function FindProxyForURL() { throw new Error("broken"); }', fallback: [[]], pool, onRoute: (a) => a.outcome !== 'trying' && seen.push(a) });
+      assert.equal(await res.text(), 'hello');
+      assert.deepEqual(seen.map((a) => [a.source, a.error?.code]), [['pac (given as a string)', 'ERR_PAC_SCRIPT'], ['fallback[0]', undefined]]);
+    } finally {
+      await pool.close();
+      await origin.close();
+    }
+  });
+});
