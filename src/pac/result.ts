@@ -6,7 +6,7 @@
  * |---|---|---|
  * | `PROXY h:p`, `HTTP h:p` | `http://h:p` (CONNECT) | 80 |
  * | `HTTPS h:p` | `https://h:p` (CONNECT over TLS) | 443 |
- * | `SOCKS h:p`, `SOCKS4 h:p` | `socks4://h:p` (as browsers read `SOCKS`) | 1080 |
+ * | `SOCKS h:p`, `SOCKS4 h:p` | `socks4://h:p` (as browsers read `SOCKS`: the client resolves) | 1080 |
  * | `SOCKS5 h:p` | `socks5h://h:p` (the proxy resolves names, as browsers do) | 1080 |
  * | `DIRECT` | no proxy | — |
  *

@@ -63,6 +63,21 @@ describe('PAC scripts served by nginx, choosing among squid and dante', () => {
     }
   });
 
+  it('SOCKS (SOCKS4, as browsers read it): the first gateway down, dante second', TEST_TIMEOUT, async () => {
+    pool = new Pool();
+    try {
+      const seen: RouteAttempt[] = [];
+      const res = await request(`https://127.0.0.1:${peers.ports.nginxTls}/small`, { pac: pac('dante4.pac'), tls: { ca: peers.ca }, pool, onRoute: (a) => a.outcome !== 'trying' && seen.push(a) });
+      assert.equal(await res.text(), 'hello from nginx\n');
+      assert.deepEqual(seen.map((a) => [a.route, a.error?.code]), [
+        [[`socks4://127.0.0.1:${peers.ports.closed}`], 'ERR_CONNECT'],
+        [[`socks4://127.0.0.1:${peers.ports.dante}`], undefined],
+      ]);
+    } finally {
+      await pool.close();
+    }
+  });
+
   it('helpers on the host name: localhost goes through dante after the dead proxy', TEST_TIMEOUT, async () => {
     pool = new Pool();
     try {
