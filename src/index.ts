@@ -18,6 +18,9 @@ export type { LayerTiming, OpenRoute, ViaHopOptions } from './request/route.js';
 export type { ProxyAuthOptions, ProxyAuthScheme } from './protocols/proxy-auth/index.js';
 export { parseProxyUrl, parseProxyChain, type ProxyHop, type ProxyScheme } from './request/proxy-url.js';
 export { proxyForUrl, noProxyMatches, type ProxyEnv, type ProxyForUrlOptions } from './request/env.js';
+export type { RouteAttempt } from './request/init.js';
+export { AllRoutesFailedError } from './request/failover.js';
+export type { PacInit, PacOptions } from './pac/options.js';
 export {
   Connection,
   type Body,

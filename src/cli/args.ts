@@ -57,6 +57,10 @@ export interface CliOptions {
   readonly proxyUsers: readonly ProxyUserArg[];
   /** `--proxy-basic`, `--proxy-digest`, `--proxy-ntlm`, `--proxy-anyauth`, in order. */
   readonly proxyAuth: readonly ProxyAuthArg[];
+  /** `--proxy-pac`: a PAC script's URL or file; the `-x` proxies, if any, follow the hop it chooses. */
+  readonly proxyPac: string | undefined;
+  /** `--proxy-fallback` chains, in order, each split like `-x` (`[]`: direct). */
+  readonly proxyFallback: readonly (readonly string[])[];
   readonly method: string | undefined;
   /** `-H` values as given. */
   readonly headers: readonly string[];
@@ -113,6 +117,8 @@ const SPECS: readonly OptionSpec[] = [
   { long: 'proxy-digest', value: false, optional: true },
   { long: 'proxy-ntlm', value: false, optional: true },
   { long: 'proxy-anyauth', value: false, optional: true },
+  { long: 'proxy-pac', value: true },
+  { long: 'proxy-fallback', value: true },
   { long: 'request', short: 'X', value: true },
   { long: 'header', short: 'H', value: true },
   { long: 'user-agent', short: 'A', value: true },
@@ -209,6 +215,8 @@ interface Mutable {
   proxyInsecure: number[];
   proxyUsers: ProxyUserArg[];
   proxyAuth: ProxyAuthArg[];
+  proxyPac: string | undefined;
+  proxyFallback: string[][];
   method: string | undefined;
   headers: string[];
   userAgent: string | undefined;
@@ -267,6 +275,12 @@ function apply(o: Mutable, spec: OptionSpec, value: string | undefined): void {
       } catch (e) {
         throw e instanceof ProxyAuthArgError ? new UsageError(e.message) : e;
       }
+    case 'proxy-pac':
+      if (v === '') throw new UsageError('--proxy-pac needs a URL or a file name');
+      o.proxyPac = v;
+      return;
+    case 'proxy-fallback':
+      o.proxyFallback.push(splitProxyList(v).map(withScheme));
       return;
     case 'request':
       if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(v)) throw new UsageError(`-X ${JSON.stringify(v)}: not a valid method`);
@@ -390,6 +404,8 @@ export function parseArgs(argv: readonly string[]): Command {
     proxyInsecure: [],
     proxyUsers: [],
     proxyAuth: [],
+    proxyPac: undefined,
+    proxyFallback: [],
     method: undefined,
     headers: [],
     userAgent: undefined,
@@ -503,6 +519,8 @@ export function parseArgs(argv: readonly string[]): Command {
       proxyInsecure: o.proxyInsecure,
       proxyUsers: o.proxyUsers,
       proxyAuth: o.proxyAuth,
+      proxyPac: o.proxyPac,
+      proxyFallback: o.proxyFallback,
       method: o.method,
       headers: o.headers,
       userAgent: o.userAgent,

@@ -36,6 +36,8 @@ export const EXIT = {
 /** The exit code for a request failure. */
 export function exitCodeFor(e: unknown): number {
   if (!(e instanceof BurrowError)) return EXIT.OTHER;
+  // Every route failed: the exit code of the last one's failure.
+  if (e.code === 'ERR_ALL_ROUTES_FAILED') return exitCodeFor(e.cause);
   if (e.stage === 'timeout' || e.code.endsWith('_TIMEOUT')) return EXIT.TIMEOUT;
   switch (e.code) {
     case 'ERR_INVALID_OPTION':

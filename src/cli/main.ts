@@ -40,6 +40,10 @@ all_proxy, no_proxy, with chains allowed):
                            also answers 407s, after a preemptive Basic)
       --proxy-basic[=N], --proxy-digest[=N], --proxy-ntlm[=N]
                            only this scheme (for proxy N, or every proxy)
+      --proxy-pac URL|FILE a PAC script chooses the first proxy (or DIRECT) per URL; its
+                           alternatives are tried in order; -x proxies follow its hop
+      --proxy-fallback CHAIN another chain (like -x's list; '' for direct) tried when the
+                           route fails before reaching the origin; repeatable
       --noproxy LIST       hosts to reach directly (overrides NO_PROXY; '*' = all)
       --unix-socket PATH   reach the first hop (the origin, or the first proxy) by
                            this Unix domain socket instead of TCP

@@ -10,8 +10,10 @@ import type { TlsOptions } from '../shared/options/tls.js';
 import { BurrowError } from '../errors/errors.js';
 import { noProxyMatches, proxyForUrl, type ProxyEnv } from '../request/env.js';
 import { parseProxyUrl, type ProxyHop } from '../request/proxy-url.js';
-import { request, type ViaEntry } from '../request/request.js';
+import { request, type RouteAttempt, type ViaEntry } from '../request/request.js';
 import { ACCEPT_ENCODING } from '../request/decompress.js';
+import { envPacChain } from '../request/route-choice.js';
+import { targetOf } from '../request/target.js';
 import type { Response } from '../request/response.js';
 import { parseHeaderArg, UsageError, type CliOptions } from './args.js';
 import { prepareBody, ReadError, type PreparedBody } from './body.js';
@@ -249,7 +251,9 @@ export async function runRequest(o: CliOptions, io: RunIo): Promise<number> {
 
     for (;;) {
       current = target;
-      const chain = chainFor(o, target, io.env);
+      // A PAC script (--proxy-pac, or a pac+ URL in the proxy variables) chooses the first hop; -x hops follow it.
+      const pac = o.proxyPac ?? (o.proxies === undefined ? envPacChain(targetOf(target), o.noproxy === undefined ? io.env : { ...io.env, no_proxy: o.noproxy, NO_PROXY: o.noproxy })?.[0] : undefined);
+      const chain = pac !== undefined && o.proxies === undefined ? { hops: [], urls: [], from: 'none' as const } : chainFor(o, target, io.env);
       const via = viaOf(o, chain, proxyTls, proxyCas, stageTimeout);
       const route = describeRoute(chain.hops, target);
       currentRoute = route;
@@ -293,6 +297,13 @@ export async function runRequest(o: CliOptions, io: RunIo): Promise<number> {
           decompress: o.compressed,
           ...(o.unixSocket !== undefined ? { socketPath: o.unixSocket } : {}),
           ...(cookies.jar !== undefined ? { cookies: cookies.jar } : {}),
+          ...(pac !== undefined ? { pac } : {}),
+          ...(o.proxyFallback.length > 0 ? { fallback: o.proxyFallback } : {}),
+          onRoute: (a: RouteAttempt) => {
+            if (a.outcome === 'failed') recorder.flush();
+            if (a.outcome === 'trying') recorder.route = describeRoute(a.route.map((u) => parseProxyUrl(u, 'route')), target);
+            tracer.emit({ event: 'route', t: recorder.now(), outcome: a.outcome, source: a.source, route: a.route, remembered: a.remembered, ...(a.error !== undefined ? { code: a.error.code, message: a.error.message } : {}) });
+          },
         });
       } catch (e) {
         recorder.flush();

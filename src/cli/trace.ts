@@ -17,6 +17,7 @@ export type TraceEvent =
   | { readonly event: 'done'; readonly t: number; readonly status: number; readonly bytes: number }
   | { readonly event: 'ws-closed'; readonly t: number; readonly code: number; readonly reason: string; readonly wasClean: boolean; readonly sent: number; readonly received: number }
   | { readonly event: 'warning'; readonly t: number; readonly message: string }
+  | { readonly event: 'route'; readonly t: number; readonly outcome: 'trying' | 'failed' | 'taken'; readonly source: string; readonly route: readonly string[]; readonly remembered: boolean; readonly code?: string; readonly message?: string }
   | {
       readonly event: 'error';
       readonly t: number;
@@ -87,6 +88,12 @@ export function renderEvent(ev: TraceEvent): string[] {
     }
     case 'ws-closed':
       return [`* ${ms(ev.t)}  WebSocket closed: ${ev.code}${ev.reason !== '' ? ` ${JSON.stringify(ev.reason)}` : ''} (${ev.wasClean ? 'clean' : 'not clean'}), ${ev.sent} messages sent, ${ev.received} received`];
+    case 'route': {
+      const chain = ev.route.length === 0 ? 'direct' : ev.route.join(' > ');
+      if (ev.outcome === 'trying') return [`* ${ms(ev.t)}  route   trying ${ev.source}: ${chain}${ev.remembered ? ' (failed recently: tried last)' : ''}`];
+      if (ev.outcome === 'taken') return [`* ${ms(ev.t)}  route   taken ${ev.source}: ${chain}`];
+      return [`* ${ms(ev.t)}  route   failed ${ev.source}: ${ev.code ?? ''} ${ev.message ?? ''}`];
+    }
     case 'warning':
     case 'error':
       return [];

@@ -19,7 +19,9 @@ export type ErrorStage =
   | 'http'
   | 'timeout'
   | 'websocket'
-  | 'state';
+  | 'state'
+  | 'pac'
+  | 'route';
 
 /** The kind of endpoint a hop is. */
 export type HopKind = 'origin' | 'connect' | 'socks5' | 'socks4';
@@ -101,7 +103,13 @@ export type ErrorCode =
   | 'ERR_WS_CLOSED'
   | 'ERR_WS_CLOSE_TIMEOUT'
   | 'ERR_SSE_EVENT_TOO_LARGE'
-  | 'ERR_EVENT_SOURCE';
+  | 'ERR_EVENT_SOURCE'
+  | 'ERR_PAC_FETCH'
+  | 'ERR_PAC_SCRIPT'
+  | 'ERR_PAC_TIMEOUT'
+  | 'ERR_PAC_RESULT'
+  | 'ERR_PAC_UNSUPPORTED'
+  | 'ERR_ALL_ROUTES_FAILED';
 
 /** Options accepted by the {@link BurrowError} constructor. */
 export interface BurrowErrorOptions {

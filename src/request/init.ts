@@ -7,6 +7,7 @@ import type { CookieJar } from '../cookies/jar.js';
 import type { HeadersInit } from '../shared/headers.js';
 import type { EventHandler } from '../shared/events.js';
 import type { LookupFunction } from '../shared/options/open.js';
+import type { PacInit } from '../pac/options.js';
 import type { TlsOptions } from '../shared/options/tls.js';
 import { proxyForUrl, type ProxyEnv } from './env.js';
 import type { Pool } from './pool.js';
@@ -93,6 +94,33 @@ export interface RequestInit {
    * attempt. Cookies go to the origin only, never to a proxy (docs/cookies.md).
    */
   cookies?: CookieJar;
+  /**
+   * A PAC script that chooses the route (docs/pac.md): a URL (`http:`, `https:`, `file:`), a file path, the
+   * script itself, or `{ url | script, tls, cpuTimeout, timeout, memoryLimit }`. The proxy it names is the first
+   * hop, followed by the hops of `via` if any; its alternatives (`PROXY a; PROXY b; DIRECT`) are tried in order.
+   * `via: ['pac+https://…']` and a `pac+…` proxy variable do the same.
+   */
+  pac?: PacInit;
+  /** Chains (each like `via`) tried in order when the route fails before the request reached the origin. */
+  fallback?: ReadonlyArray<readonly ViaEntry[] | string>;
+  /** How long a route that failed is tried last, ms; default 30000 (0: not remembered). */
+  failoverTtl?: number;
+  /** Called as each route is tried, fails, or is taken (the route-choice step only: with `pac` or `fallback`). Exceptions it throws are ignored. */
+  onRoute?: (attempt: RouteAttempt) => void;
+}
+
+/** A route `request()` tried (`onRoute`, `ERR_ALL_ROUTES_FAILED`'s `attempts`). */
+export interface RouteAttempt {
+  /** The route's proxies, first hop first, passwords masked (`[]`: direct). */
+  readonly route: readonly string[];
+  /** Where it came from: the PAC script (with its directive), `via` (or the environment), or `fallback[i]`. */
+  readonly source: string;
+  /** `trying`: about to be tried; `failed`: it failed before reaching the origin (`error`); `taken`: it carried the request. */
+  readonly outcome: 'trying' | 'failed' | 'taken';
+  /** Why it failed; undefined otherwise. */
+  readonly error: BurrowError | undefined;
+  /** True when it was tried last because it had failed within `failoverTtl`. */
+  readonly remembered: boolean;
 }
 
 /** The hops of `via` (or of the proxy environment variables, with `env`) for a request to `href`. */

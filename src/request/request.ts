@@ -9,11 +9,13 @@ import { REQUEST_TRACE, tracing } from '../observe/channels.js';
 import { exchange } from './exchange.js';
 import { decompressed } from './decompress.js';
 import { withCookies } from './cookies.js';
+import { failover } from './failover.js';
+import { choosesRoute } from './route-choice.js';
 import type { RequestInit } from './init.js';
 import { parseProxyChain, rememberedProxyUrl } from './proxy-url.js';
 import type { Response } from './response.js';
 
-export type { RequestBody, RequestInit, ViaEntry } from './init.js';
+export type { RequestBody, RequestInit, RouteAttempt, ViaEntry } from './init.js';
 export { routeHops } from './init.js';
 
 /**
@@ -51,10 +53,17 @@ function viaForTrace(via: RequestInit['via']): string[] {
 
 /** The steps of one call, outermost first; decompression (and `maxResponseSize`) applies to the final response. */
 function send(url: string | URL, init: RequestInit): Promise<Response> {
-  return decompressed(url, init, init.cookies === undefined ? exchange : exchangeWithCookies);
+  return decompressed(url, init, chooseRoute);
 }
 
-/** The cookie step, innermost: around each exchange (each redirect hop, each retry attempt). */
+/** Route choice (PAC, `fallback`) when the call has one, then the exchange (with its cookie step). */
+function chooseRoute(url: string | URL, init: RequestInit): Promise<Response> {
+  const next = init.cookies === undefined ? exchange : exchangeWithCookies;
+  if (choosesRoute(url, init)) return failover(url, init, next);
+  return next(url, init);
+}
+
+/** The cookie step, innermost: around each exchange (each redirect hop, each retry attempt, each route tried). */
 function exchangeWithCookies(url: string | URL, init: RequestInit): Promise<Response> {
   return withCookies(url, init, init.cookies as NonNullable<RequestInit['cookies']>, exchange);
 }

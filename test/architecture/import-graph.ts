@@ -10,7 +10,7 @@ import { dirname, join, normalize, relative } from 'node:path';
  * folder and of the folders listed before it, never after it. `testing/` is a
  * separate entry point that imports nothing of the library.
  */
-export const LAYERS: readonly string[] = ['errors', 'testing', 'shared', 'cookies', 'observe', 'transport', 'protocols', 'tunnel', 'connection', 'request', 'websocket', 'adapters', 'cli', 'index.ts'];
+export const LAYERS: readonly string[] = ['errors', 'testing', 'shared', 'cookies', 'observe', 'transport', 'protocols', 'tunnel', 'connection', 'pac', 'request', 'websocket', 'adapters', 'cli', 'index.ts'];
 
 /** One import: from which file to which, as written. */
 export interface ImportEdge {

@@ -567,6 +567,11 @@ http {
       default_type text/plain; return 200 "set\\n";
     }
     location = /cookies/echo { default_type text/plain; echo "cookie=$http_cookie"; }
+    # PAC: scripts choosing among the suite's real proxies, the first choice down (nothing listens on p.closed).
+    location = /pac/squid.pac { default_type application/x-ns-proxy-autoconfig; add_header cache-control "max-age=60"; return 200 "function FindProxyForURL(url, host) { return 'PROXY 127.0.0.1:${p.closed}; PROXY 127.0.0.1:${p.squid}'; }"; }
+    location = /pac/dante4.pac { default_type application/x-ns-proxy-autoconfig; return 200 "function FindProxyForURL(url, host) { return 'SOCKS 127.0.0.1:${p.closed}; SOCKS 127.0.0.1:${p.dante}'; }"; }
+    location = /pac/dante.pac { default_type application/x-ns-proxy-autoconfig; return 200 "function FindProxyForURL(url, host) { return 'SOCKS5 127.0.0.1:${p.closed}; SOCKS5 127.0.0.1:${p.dante}'; }"; }
+    location = /pac/by-host.pac { default_type application/x-ns-proxy-autoconfig; return 200 "function FindProxyForURL(url, host) { if (isPlainHostName(host) || shExpMatch(host, 'localhost')) return 'PROXY 127.0.0.1:${p.closed}; SOCKS5 127.0.0.1:${p.dante}; DIRECT'; return 'DIRECT'; }"; }
   }
 }
 `;
