@@ -275,6 +275,7 @@ function apply(o: Mutable, spec: OptionSpec, value: string | undefined): void {
       } catch (e) {
         throw e instanceof ProxyAuthArgError ? new UsageError(e.message) : e;
       }
+      return;
     case 'proxy-pac':
       if (v === '') throw new UsageError('--proxy-pac needs a URL or a file name');
       o.proxyPac = v;
