@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // `npm run soak`: minutes of load, outside CI's budget. Two parts:
 //
-//   restart   1 000 concurrent requests through one HTTP/2 proxy (real nghttpx, squid behind it, nginx as the
-//             origin; the peers of test/peers/harness.ts, so: root and the Debian packages), the proxy killed
+//   restart   1 000 concurrent requests through one HTTP/2 proxy (real nghttpx, squid behind it, nginx over
+//             TLS with HTTP/2 as the origin; the peers of test/peers/harness.ts, so: root and the Debian packages), the proxy killed
 //             when 300 have completed and started again at once; then 1 000 more. Every request must end
 //             (success or a typed BurrowError) within the bound; the second wave must all succeed; nginx's
 //             access log says how many times each request reached the origin.
@@ -15,7 +15,7 @@
 // Needs `npm run build` (dist/) and `npx tsc -p tsconfig.json` (.build/, for the peer harness).
 import { fork } from 'node:child_process';
 import { readFileSync, existsSync } from 'node:fs';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as net from 'node:net';
@@ -57,7 +57,7 @@ async function restartPart() {
     const pool = new burrow.Pool();
     const tls = { ca: peers.ca };
     const via = [{ url: `h2://127.0.0.1:${peers.ports.nghttpxTls}`, tls }];
-    const url = (wave, i) => `https://127.0.0.1:${peers.ports.nginxTlsH1}/small?wave=${wave}&id=${i}`;
+    const url = (wave, i) => `https://127.0.0.1:${peers.ports.nginxTls}/small?wave=${wave}&id=${i}`;
     const BOUND = 60_000;
     const wave = async (w, n, onDone) => {
       const outcomes = await Promise.all(
@@ -83,6 +83,8 @@ async function restartPart() {
     const pidFile = join(dir, 'nghttpx', 'nghttpx.pid');
     const kill = async () => {
       const pid = Number(readFileSync(pidFile, 'utf8').trim());
+      // The master and its worker (which holds the listening socket and the connections).
+      spawnSync('pkill', ['-KILL', '-P', String(pid)]);
       process.kill(pid, 'SIGKILL');
       killedAt = performance.now();
       // nghttpx's worker may outlive its master for a moment: wait until the port is free, then start it again.
@@ -129,7 +131,7 @@ async function restartPart() {
     const text = [
       `### Proxy killed and restarted under 1 000 concurrent requests`,
       '',
-      `nghttpx ${peers.versions.nghttpx ?? ''} (HTTP/2 CONNECT over TLS, squid behind it) → nginx over TLS (HTTP/1.1 only: one tunnel per request in flight), \`GET /small\`, one \`Pool\`. The proxy was SIGKILLed when 300 responses of wave 1 had arrived and started again; it accepted again after ${(restartMs / 1000).toFixed(2)} s. Every request is bounded by a 60 s total timeout.`,
+      `${peers.versions.nghttpx ?? 'nghttpx'} (HTTP/2 CONNECT over TLS, squid behind it) → nginx over TLS with HTTP/2 (the requests multiplexed in the tunnels the pool opens), \`GET /small\`, one \`Pool\`. The proxy was SIGKILLed when 300 responses of wave 1 had arrived and started again; it accepted again after ${(restartMs / 1000).toFixed(2)} s. Every request is bounded by a 60 s total timeout.`,
       '',
       '| wave | succeeded | failed | failures | untyped errors | ids that reached nginx | ids that reached it twice | slowest request | wave time |',
       '|---|---:|---:|---|---:|---:|---:|---:|---:|',
