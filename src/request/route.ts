@@ -57,6 +57,8 @@ export interface RouteOrigin {
    * port; the rest of the chain continues from it.
    */
   readonly socketPath?: string | undefined;
+  /** `'1.0'`: HTTP/1.0 requests on the origin's HTTP/1.1 layer (a route of its own in the pool). */
+  readonly version?: '1.0';
 }
 
 /** When each layer of a route came up. */
@@ -110,7 +112,7 @@ export function routeKey(hops: readonly RouteHop[], origin: RouteOrigin): string
     const o = h.options;
     k += `${p.scheme}\n${p.host}\n${p.port}\n${credentialsPart(p.username, p.password)}\n${tlsKey(o.tls)}\n${part(o.connectTimeout)}\n${part(o.tlsHandshakeTimeout)}\n${part(o.socksTimeout)}\n|\n`;
   }
-  const key = `${k}${origin.scheme}\n${origin.host}\n${origin.port}\n${tlsKey(origin.tls)}\n${JSON.stringify(origin.protocols)}\n${part(origin.tlsHandshakeTimeout)}`;
+  const key = `${k}${origin.scheme}\n${origin.host}\n${origin.port}\n${tlsKey(origin.tls)}\n${JSON.stringify(origin.protocols)}\n${part(origin.tlsHandshakeTimeout)}${origin.version === undefined ? '' : `\nHTTP/${origin.version}`}`;
   return origin.socketPath === undefined ? key : `${key}\nunix\n${JSON.stringify(origin.socketPath)}`;
 }
 
