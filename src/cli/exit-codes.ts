@@ -50,6 +50,8 @@ export function exitCodeFor(e: unknown): number {
       return EXIT.TLS;
     case 'ERR_CONNECT_STATUS':
       return EXIT.PROXY_REFUSED;
+    case 'ERR_TOO_MANY_REDIRECTS':
+      return EXIT.TOO_MANY_REDIRECTS;
     case 'ERR_WS_HANDSHAKE':
     case 'ERR_WS_UNSUPPORTED':
       return EXIT.HTTP_ERROR;
