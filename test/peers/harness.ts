@@ -546,6 +546,14 @@ http {
       echo -n "event: tick\\r\\ndata: two\\r\\ndata: lines\\r\\n\\r\\n"; echo_flush;
       echo -n "retry: 20\\nid: 2\\ndata: last-event-id=$http_last_event_id\\n\\n";
     }
+    # request(): redirects
+    location = /redirect-301 { absolute_redirect off; return 301 /small; }
+    location = /redirect-302 { return 302 /small; }
+    location = /redirect-303 { absolute_redirect off; return 303 /small; }
+    location = /redirect-307 { absolute_redirect off; return 307 /echo; }
+    location = /redirect-308 { absolute_redirect off; return 308 /echo; }
+    location = /redirect-chain { absolute_redirect off; return 302 /redirect-301; }
+    location = /redirect-loop { absolute_redirect off; return 302 /redirect-loop; }
   }
 }
 `;
