@@ -380,7 +380,7 @@ export async function openRoute(
     }
     const wantRaw = origin.protocols[0] === 'raw';
     if (protocol === 'websocket' || (protocol === 'raw') !== wantRaw) throw new BurrowError('ERR_BAD_STATE', `the route ended in a ${protocol} layer`, { stage: 'state' });
-    layers.push({ kind: protocol === 'http2' ? 'HTTP/2' : protocol === 'raw' ? 'raw' : 'HTTP/1.1', host: origin.host, port: origin.port, atMs: at() });
+    layers.push({ kind: protocol === 'http2' ? 'HTTP/2' : protocol === 'raw' ? 'raw' : origin.version === '1.0' ? 'HTTP/1.0' : 'HTTP/1.1', host: origin.host, port: origin.port, atMs: at() });
     return { conn, tunnel, protocol, layers };
   } catch (err) {
     await conn.close();

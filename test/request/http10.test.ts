@@ -66,6 +66,7 @@ describe('request(): HTTP/1.0', () => {
     const url = `http://127.0.0.1:${o.server.port}/old`;
     const res = await request(url, { protocols: ['http/1.0'], pool });
     assert.equal(res.version, '1.0');
+    assert.equal(res.info.layers[res.info.layers.length - 1]?.kind, 'HTTP/1.0');
     assert.equal(await res.text(), 'until the end');
     assert.equal(o.heads[0], `GET /old HTTP/1.0\r\nhost: 127.0.0.1:${o.server.port}\r\n\r\n`);
     const again = await request(url, { protocols: ['http/1.0'], pool });
