@@ -12,8 +12,8 @@ import { isBurrowError } from '../../src/errors/errors.js';
 import { startConnectProxy, type TestConnectProxy } from '../../src/testing/connect-proxy.js';
 import { assertNoLeaks, resourceSnapshot } from '../helpers/leaks.js';
 
-/** What the origin does with the request of connection number `n` (0 first): `reset` or a raw response. */
-type Script = (n: number, head: string) => 'reset' | string;
+/** What the origin does with request `k` (0 first) of connection `n` (0 first): `reset`, or a raw response (then `close` or keep the connection). */
+type Script = (n: number, head: string, k: number) => 'reset' | string | { keep: string };
 
 /** A raw origin: reads one request head per connection and does what `script` says (then closes). */
 async function startRawOrigin(script: Script): Promise<{ url: string; port: number; heads: string[]; close(): Promise<void> }> {
@@ -25,6 +25,7 @@ async function startRawOrigin(script: Script): Promise<{ url: string; port: numb
     s.on('close', () => sockets.delete(s));
     s.on('error', () => {});
     const i = n++;
+    let k = 0;
     let got = '';
     s.on('data', (c: Buffer) => {
       got += c.toString('latin1');
@@ -33,9 +34,10 @@ async function startRawOrigin(script: Script): Promise<{ url: string; port: numb
       const head = got.slice(0, end);
       got = got.slice(end + 4);
       heads.push(head);
-      const what = script(i, head);
+      const what = script(i, head, k++);
       if (what === 'reset') s.resetAndDestroy();
-      else s.end(what);
+      else if (typeof what === 'string') s.end(what);
+      else s.write(what.keep);
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -93,6 +95,22 @@ describe('request(): retries', () => {
     assert.equal(await res.text(), 'ok');
     assert.equal(o.heads.length, 3);
     assert.deepEqual(r.infos.map((i) => [i.attempt, i.error?.code, i.status]), [[1, 'ERR_CONNECTION_CLOSED', undefined], [2, 'ERR_CONNECTION_CLOSED', undefined]]);
+    await o.close();
+  });
+
+  it('a pooled connection the server dropped: the GET goes again on a new connection, the dead one is not reused', async () => {
+    const keep = { keep: 'HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok' };
+    const o = await startRawOrigin((n, _head, k) => (n === 0 && k === 1 ? 'reset' : keep));
+    const own = new Pool();
+    const r = recorder();
+    const first = await request(`${o.url}/`, { pool: own, retry: { backoff: r.backoff } });
+    assert.equal(await first.text(), 'ok');
+    const second = await request(`${o.url}/`, { pool: own, retry: { backoff: r.backoff } });
+    assert.equal(await second.text(), 'ok');
+    assert.equal(second.info.reused, false);
+    assert.deepEqual(r.infos.map((i) => i.error?.code), ['ERR_CONNECTION_CLOSED']);
+    assert.equal(o.heads.length, 3);
+    await own.close();
     await o.close();
   });
 
