@@ -6,6 +6,7 @@
  */
 export { open } from './connection/open.js';
 export { request, type RequestBody, type RequestInit, type ViaEntry } from './request/request.js';
+export type { Hop, RedirectInfo, RedirectMode, RedirectOverride, RetryInfo, RetryOptions } from './request/request.js';
 export { WebSocket, type BinaryType, type WebSocketEventHandler, type WebSocketInit } from './websocket/websocket.js';
 export { CloseEvent, WebSocketErrorEvent, type CloseEventInit } from './websocket/events.js';
 export type { WsMessageData } from './websocket/queue.js';
@@ -13,6 +14,7 @@ export { Response, type DecodedBody, type ResponseInfo } from './request/respons
 export { ACCEPT_ENCODING, ZSTD_SUPPORTED } from './request/decompress.js';
 export { EventSource, EventSourceErrorEvent, type EventSourceEventHandler, type EventSourceInit } from './request/sse/event-source.js';
 export { SseParser, type SseEvent, type SseOptions } from './request/sse/parser.js';
+export type { RedirectHop } from './request/response.js';
 export { Pool, defaultPool, type AcquireOptions, type Lease, type PoolOptions } from './request/pool.js';
 export type { LayerTiming, OpenRoute, ViaHopOptions } from './request/route.js';
 export type { ProxyAuthOptions, ProxyAuthScheme } from './protocols/proxy-auth/index.js';

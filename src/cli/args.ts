@@ -78,7 +78,7 @@ export interface CliOptions {
   readonly traceJson: string | undefined;
   readonly cacert: string | undefined;
   readonly insecure: boolean;
-  readonly protocols: readonly ('http' | 'http2')[] | undefined;
+  readonly protocols: readonly ('http' | 'http2' | 'http/1.0')[] | undefined;
   /** Seconds. */
   readonly connectTimeout: number | undefined;
   /** Seconds. */
@@ -136,6 +136,7 @@ const SPECS: readonly OptionSpec[] = [
   { long: 'cacert', value: true },
   { long: 'insecure', short: 'k', value: false },
   { long: 'http1.1', value: false },
+  { long: 'http1.0', short: '0', value: false },
   { long: 'http2', value: false },
   { long: 'connect-timeout', value: true },
   { long: 'max-time', short: 'm', value: true },
@@ -233,7 +234,7 @@ interface Mutable {
   traceJson: string | undefined;
   cacert: string | undefined;
   insecure: boolean;
-  protocols: ('http' | 'http2')[] | undefined;
+  protocols: ('http' | 'http2' | 'http/1.0')[] | undefined;
   connectTimeout: number | undefined;
   maxTime: number | undefined;
   fail: boolean;
@@ -343,6 +344,9 @@ function apply(o: Mutable, spec: OptionSpec, value: string | undefined): void {
       return;
     case 'http1.1':
       o.protocols = ['http'];
+      return;
+    case 'http1.0':
+      o.protocols = ['http/1.0'];
       return;
     case 'http2':
       o.protocols = ['http2'];

@@ -53,6 +53,8 @@ export function exitCodeFor(e: unknown): number {
     case 'ERR_CONNECT_STATUS':
     case 'ERR_PROXY_AUTH':
       return EXIT.PROXY_REFUSED;
+    case 'ERR_TOO_MANY_REDIRECTS':
+      return EXIT.TOO_MANY_REDIRECTS;
     case 'ERR_WS_HANDSHAKE':
     case 'ERR_WS_UNSUPPORTED':
       return EXIT.HTTP_ERROR;

@@ -67,6 +67,7 @@ TLS and protocols:
       --cacert FILE        CA certificates (PEM) for the origin
   -k, --insecure           do not verify the origin's certificate (warns)
       --http1.1            HTTP/1.1 with the origin
+  -0, --http1.0            HTTP/1.0 with the origin (no keep-alive unless it offers it)
       --http2              HTTP/2 with the origin (h2 over TLS, h2c prior knowledge)
 Time limits:
       --connect-timeout S  the connection phase (every hop), seconds

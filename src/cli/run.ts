@@ -10,7 +10,7 @@ import type { TlsOptions } from '../shared/options/tls.js';
 import { BurrowError } from '../errors/errors.js';
 import { noProxyMatches, proxyForUrl, type ProxyEnv } from '../request/env.js';
 import { parseProxyUrl, type ProxyHop } from '../request/proxy-url.js';
-import { request, type RouteAttempt, type ViaEntry } from '../request/request.js';
+import { request, type RedirectInfo, type RedirectOverride, type RouteAttempt, type ViaEntry } from '../request/request.js';
 import { ACCEPT_ENCODING } from '../request/decompress.js';
 import { envPacChain } from '../request/route-choice.js';
 import { targetOf } from '../request/target.js';
@@ -24,6 +24,7 @@ import { describeRoute, type HopDesc, type LayerEvent } from './route-trace.js';
 import { openTracing, type Tracer } from './trace.js';
 import { maskCredentialHeaders, maskUrl } from '../shared/redact.js';
 import { hopAuth, ProxyAuthArgError, proxyAuthHops } from './proxy-auth-args.js';
+import type { HeaderList } from '../shared/headers.js';
 
 /** What a run talks to. */
 export interface RunIo {
@@ -38,10 +39,6 @@ export interface RunIo {
 
 /** A CA file could not be read (curl: CURLE_SSL_CACERT_BADFILE). */
 export const EXIT_CACERT = 77;
-
-const REDIRECTS = new Set([301, 302, 303, 307, 308]);
-/** Headers not sent to another origin after a redirect. */
-const CROSS_ORIGIN_DROPPED = ['authorization', 'cookie', 'host'];
 
 /** A failure with its exit code. */
 export class CliFailure extends Error {
@@ -195,10 +192,6 @@ function hopAfter(last: LayerEvent | undefined, route: readonly HopDesc[]): HopD
   return route[Math.min(last.hop + (done ? 1 : 0), route.length - 1)];
 }
 
-function sameOrigin(a: URL, b: URL): boolean {
-  return a.protocol === b.protocol && a.host === b.host;
-}
-
 /** Runs a request as the command line says. Returns the exit code. */
 export async function runRequest(o: CliOptions, io: RunIo): Promise<number> {
   const err = (s: string): void => {
@@ -236,154 +229,143 @@ export async function runRequest(o: CliOptions, io: RunIo): Promise<number> {
     const stageTimeout = o.connectTimeout === undefined ? undefined : Math.round(o.connectTimeout * 1000);
     const deadline = o.maxTime === undefined ? undefined : recorder.now() + o.maxTime * 1000;
 
-    let target = new URL(o.url);
+    const target = new URL(o.url);
     const outputName = o.output ?? (o.remoteName ? remoteName(target) : undefined);
     let method = o.method ?? (o.head ? 'HEAD' : body !== undefined ? 'POST' : 'GET');
-    let sendBody = body;
-    let headers = buildHeaders(o, target, io.version, body);
+    const headers = buildHeaders(o, target, io.version, body);
     if (cookies.pairs !== undefined) headers.push(['cookie', cookies.pairs]);
-    let redirects = 0;
     const progressWanted = outputName !== undefined && outputName !== '-' && !o.silent && (io.stderr.isTTY === true || io.env['BURROW_FORCE_PROGRESS'] === '1');
     const output = (): Sink => {
       sink ??= outputName === undefined || outputName === '-' ? streamSink(io.stdout, 'stdout') : fileSink(outputName);
       return sink;
     };
 
-    for (;;) {
-      current = target;
-      // A PAC script (--proxy-pac, or a pac+ URL in the proxy variables) chooses the first hop; -x hops follow it.
-      const pac = o.proxyPac ?? (o.proxies === undefined ? envPacChain(targetOf(target), o.noproxy === undefined ? io.env : { ...io.env, no_proxy: o.noproxy, NO_PROXY: o.noproxy })?.[0] : undefined);
-      const chain = pac !== undefined && o.proxies === undefined ? { hops: [], urls: [], from: 'none' as const } : chainFor(o, target, io.env);
+    // A PAC script (--proxy-pac, or a pac+ URL in the proxy variables) chooses the first hop; -x hops follow it.
+    const pac = o.proxyPac ?? (o.proxies === undefined ? envPacChain(targetOf(target), o.noproxy === undefined ? io.env : { ...io.env, no_proxy: o.noproxy, NO_PROXY: o.noproxy })?.[0] : undefined);
+    /** Starts the trace of a request to `t` (the first, or a redirect's) and returns its proxy chain. */
+    const begin = (t: URL, m: string, hs: HeaderList): ViaEntry[] => {
+      current = t;
+      const chain = pac !== undefined && o.proxies === undefined ? { hops: [], urls: [], from: 'none' as const } : chainFor(o, t, io.env);
       const via = viaOf(o, chain, proxyTls, proxyCas, stageTimeout);
-      const route = describeRoute(chain.hops, target);
+      const route = describeRoute(chain.hops, t);
       currentRoute = route;
       recorder.route = route;
-      tracer.emit({ event: 'start', t: recorder.now(), method, url: maskUrl(target), route, proxiesFrom: chain.from });
-
-      const path = `${target.pathname}${target.search}` || '/';
-      const sentHeaders = headers;
+      tracer.emit({ event: 'start', t: recorder.now(), method: m, url: maskUrl(t), route, proxiesFrom: chain.from });
+      const path = `${t.pathname}${t.search}` || '/';
       recorder.onRequest = (protocol) => {
-        tracer.emit({ event: 'request', t: recorder.now(), method, path, protocol, headers: maskCredentialHeaders(sentHeaders) });
+        tracer.emit({ event: 'request', t: recorder.now(), method: m, path, protocol, headers: maskCredentialHeaders(hs) });
       };
-      // --connect-timeout also bounds the whole connection phase, every hop together.
-      const ac = new AbortController();
-      let connectDeadlineHit = false;
-      recorder.onOpening = () => {
-        if (stageTimeout === undefined) return () => {};
-        const timer = setTimeout(() => {
-          connectDeadlineHit = true;
-          ac.abort();
-        }, stageTimeout);
-        return () => clearTimeout(timer);
-      };
-      const total = deadline === undefined ? undefined : Math.max(1, Math.round(deadline - recorder.now()));
+      return via;
+    };
 
-      let res: Response;
-      try {
-        res = await request(target, {
-          method,
-          headers: sentHeaders,
-          body: sendBody === undefined ? null : sendBody.open(),
-          via,
-          tls: originTls,
-          ...(o.protocols !== undefined ? { protocols: o.protocols } : {}),
-          timeouts: {
-            ...(stageTimeout !== undefined ? { connect: stageTimeout, tlsHandshake: stageTimeout } : {}),
-            ...(total !== undefined ? { total } : {}),
-          },
-          pool: recorder.pool,
-          events: recorder.events,
-          signal: ac.signal,
-          decompress: o.compressed,
-          ...(o.unixSocket !== undefined ? { socketPath: o.unixSocket } : {}),
-          ...(cookies.jar !== undefined ? { cookies: cookies.jar } : {}),
-          ...(pac !== undefined ? { pac } : {}),
-          ...(o.proxyFallback.length > 0 ? { fallback: o.proxyFallback } : {}),
-          onRoute: (a: RouteAttempt) => {
-            if (a.outcome === 'failed') recorder.flush();
-            if (a.outcome === 'trying') recorder.route = describeRoute(a.route.map((u) => parseProxyUrl(u, 'route')), target);
-            tracer.emit({ event: 'route', t: recorder.now(), outcome: a.outcome, source: a.source, route: a.route, remembered: a.remembered, ...(a.error !== undefined ? { code: a.error.code, message: a.error.message } : {}) });
-          },
+    // --connect-timeout also bounds the whole connection phase of each route, every hop together.
+    const ac = new AbortController();
+    let connectDeadlineHit = false;
+    recorder.onOpening = () => {
+      if (stageTimeout === undefined) return () => {};
+      const timer = setTimeout(() => {
+        connectDeadlineHit = true;
+        ac.abort();
+      }, stageTimeout);
+      return () => clearTimeout(timer);
+    };
+    const total = deadline === undefined ? undefined : Math.max(1, Math.round(deadline - recorder.now()));
+
+    // -L: the library follows the redirects (its rules for methods, bodies and headers to another origin);
+    // onRedirect keeps the trace, the -i output of each redirect and the route chosen per URL.
+    const onRedirect = async (r: RedirectInfo): Promise<RedirectOverride> => {
+      tracer.emit({ event: 'response', t: recorder.now(), status: r.status, version: r.response.version, headers: r.response.headers });
+      if (o.include || o.head) await output().write(headerBlock(r.response));
+      if (r.body && body !== undefined && !body.replayable) throw new CliFailure(`cannot send the body from stdin again for the ${r.status} redirect to ${maskUrl(r.to)}`, EXIT.OTHER);
+      tracer.emit({ event: 'redirect', t: recorder.now(), status: r.status, to: maskUrl(r.to), method: r.method, dropped: r.dropped });
+      method = r.method;
+      const via = begin(r.to, r.method, r.headers);
+      return r.body && body !== undefined ? { via, body: body.open() } : { via };
+    };
+
+    let res: Response;
+    try {
+      res = await request(target, {
+        method,
+        headers,
+        body: body === undefined ? null : body.open(),
+        via: begin(target, method, headers),
+        tls: originTls,
+        ...(o.protocols !== undefined ? { protocols: o.protocols } : {}),
+        timeouts: {
+          ...(stageTimeout !== undefined ? { connect: stageTimeout, tlsHandshake: stageTimeout } : {}),
+          ...(total !== undefined ? { total } : {}),
+        },
+        pool: recorder.pool,
+        events: recorder.events,
+        signal: ac.signal,
+        decompress: o.compressed,
+        ...(o.unixSocket !== undefined ? { socketPath: o.unixSocket } : {}),
+        retry: false,
+        redirect: o.location ? 'follow' : 'manual',
+        maxRedirects: o.maxRedirs,
+        onRedirect,
+        ...(cookies.jar !== undefined ? { cookies: cookies.jar } : {}),
+        ...(pac !== undefined ? { pac } : {}),
+        ...(o.proxyFallback.length > 0 ? { fallback: o.proxyFallback } : {}),
+        onRoute: (a: RouteAttempt) => {
+          if (a.outcome === 'failed') recorder.flush();
+          if (a.outcome === 'trying') recorder.route = describeRoute(a.route.map((u) => parseProxyUrl(u, 'route')), current ?? target);
+          tracer.emit({ event: 'route', t: recorder.now(), outcome: a.outcome, source: a.source, route: a.route, remembered: a.remembered, ...(a.error !== undefined ? { code: a.error.code, message: a.error.message } : {}) });
+        },
+      });
+    } catch (e) {
+      recorder.flush();
+      if (connectDeadlineHit && e instanceof BurrowError && e.code === 'ERR_ABORTED') {
+        const last = lastLayer === undefined ? 'none' : `hop ${lastLayer.hop} ${lastLayer.event.toUpperCase()}`;
+        const h = hopAfter(lastLayer, currentRoute);
+        // request() names the hop and stage it was waiting for when the route was not up yet.
+        const during = e.details['during'];
+        const hop = e.hop ?? (h !== undefined ? { index: h.index, kind: h.kind, host: h.host, port: h.port, transport: h.transport } : undefined);
+        const waiting = typeof during === 'string' ? ` (waiting for ${during})` : '';
+        throw new BurrowError('ERR_CONNECT_TIMEOUT', `the route to ${current?.host ?? target.host} was not up within ${o.connectTimeout ?? 0} s (--connect-timeout); last layer up: ${last}${waiting}`, {
+          stage: 'timeout',
+          hop,
+          details: { timeoutMs: stageTimeout ?? 0, ...(typeof during === 'string' ? { during } : {}) },
         });
-      } catch (e) {
-        recorder.flush();
-        if (connectDeadlineHit && e instanceof BurrowError && e.code === 'ERR_ABORTED') {
-          const last = lastLayer === undefined ? 'none' : `hop ${lastLayer.hop} ${lastLayer.event.toUpperCase()}`;
-          const h = hopAfter(lastLayer, route);
-          // request() names the hop and stage it was waiting for when the route was not up yet.
-          const during = e.details['during'];
-          const hop = e.hop ?? (h !== undefined ? { index: h.index, kind: h.kind, host: h.host, port: h.port, transport: h.transport } : undefined);
-          const waiting = typeof during === 'string' ? ` (waiting for ${during})` : '';
-          throw new BurrowError('ERR_CONNECT_TIMEOUT', `the route to ${target.host} was not up within ${o.connectTimeout ?? 0} s (--connect-timeout); last layer up: ${last}${waiting}`, {
-            stage: 'timeout',
-            hop,
-            details: { timeoutMs: stageTimeout ?? 0, ...(typeof during === 'string' ? { during } : {}) },
-          });
-        }
-        throw e;
       }
-      tracer.emit({ event: 'response', t: recorder.now(), status: res.status, version: res.version, headers: res.decoded?.headers ?? res.headers });
-
-      const location = res.header('location');
-      if (o.location && REDIRECTS.has(res.status) && location !== undefined) {
-        if (o.include || o.head) await output().write(headerBlock(res));
-        res.cancel();
-        if (++redirects > o.maxRedirs) throw new CliFailure(`more than ${o.maxRedirs} redirects (--max-redirs)`, EXIT.TOO_MANY_REDIRECTS);
-        let next: URL;
-        try {
-          next = new URL(location, target);
-        } catch {
-          throw new CliFailure(`the redirect location ${JSON.stringify(location)} is not a valid URL`, EXIT.OTHER);
-        }
-        if (next.protocol !== 'http:' && next.protocol !== 'https:') throw new CliFailure(`not following a redirect to ${next.protocol} (${maskUrl(next)})`, EXIT.OTHER);
-        const toGet = res.status === 303 ? method !== 'HEAD' : (res.status === 301 || res.status === 302) && method === 'POST';
-        if (toGet) {
-          method = 'GET';
-          if (sendBody !== undefined) {
-            sendBody = undefined;
-            headers = headers.filter(([k]) => k !== 'content-length' && !(k === 'content-type' && !o.headers.some((h) => /^content-type:/i.test(h))));
-          }
-        } else if (sendBody !== undefined && !sendBody.replayable) {
-          throw new CliFailure(`cannot send the body from stdin again for the ${res.status} redirect to ${maskUrl(next)}`, EXIT.OTHER);
-        }
-        const dropped: string[] = [];
-        if (!sameOrigin(target, next)) {
-          for (const name of CROSS_ORIGIN_DROPPED) {
-            if (name !== 'host' && headers.some(([k]) => k === name)) dropped.push(name);
-          }
-          headers = headers.filter(([k]) => !CROSS_ORIGIN_DROPPED.includes(k));
-          headers.unshift(['host', next.host]);
-        }
-        tracer.emit({ event: 'redirect', t: recorder.now(), status: res.status, to: maskUrl(next), method, dropped });
-        target = next;
-        continue;
+      if (e instanceof BurrowError && e.code === 'ERR_TOO_MANY_REDIRECTS') throw new CliFailure(`more than ${o.maxRedirs} redirects (--max-redirs)`, EXIT.TOO_MANY_REDIRECTS);
+      if (e instanceof BurrowError && e.code === 'ERR_REDIRECT_LOCATION') {
+        const location = String(e.details['location']);
+        throw new CliFailure(
+          e.details['reason'] === 'scheme' ? `not following a redirect to ${location}` : `the redirect location ${JSON.stringify(location)} is not a valid URL`,
+          EXIT.OTHER,
+        );
       }
-
-      if (o.fail && res.status >= 400) {
-        res.cancel();
-        throw new CliFailure(`origin ${target.protocol}//${target.host}: ${maskUrl(target)} returned HTTP ${res.status} (--fail) [stage http]`, EXIT.HTTP_ERROR);
-      }
-
-      const out = output();
-      if (o.include || o.head) await out.write(headerBlock(res));
-      let bytes = 0;
-      if (method === 'HEAD') {
-        res.cancel();
-      } else {
-        const length = res.header('content-length');
-        const bar = progressWanted ? new ProgressBar(err, length !== undefined && /^\d+$/.test(length) ? Number(length) : undefined) : undefined;
-        for await (const chunk of res.body) {
-          bytes += chunk.length;
-          bar?.add(chunk.length);
-          await out.write(chunk);
-        }
-        bar?.finish();
-      }
-      await out.close();
-      tracer.emit({ event: 'done', t: recorder.now(), status: res.status, bytes });
-      if (tracer.writeError !== undefined) throw new WriteError(`writing the trace to ${o.traceJson ?? ''} failed: ${tracer.writeError.message}`);
-      return EXIT.OK;
+      throw e;
     }
+    tracer.emit({ event: 'response', t: recorder.now(), status: res.status, version: res.version, headers: res.decoded?.headers ?? res.headers });
+
+    if (o.fail && res.status >= 400) {
+      res.cancel();
+      const at = current ?? target;
+      throw new CliFailure(`origin ${at.protocol}//${at.host}: ${maskUrl(at)} returned HTTP ${res.status} (--fail) [stage http]`, EXIT.HTTP_ERROR);
+    }
+
+    const out = output();
+    if (o.include || o.head) await out.write(headerBlock(res));
+    let bytes = 0;
+    if (method === 'HEAD') {
+      res.cancel();
+    } else {
+      const length = res.header('content-length');
+      const bar = progressWanted ? new ProgressBar(err, length !== undefined && /^\d+$/.test(length) ? Number(length) : undefined) : undefined;
+      for await (const chunk of res.body) {
+        bytes += chunk.length;
+        bar?.add(chunk.length);
+        await out.write(chunk);
+      }
+      bar?.finish();
+    }
+    await out.close();
+    tracer.emit({ event: 'done', t: recorder.now(), status: res.status, bytes });
+    if (tracer.writeError !== undefined) throw new WriteError(`writing the trace to ${o.traceJson ?? ''} failed: ${tracer.writeError.message}`);
+    return EXIT.OK;
   } catch (e) {
     return reportFailure(e, o, { url: current, route: currentRoute, tracer, now: recorder.now(), err });
   } finally {

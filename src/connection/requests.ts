@@ -38,6 +38,12 @@ export interface RequestOptions {
   replyTo?: ReplyTo;
   /** This stream's events go to this handler instead of the connection's (`streamStart` … `streamEnd`). */
   events?: EventHandler;
+  /**
+   * `'1.0'`: send an HTTP/1.0 request (HTTP/1.1 layers only; ignored by HTTP/2). No chunked encoding (a
+   * streamed body needs a `content-length`), and the connection is closed after the response unless the
+   * server answers `connection: keep-alive` (Gun's `version` option, per request here).
+   */
+  version?: '1.0' | '1.1';
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -75,7 +81,8 @@ export class Requests {
     const tunnel = opts?.tunnel;
     const flow = opts?.flow;
     const send = (layer: HttpLayer): void => {
-      layer.request({ ref, method, path, headers, body, flow: flow ?? (layer.protocol === 'http2' ? config.http2.flow : config.http.flow) });
+      const spec = { ref, method, path, headers, body, flow: flow ?? (layer.protocol === 'http2' ? config.http2.flow : config.http.flow) };
+      layer.request(opts?.version === '1.0' ? { ...spec, version: '1.0' } : spec);
     };
     const fail = (error: BurrowError): void => this.#p.stack.deliver({ type: 'error', ref, error });
     if (guard.busy) this.later(ref, () => router.open(ref, tunnel, send, fail));
@@ -301,6 +308,9 @@ export function checkRequestOptions(opts: RequestOptions | undefined): void {
   checkFlow('flow', opts?.flow);
   if (opts?.replyTo !== undefined && typeof opts.replyTo !== 'function') {
     throw new BurrowError('ERR_INVALID_OPTION', 'invalid option replyTo: must be a function', { stage: 'options', details: { option: 'replyTo' } });
+  }
+  if (opts?.version !== undefined && opts.version !== '1.0' && opts.version !== '1.1') {
+    throw new BurrowError('ERR_INVALID_OPTION', "invalid option version: '1.0' or '1.1'", { stage: 'options', details: { option: 'version' } });
   }
 }
 

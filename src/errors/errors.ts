@@ -96,6 +96,10 @@ export type ErrorCode =
   | 'ERR_REQUEST_TIMEOUT'
   | 'ERR_DECOMPRESS'
   | 'ERR_RESPONSE_TOO_LARGE'
+  | 'ERR_TOO_MANY_REDIRECTS'
+  | 'ERR_REDIRECT_LOCATION'
+  | 'ERR_REDIRECT_REFUSED'
+  | 'ERR_BODY_NOT_REPLAYABLE'
   | 'ERR_CALLBACK'
   | 'ERR_WS_HANDSHAKE'
   | 'ERR_WS_UNSUPPORTED'
@@ -161,6 +165,13 @@ export class BurrowError extends Error {
   /** The same error describing another hop (used where the layer above knows more about the hop). */
   withHop(hop: HopInfo): BurrowError {
     const e = new BurrowError(this.code, this.#bare, { stage: this.stage, hop, cause: this.cause, details: this.details, response: this.response });
+    e.stack = this.stack;
+    return e;
+  }
+
+  /** The same error with more details, `note` appended to its message (used where a layer above adds what it knows, e.g. retry attempts). */
+  withDetails(details: Readonly<Record<string, string | number | boolean>>, note: string): BurrowError {
+    const e = new BurrowError(this.code, `${this.#bare}${note}`, { stage: this.stage, hop: this.hop, cause: this.cause, details: { ...this.details, ...details }, response: this.response });
     e.stack = this.stack;
     return e;
   }

@@ -9,6 +9,7 @@ import type { TlsOptions } from '../shared/options/tls.js';
 import { checkTimeout } from '../shared/options/validate.js';
 import { checkSocketPath } from '../shared/options/open.js';
 import type { StreamMessage } from '../shared/messages.js';
+import type { RequestOptions } from '../connection/connection.js';
 import type { StreamRef } from '../shared/stream-ref.js';
 import { authority, hasHeader, normalizeHeaders, type HeaderList } from '../shared/headers.js';
 import { defaultPool, Pool, type Lease } from './pool.js';
@@ -19,8 +20,21 @@ import type { EventHandler, LayerInfo } from '../shared/events.js';
 import { routeHops, type RequestInit } from './init.js';
 import { wireBody, type WireBody } from './body.js';
 import { addAcceptEncoding } from './decompress.js';
+import { CALL_SCOPE, type CallScope, type ScopedInit } from './scope.js';
 import { openRoute, routeKey, type RouteHop, type RouteOrigin, type RouteProgress } from './route.js';
 
+
+/**
+ * Errors of exchanges that failed before their request was handed to a connection (the route did not
+ * come up, or no connection could be leased): the request cannot have reached the origin, and a
+ * streamed body was not read. The retry step (retry.ts) asks {@link wasNotSent}.
+ */
+const notSent = new WeakSet<object>();
+
+/** True when `e` is the failure of an exchange whose request was never handed to a connection. */
+export function wasNotSent(e: unknown): boolean {
+  return typeof e === 'object' && e !== null && notSent.has(e);
+}
 
 /** The stream handler of a request that has none: no methods. */
 const NO_EVENTS: EventHandler = Object.freeze({});
@@ -57,7 +71,11 @@ function planOf(url: string | URL, init: RequestInit): Plan {
   const started = process.hrtime.bigint();
   const target = targetOf(url);
   const { scheme, host, port } = target;
-  const protocols = init.protocols ?? (scheme === 'https' ? HTTPS_PROTOCOLS : HTTP_PROTOCOLS);
+  const asked = init.protocols ?? (scheme === 'https' ? HTTPS_PROTOCOLS : HTTP_PROTOCOLS);
+  // HTTP/1.0: an HTTP/1.1 layer sending HTTP/1.0 requests (the route key keeps its connections apart).
+  const http10 = asked.includes('http/1.0');
+  if (http10 && asked.length !== 1) throw new BurrowError('ERR_INVALID_OPTION', "invalid option protocols: 'http/1.0' goes alone", { stage: 'options', details: { option: 'protocols' } });
+  const protocols = http10 ? HTTP_PROTOCOLS : (asked as readonly ('http' | 'http2')[]);
   if (scheme === 'http' && protocols.length !== 1) throw new BurrowError('ERR_INVALID_OPTION', "invalid option protocols: over http, exactly one of 'http' or 'http2'", { stage: 'options', details: { option: 'protocols' } });
   const signal = init.signal;
   if (signal !== undefined && !(typeof signal === 'object' && signal !== null && typeof signal.aborted === 'boolean' && typeof signal.addEventListener === 'function')) {
@@ -71,7 +89,7 @@ function planOf(url: string | URL, init: RequestInit): Plan {
   const headersTimeout = checkTimeout('timeouts.headers', timeouts.headers, Infinity);
   const totalTimeout = checkTimeout('timeouts.total', timeouts.total, Infinity);
   const hops = routeHops(init.via, target.href, init.env);
-  const tcpOrigin: RouteOrigin = { scheme, host, port, tls: init.tls ?? NO_TLS, protocols, tlsHandshakeTimeout: timeouts.tlsHandshake };
+  const tcpOrigin: RouteOrigin = { scheme, host, port, tls: init.tls ?? NO_TLS, protocols, tlsHandshakeTimeout: timeouts.tlsHandshake, ...(http10 ? { version: '1.0' as const } : {}) };
   // A Unix socket for the first hop: a key of its own in the pool.
   const origin = init.socketPath === undefined ? tcpOrigin : { ...tcpOrigin, socketPath: checkSocketPath(init.socketPath, 'socketPath') };
   const headers = normalizeHeaders(init.headers);
@@ -135,6 +153,10 @@ class Exchange implements BodyHooks {
   /** Why the request was aborted (the user's signal or the total timeout), once it was. */
   abortError: BurrowError | undefined;
   readonly #onUserAbort: (() => void) | undefined;
+  /** The signal `#onUserAbort` listens to: the user's, or the call scope's. */
+  #signal: AbortSignal | undefined;
+  /** The call's scope, held until this exchange is done. */
+  #scope: CallScope | undefined;
   #onAbort: (() => void) | undefined;
   #totalTimer: NodeJS.Timeout | undefined;
   #headersTimer: NodeJS.Timeout | undefined;
@@ -152,16 +174,24 @@ class Exchange implements BodyHooks {
   constructor(plan: Plan, init: RequestInit) {
     this.#plan = plan;
     this.#init = init;
-    const signal = init.signal;
-    if (signal === undefined && plan.totalTimeout === Infinity) return;
+    // Within a call that may make several exchanges, the call's scope bounds them all (scope.ts): its
+    // signal stands for the user's and the total timeout, and its error is the one reported.
+    const scope = (init as ScopedInit)[CALL_SCOPE];
+    const signal = scope !== undefined ? scope.signal : init.signal;
+    const total = scope !== undefined ? Infinity : plan.totalTimeout;
+    if (signal === undefined && total === Infinity) return;
     this.#ac = new AbortController();
+    if (scope !== undefined) {
+      scope.hold();
+      this.#scope = scope;
+    }
     if (signal !== undefined) {
-      const onUserAbort = (): void => this.#abort(new BurrowError('ERR_ABORTED', 'the request was aborted', { stage: 'state', cause: signal.reason }));
+      this.#signal = signal;
+      const onUserAbort = (): void => this.#abort(scope?.error ?? new BurrowError('ERR_ABORTED', 'the request was aborted', { stage: 'state', cause: signal.reason }));
       this.#onUserAbort = onUserAbort;
       if (signal.aborted) onUserAbort();
       signal.addEventListener('abort', onUserAbort);
     }
-    const total = plan.totalTimeout;
     if (total !== Infinity) {
       this.#totalTimer = setTimeout(() => this.#abort(new BurrowError('ERR_REQUEST_TIMEOUT', `the request did not complete within ${total} ms`, { stage: 'timeout', details: { timeoutMs: total } })), total);
     }
@@ -189,7 +219,10 @@ class Exchange implements BodyHooks {
   cleanup(): void {
     if (this.#totalTimer) clearTimeout(this.#totalTimer);
     if (this.#headersTimer) clearTimeout(this.#headersTimer);
-    if (this.#onUserAbort) this.#init.signal?.removeEventListener('abort', this.#onUserAbort);
+    if (this.#onUserAbort) this.#signal?.removeEventListener('abort', this.#onUserAbort);
+    const scope = this.#scope;
+    this.#scope = undefined;
+    scope?.release();
   }
 
   /** Opens the route (or waits for the pool's connection), then sends. */
@@ -213,7 +246,9 @@ class Exchange implements BodyHooks {
       }
     } catch (e) {
       this.cleanup();
-      throw this.abortError ?? e;
+      if (this.abortError !== undefined) throw this.abortError;
+      if (typeof e === 'object' && e !== null) notSent.add(e);
+      throw e;
     }
     return this.send(lease);
   }
@@ -252,6 +287,7 @@ class Exchange implements BodyHooks {
     // connection's, which is the handler of the request that opened the route).
     const events = this.#init.events ?? NO_EVENTS;
     const opts = tunnel ? { replyTo: this.#replyTo, flow: BODY_WINDOW, tunnel, events } : { replyTo: this.#replyTo, flow: BODY_WINDOW, events };
+    if (plan.origin.version !== undefined) (opts as RequestOptions).version = plan.origin.version;
     const body = plan.body;
     try {
       if (body === null || isWholeBody(body)) {

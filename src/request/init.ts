@@ -4,13 +4,14 @@
  */
 import { BurrowError } from '../errors/errors.js';
 import type { CookieJar } from '../cookies/jar.js';
-import type { HeadersInit } from '../shared/headers.js';
+import type { HeaderList, HeadersInit } from '../shared/headers.js';
 import type { EventHandler } from '../shared/events.js';
 import type { LookupFunction } from '../shared/options/open.js';
 import type { PacInit } from '../pac/options.js';
 import type { TlsOptions } from '../shared/options/tls.js';
 import { proxyForUrl, type ProxyEnv } from './env.js';
 import type { Pool } from './pool.js';
+import type { Response } from './response.js';
 import { parseProxyChain, rememberedProxyUrl } from './proxy-url.js';
 import type { RouteHop, ViaHopOptions } from './route.js';
 
@@ -54,8 +55,12 @@ export interface RequestInit {
   signal?: AbortSignal;
   /** TLS options for the origin only. */
   tls?: TlsOptions;
-  /** Protocols for the origin: default `['http2', 'http']` for https, `['http']` for http (`['http2']`: prior knowledge). */
-  protocols?: readonly ('http' | 'http2')[];
+  /**
+   * Protocols for the origin: default `['http2', 'http']` for https, `['http']` for http (`['http2']`: prior
+   * knowledge). `['http/1.0']` (alone): HTTP/1.0 requests, no keep-alive unless the server answers
+   * `connection: keep-alive`, a streamed body needs a `content-length` (no chunked encoding).
+   */
+  protocols?: readonly ('http' | 'http2' | 'http/1.0')[];
   /** Timeouts, ms: TCP connect of the first hop, TLS handshake with the origin, response headers, whole request. */
   timeouts?: { connect?: number; tlsHandshake?: number; headers?: number; total?: number };
   /** Connection reuse: a {@link Pool}, or false for a connection of its own. Default: a shared pool. */
@@ -107,6 +112,33 @@ export interface RequestInit {
   failoverTtl?: number;
   /** Called as each route is tried, fails, or is taken (the route-choice step only: with `pac` or `fallback`). Exceptions it throws are ignored. */
   onRoute?: (attempt: RouteAttempt) => void;
+  /**
+   * What to do with a redirect (301, 302, 303, 307, 308 with a `Location`): `'follow'` it (default), hand
+   * it back as the response (`'manual'`), or reject with `ERR_REDIRECT_REFUSED` (`'error'`). Followed: a 303
+   * (any method but HEAD) and a 301/302 after a POST become a GET without the body and its `content-*`
+   * headers; 307/308 (and 301/302 of other methods) send the same method and body again — a streamed body
+   * cannot be, `ERR_BODY_NOT_REPLAYABLE`. To another origin, `authorization`, `cookie`,
+   * `proxy-authorization` and the URL's credentials are not sent. Each redirect followed is in
+   * {@link Response.redirects}; the route is chosen again for each URL (`via` applies to all, `env` decides
+   * per origin). `timeouts.total` and `signal` bound the whole chain.
+   */
+  redirect?: RedirectMode;
+  /** Most redirects followed before `ERR_TOO_MANY_REDIRECTS`; default 20. */
+  maxRedirects?: number;
+  /**
+   * Called before each redirect is followed, with the redirect response and the next request. It may
+   * return (or resolve to) `{ body, via }` for the next request: a fresh body where the first was
+   * streamed, another chain. What it throws rejects the request as it is.
+   */
+  onRedirect?: (redirect: RedirectInfo) => void | RedirectOverride | Promise<void | RedirectOverride>;
+  /**
+   * Retries of failed attempts (request.ts's retry step, docs/api.md): a number is `{ limit }`, `false` or
+   * 0 none. Default: 2 retries of idempotent methods (GET HEAD OPTIONS PUT DELETE TRACE) after a connection
+   * failure with no response byte, or a 408/429/503 (its `Retry-After` honoured up to `maxRetryAfter`),
+   * with exponential backoff and jitter. A request that was never handed to a connection (its route did
+   * not come up) is retried whatever its method.
+   */
+  retry?: RetryOptions | number | false;
 }
 
 /** A route `request()` tried (`onRoute`, `ERR_ALL_ROUTES_FAILED`'s `attempts`). */
@@ -121,6 +153,66 @@ export interface RouteAttempt {
   readonly error: BurrowError | undefined;
   /** True when it was tried last because it had failed within `failoverTtl`. */
   readonly remembered: boolean;
+}
+
+/** See {@link RequestInit.redirect}. */
+export type RedirectMode = 'follow' | 'manual' | 'error';
+
+/** What {@link RequestInit.onRedirect} is told about a redirect about to be followed. */
+export interface RedirectInfo {
+  /** The redirect response (its body is drained after the callback returns). */
+  readonly response: Response;
+  /** Its status. */
+  readonly status: number;
+  /** The URL that answered with the redirect, its password masked. */
+  readonly from: string;
+  /** The URL followed next (credentials included when it is the same origin: mask it before showing it). */
+  readonly to: URL;
+  /** The method of the next request. */
+  readonly method: string;
+  /** The headers of the next request (`host` included when one was given). */
+  readonly headers: HeaderList;
+  /** True when the next request sends the body again. */
+  readonly body: boolean;
+  /** Names of the headers not sent to the new origin (empty when the origin is the same). */
+  readonly dropped: readonly string[];
+}
+
+/** What {@link RequestInit.onRedirect} may change for the next request. */
+export interface RedirectOverride {
+  /** The body to send again (for a 307/308 after a streamed body). */
+  body?: RequestBody | null;
+  /** The proxy chain for the next URL. */
+  via?: RequestInit['via'];
+}
+
+/** Options of {@link RequestInit.retry}. */
+export interface RetryOptions {
+  /** Retries after the first attempt; default 2. */
+  limit?: number;
+  /** Methods retried after the request may have reached the origin; default GET HEAD OPTIONS PUT DELETE TRACE. */
+  methods?: readonly string[];
+  /** Response statuses retried (for the methods above); default 408, 429, 503. */
+  statusCodes?: readonly number[];
+  /**
+   * The delay before retry `attempt` (1 for the first retry), ms. Default: the response's `Retry-After`
+   * when it has one, else `100 · 2^(attempt-1)` ms (at most 5 s) scaled by a random factor in [0.5, 1).
+   */
+  backoff?: (info: RetryInfo) => number;
+  /** A `Retry-After` longer than this (ms) is not waited for: the response is returned as is. Default 10000. */
+  maxRetryAfter?: number;
+}
+
+/** What {@link RetryOptions.backoff} is told about the failed attempt. */
+export interface RetryInfo {
+  /** 1 for the first retry. */
+  readonly attempt: number;
+  /** The failure, for a failed attempt. */
+  readonly error: BurrowError | undefined;
+  /** The status, for a response retried. */
+  readonly status: number | undefined;
+  /** The response's `Retry-After`, ms (0 for a date in the past), when it has one. */
+  readonly retryAfter: number | undefined;
 }
 
 /** The hops of `via` (or of the proxy environment variables, with `env`) for a request to `href`. */

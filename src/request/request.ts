@@ -13,9 +13,14 @@ import { failover } from './failover.js';
 import { choosesRoute } from './route-choice.js';
 import type { RequestInit } from './init.js';
 import { parseProxyChain, rememberedProxyUrl } from './proxy-url.js';
+import { followRedirects, type Hop } from './redirect.js';
+import { withRetries } from './retry.js';
+import { scoped } from './scope.js';
 import type { Response } from './response.js';
 
 export type { RequestBody, RequestInit, RouteAttempt, ViaEntry } from './init.js';
+export type { RedirectInfo, RedirectMode, RedirectOverride, RetryInfo, RetryOptions } from './init.js';
+export type { Hop } from './redirect.js';
 export { routeHops } from './init.js';
 
 /**
@@ -51,9 +56,33 @@ function viaForTrace(via: RequestInit['via']): string[] {
   }
 }
 
-/** The steps of one call, outermost first; decompression (and `maxResponseSize`) applies to the final response. */
+/**
+ * The steps of one call, outermost first: redirects → retries → route choice → cookies → exchange, with
+ * decompression applied to the final response. Each step is a {@link Hop}, `(url, init) => Promise<Response>`,
+ * given the step below it as `next`: it may call it several times (a redirect, a retry), with another URL
+ * or another `init` (copies made with `{ ...init }`, which keep the call's scope). The call's signal and
+ * total timeout bound every step (scope.ts): one timer for the whole call, held until the last body ends.
+ */
 function send(url: string | URL, init: RequestInit): Promise<Response> {
-  return decompressed(url, init, chooseRoute);
+  let s: ReturnType<typeof scoped>;
+  try {
+    s = scoped(init);
+  } catch (e) {
+    return Promise.reject(e);
+  }
+  const p = decompressed(url, s.init, redirecting);
+  const scope = s.scope;
+  if (scope === undefined) return p;
+  return p.then(
+    (r) => {
+      scope.release();
+      return r;
+    },
+    (e: unknown) => {
+      scope.release();
+      throw e;
+    },
+  );
 }
 
 /** Route choice (PAC, `fallback`) when the call has one, then the exchange (with its cookie step). */
@@ -67,3 +96,9 @@ function chooseRoute(url: string | URL, init: RequestInit): Promise<Response> {
 function exchangeWithCookies(url: string | URL, init: RequestInit): Promise<Response> {
   return withCookies(url, init, init.cookies as NonNullable<RequestInit['cookies']>, exchange);
 }
+
+/** The redirect chain (its final response is the one decompression decodes). */
+const redirecting: Hop = (url, init) => followRedirects(url, init, perHop);
+
+/** One hop of a redirect chain: its attempts, each through the route choice, the cookie step and the exchange. */
+const perHop: Hop = (url, init) => withRetries(url, init, chooseRoute);

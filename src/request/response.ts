@@ -197,6 +197,16 @@ export interface DecodedBody {
   readonly headers: HeaderList;
 }
 
+/** One redirect followed on the way to a response. */
+export interface RedirectHop {
+  /** The URL that answered with the redirect, its password masked. */
+  readonly url: string;
+  /** The redirect's status (301, 302, 303, 307, 308). */
+  readonly status: number;
+}
+
+const NO_REDIRECTS: readonly RedirectHop[] = Object.freeze([]);
+
 /** An HTTP response. */
 export class Response {
   /** Status code. */
@@ -212,6 +222,7 @@ export class Response {
   #source: BodyQueue;
   #used = false;
   #decoded: DecodedBody | undefined;
+  #redirects: readonly RedirectHop[] = NO_REDIRECTS;
 
   /** @internal */
   constructor(init: { status: number; headers: HeaderList; version: '1.0' | '1.1' | '2'; url: string; info: ResponseInfo }, source: BodyQueue) {
@@ -221,6 +232,16 @@ export class Response {
     this.url = init.url;
     this.info = init.info;
     this.#source = source;
+  }
+
+  /** The redirects followed to reach this response, first first (empty when none was). */
+  get redirects(): readonly RedirectHop[] {
+    return this.#redirects;
+  }
+
+  /** @internal Set by the redirect step on the response it hands back. */
+  setRedirects(hops: readonly RedirectHop[]): void {
+    this.#redirects = hops;
   }
 
   /** True for a 2xx status. */

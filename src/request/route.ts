@@ -66,6 +66,8 @@ export interface RouteOrigin {
    * port; the rest of the chain continues from it.
    */
   readonly socketPath?: string | undefined;
+  /** `'1.0'`: HTTP/1.0 requests on the origin's HTTP/1.1 layer (a route of its own in the pool). */
+  readonly version?: '1.0';
 }
 
 /** When each layer of a route came up. */
@@ -129,7 +131,7 @@ export function routeKey(hops: readonly RouteHop[], origin: RouteOrigin): string
     const o = h.options;
     k += `${p.scheme}\n${p.host}\n${p.port}\n${credentialsPart(p.username, p.password)}\n${o.auth === undefined ? '-' : authPart(o.auth)}\n${tlsKey(o.tls)}\n${part(o.connectTimeout)}\n${part(o.tlsHandshakeTimeout)}\n${part(o.socksTimeout)}\n|\n`;
   }
-  const key = `${k}${origin.scheme}\n${origin.host}\n${origin.port}\n${tlsKey(origin.tls)}\n${JSON.stringify(origin.protocols)}\n${part(origin.tlsHandshakeTimeout)}`;
+  const key = `${k}${origin.scheme}\n${origin.host}\n${origin.port}\n${tlsKey(origin.tls)}\n${JSON.stringify(origin.protocols)}\n${part(origin.tlsHandshakeTimeout)}${origin.version === undefined ? '' : `\nHTTP/${origin.version}`}`;
   return origin.socketPath === undefined ? key : `${key}\nunix\n${JSON.stringify(origin.socketPath)}`;
 }
 
@@ -419,7 +421,7 @@ async function openOnce(hops: readonly RouteHop[], origin: RouteOrigin, opts: Ro
     }
     const wantRaw = origin.protocols[0] === 'raw';
     if (protocol === 'websocket' || (protocol === 'raw') !== wantRaw) throw new BurrowError('ERR_BAD_STATE', `the route ended in a ${protocol} layer`, { stage: 'state' });
-    layers.push({ kind: protocol === 'http2' ? 'HTTP/2' : protocol === 'raw' ? 'raw' : 'HTTP/1.1', host: origin.host, port: origin.port, atMs: at() });
+    layers.push({ kind: protocol === 'http2' ? 'HTTP/2' : protocol === 'raw' ? 'raw' : origin.version === '1.0' ? 'HTTP/1.0' : 'HTTP/1.1', host: origin.host, port: origin.port, atMs: at() });
     return { conn, tunnel, protocol, layers };
   } catch (err) {
     await conn.close();

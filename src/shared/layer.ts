@@ -62,6 +62,8 @@ export interface RequestSpec {
    * server allowed it, and its 2xx hands the stream over.
    */
   readonly upgrade?: 'websocket' | undefined;
+  /** `'1.0'`: an HTTP/1.0 request (HTTP/1.1 layer only). */
+  readonly version?: '1.0' | undefined;
 }
 
 /** Stream state as reported by `streamInfo`. */

@@ -98,6 +98,8 @@ describe('burrow argument parser', () => {
   it('protocols, output and misc flags', () => {
     assert.deepEqual(opts(['--http1.1', 'https://o/']).protocols, ['http']);
     assert.deepEqual(opts(['--http2', 'https://o/']).protocols, ['http2']);
+    assert.deepEqual(opts(['--http1.0', 'http://o/']).protocols, ['http/1.0']);
+    assert.deepEqual(opts(['-0', 'http://o/']).protocols, ['http/1.0']);
     const o = opts(['-O', '-I', '-f', '--noproxy', 'localhost,.internal', '--cacert', 'ca.pem', '--trace-json', 't.jsonl', '--max-redirs', '3', '-A', 'agent/1', 'http://o/f']);
     assert.equal(o.remoteName, true);
     assert.equal(o.head, true);

@@ -362,6 +362,18 @@ describe('burrow URL: redirects', () => {
     assert.equal(headerOf(j['headers'], 'content-length'), undefined);
   });
 
+  it('-L chooses the route again for each URL: -x with --noproxy decides per origin; the stdin body is not sent twice', async () => {
+    const to = `http://localhost:${originH1.port}/echo`;
+    const n = connectProxy.requests.length;
+    const r = await runCli(['-L', '-v', '-x', `http://localhost:${connectProxy.port}`, '--noproxy', 'localhost', `${helper.url}/redirect/302?to=${encodeURIComponent(to)}`]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(json(r.stdout)['path'], '/echo');
+    assert.deepEqual(connectProxy.requests.slice(n).map((q) => q.target), [new URL(helper.url).host], 'only the first origin went through the proxy');
+    const s = await runCli(['-L', '--data-binary', '@-', `${helper.url}/redirect/307?to=/echo`], { input: 'once' });
+    assert.equal(s.status, 1, s.stderr);
+    assert.match(s.stderr, /cannot send the body from stdin again for the 307 redirect/);
+  });
+
   it('without -L the redirect itself is the answer; -i shows it', async () => {
     const r = await runCli(['-i', `${helper.url}/redirect/302?to=/echo`]);
     assert.equal(r.status, 0, r.stderr);

@@ -572,6 +572,14 @@ http {
     location = /pac/dante4.pac { default_type application/x-ns-proxy-autoconfig; return 200 "function FindProxyForURL(url, host) { return 'SOCKS 127.0.0.1:${p.closed}; SOCKS 127.0.0.1:${p.dante}'; }"; }
     location = /pac/dante.pac { default_type application/x-ns-proxy-autoconfig; return 200 "function FindProxyForURL(url, host) { return 'SOCKS5 127.0.0.1:${p.closed}; SOCKS5 127.0.0.1:${p.dante}'; }"; }
     location = /pac/by-host.pac { default_type application/x-ns-proxy-autoconfig; return 200 "function FindProxyForURL(url, host) { if (isPlainHostName(host) || shExpMatch(host, 'localhost')) return 'PROXY 127.0.0.1:${p.closed}; SOCKS5 127.0.0.1:${p.dante}; DIRECT'; return 'DIRECT'; }"; }
+    # request(): redirects
+    location = /redirect-301 { absolute_redirect off; return 301 /small; }
+    location = /redirect-302 { return 302 /small; }
+    location = /redirect-303 { absolute_redirect off; return 303 /small; }
+    location = /redirect-307 { absolute_redirect off; return 307 /echo; }
+    location = /redirect-308 { absolute_redirect off; return 308 /echo; }
+    location = /redirect-chain { absolute_redirect off; return 302 /redirect-301; }
+    location = /redirect-loop { absolute_redirect off; return 302 /redirect-loop; }
   }
 }
 `;

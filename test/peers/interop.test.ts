@@ -17,6 +17,9 @@ import {
   getHeader,
   isBurrowError,
   open,
+  Pool,
+  request,
+  type RequestInit,
   type Connection,
   type ConnectDestination,
   type ErrorCode,
@@ -781,6 +784,42 @@ describe('interop with real peers (nginx, squid, nghttpx, dante, stunnel, tinypr
         await conn.data(ref, true, 'world');
         const res = await readReply(conn, ref);
         assert.equal(res.body.toString(), 'helloworld');
+      });
+    }
+  });
+
+  describe('request(): redirects through real chains', () => {
+    // nginx's /redirect-* locations (harness.ts); the pool is closed before the leak check below.
+    const viaOf = (name: 'squid TLS' | 'nghttpx → SOCKS5 over TLS'): RequestInit['via'] =>
+      name === 'squid TLS'
+        ? [{ url: `https://localhost:${P.squidTls}`, tls }]
+        : [{ url: `h2://localhost:${P.nghttpxTls}`, tls }, { url: `socks5hs://localhost:${P.stunnelSocks}`, tls }];
+    for (const name of ['squid TLS', 'nghttpx → SOCKS5 over TLS'] as const) {
+      it(`${name}: 301/302/303/307/308, a chain of two, a loop`, TEST_TIMEOUT, async () => {
+        const via = viaOf(name);
+        const pool = new Pool();
+        // dante resolves names itself and nginx listens on 127.0.0.1 only: the origin by address, verified by name.
+        const base = `https://127.0.0.1:${P.nginxTls}`;
+        const init = { via, tls: tlsByIp, pool };
+        try {
+          for (const status of [301, 302, 303]) {
+            const res = await request(`${base}/redirect-${status}`, { ...init, method: 'POST', body: 'x=1' });
+            assert.equal(res.status, 200, `${status}`);
+            assert.equal(await res.text(), 'hello from nginx\n');
+            assert.deepEqual(res.redirects, [{ url: `${base}/redirect-${status}`, status }]);
+            assert.equal(res.url, `${base}/small`);
+          }
+          for (const status of [307, 308]) {
+            const res = await request(`${base}/redirect-${status}`, { ...init, method: 'POST', body: `body for ${status}` });
+            assert.equal(await res.text(), `body for ${status}`, `${status} sends the body again`);
+          }
+          const chain = await request(`${base}/redirect-chain`, init);
+          assert.equal(await chain.text(), 'hello from nginx\n');
+          assert.deepEqual(chain.redirects.map((h) => h.status), [302, 301]);
+          await assert.rejects(request(`${base}/redirect-loop`, { ...init, maxRedirects: 5 }), (e: unknown) => isBurrowError(e, 'ERR_TOO_MANY_REDIRECTS'));
+        } finally {
+          await pool.close();
+        }
       });
     }
   });

@@ -42,6 +42,10 @@ interface Exchange {
   framing: BodyFraming;
   /** Bytes of body written so far (for length framing). */
   sent: number;
+  /** An HTTP/1.0 request: the connection closes after its response unless the server answers `connection: keep-alive`. */
+  readonly http10: boolean;
+  /** The connection takes no more requests once this response ends (HTTP/1.0 without keep-alive). */
+  closeAfter: boolean;
 }
 
 /** Options the layer needs. */
@@ -144,7 +148,10 @@ export class Http1Layer implements HttpLayer {
     let head: Buffer;
     try {
       framing = decideFraming(spec.method, spec.headers, spec.body);
-      head = encodeRequestHead({ method: spec.method, target: spec.path, headers: spec.headers, host: this.#host }, framing);
+      head = encodeRequestHead(
+        spec.version === '1.0' ? { method: spec.method, target: spec.path, headers: spec.headers, host: this.#host, version: '1.0' } : { method: spec.method, target: spec.path, headers: spec.headers, host: this.#host },
+        framing,
+      );
     } catch (e) {
       this.#sink.deliver({ type: 'error', ref: spec.ref, error: e as BurrowError });
       return;
@@ -159,6 +166,8 @@ export class Http1Layer implements HttpLayer {
       sending: spec.body === null && framing.kind !== 'none',
       framing,
       sent: 0,
+      http10: spec.version === '1.0',
+      closeAfter: false,
     };
     this.#parser.expect(spec.method, { upgrade });
     this.#inflight.push(ex);
@@ -474,7 +483,9 @@ export class Http1Layer implements HttpLayer {
           break;
         case 'head': {
           // The server will close after this response: later requests go to the next connection.
-          if (!ev.keepAlive) this.#serverClosingSoon = true;
+          // An HTTP/1.0 request keeps its connection only when the server says so (RFC 9112 §9.3, §C.2.2).
+          if (ex.http10 && !/\bkeep-alive\b/i.test(getHeader(ev.headers, 'connection') ?? '')) ex.closeAfter = true;
+          if (!ev.keepAlive || ex.closeAfter) this.#serverClosingSoon = true;
           const fin = ev.body === 'none' || (ev.body === 'length' && ev.contentLength === 0);
           ex.bodyOpen = !fin;
           if (ex.alive) this.#sink.deliver({ type: 'response', ref: ex.ref, fin, status: ev.status, headers: ev.headers, version: ev.version });
@@ -517,7 +528,7 @@ export class Http1Layer implements HttpLayer {
               this.#sink.deliver({ type: 'error', ref: spec.ref, error: err });
             }
           }
-          if (!ev.keepAlive) {
+          if (!ev.keepAlive || ex.closeAfter) {
             this.#serverClosing();
             return;
           }

@@ -22,6 +22,8 @@ export interface RequestHead {
   headers: HeaderList;
   /** host header value used when `headers` has none. */
   host: string;
+  /** The request line's version; default `'1.1'`. An HTTP/1.0 request cannot be framed `chunked`. */
+  version?: '1.0' | '1.1';
 }
 
 const CRLF = Buffer.from('\r\n', 'latin1');
@@ -138,6 +140,7 @@ export function encodeRequestHead(head: RequestHead, framing: BodyFraming): Buff
       framingLine = `content-length: ${framing.length}\r\n`;
       break;
     case 'chunked':
+      if (head.version === '1.0') throw invalidRequest('an HTTP/1.0 request cannot be chunked: a streamed body needs a content-length');
       framingLine = 'transfer-encoding: chunked\r\n';
       break;
     default:
@@ -146,7 +149,7 @@ export function encodeRequestHead(head: RequestHead, framing: BodyFraming): Buff
   if (method === 'CONNECT' && framingLine !== '') {
     throw invalidRequest('a CONNECT request is never framed with content-length or transfer-encoding');
   }
-  return Buffer.from(`${method} ${target} HTTP/1.1\r\nhost: ${host}\r\n${rest}${framingLine}\r\n`, 'latin1');
+  return Buffer.from(`${method} ${target} HTTP/${head.version ?? '1.1'}\r\nhost: ${host}\r\n${rest}${framingLine}\r\n`, 'latin1');
 }
 
 /**
