@@ -64,7 +64,11 @@ function directive(text: string): PacDirective | undefined {
   const info = KEYWORDS[keyword];
   if (info === undefined || words.length !== 2) return undefined;
   const authority = authorityOf(words[1] ?? '', info.port);
-  return authority === undefined ? undefined : { direct: false, url: `${info.scheme}://${authority}`, text };
+  if (authority === undefined) return undefined;
+  const url = `${info.scheme}://${authority}`;
+  // A host the URL parser refuses (`y127.0.0.1`: a last label that is a number but no IPv4 address) is unreadable.
+  if (!URL.canParse(url)) return undefined;
+  return { direct: false, url, text };
 }
 
 /** The routes of a PAC result, in order (duplicates dropped). Throws `ERR_PAC_RESULT` when there is none. */

@@ -48,3 +48,13 @@ describe('PAC results', () => {
     assert.throws(() => parsePacResult('DIRECT;'.repeat(20_000), 'test'), (e: unknown) => e instanceof BurrowError && e.code === 'ERR_PAC_RESULT');
   });
 });
+
+describe('PAC results: regressions found by the fuzzer', () => {
+  it('a directive whose host the URL parser refuses (y127.0.0.1) is unreadable, not a route that cannot be parsed later', () => {
+    assert.throws(() => parsePacResult('HTTPS y127.0.0.1', 'x.pac'), (e: unknown) => e instanceof BurrowError && e.code === 'ERR_PAC_RESULT');
+    assert.deepEqual(
+      parsePacResult('PROXY y127.0.0.1:8080; PROXY good.example:3128', 'x.pac').map((d) => (d.direct ? 'DIRECT' : d.url)),
+      ['http://good.example:3128'],
+    );
+  });
+});
