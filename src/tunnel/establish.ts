@@ -132,52 +132,39 @@ export async function establish(ctx: EstablishContext, first: ResolvedHop, duple
     const endpoint: EndpointInfo = { host: hop.host, port: hop.port, transport: hop.transport, protocol };
     reached ??= endpoint;
     const spec = hop.protocols.find((p) => p.name === protocol);
-    if (spec !== undefined && spec.name === 'socks' && spec.socks.version !== 5) {
-      const next = spec.socks.next;
-      const rec = startLayer(obs, 'socks4', info, top, ctx.tunnel);
-      rec.socks4 = { target: `${authorityHost(next.host)}:${next.port}`, version: spec.socks.version, reply: undefined, bound: undefined };
-      rec.countOn(d, pending);
-      track(rec);
-      let bound: { host: string; port: number };
-      try {
-        const r = await socks4Handshake(step, d, spec.socks);
-        bound = r.bound;
-        pending = r.rest;
-        rec.socks4 = { ...rec.socks4, reply: 0x5a, bound };
-      } catch (e) {
-        const err = asBurrowError(e, info);
-        const reply = err.details['reply'];
-        if (typeof reply === 'number') rec.socks4 = { ...rec.socks4, reply };
-        layerFailed(obs, rec, err);
-        layersDown(obs, layers);
-        throw e;
-      }
-      layerUp(obs, rec);
-      top = rec;
-      ctx.onSocksUp?.(bound);
-      intermediaries.push({ type: 'socks4', host: hop.host, port: hop.port, transport: hop.transport, protocol: 'socks', bound });
-      hop = next;
-      index++;
-      continue;
-    }
     if (spec !== undefined && spec.name === 'socks') {
-      const next = spec.socks.next;
-      const rec = startLayer(obs, 'socks5', info, top, ctx.tunnel);
-      rec.socks5 = { target: `${authorityHost(next.host)}:${next.port}`, method: undefined, reply: undefined, bound: undefined };
+      // SOCKS5, or SOCKS4/4a: the same steps, each version's record and handshake.
+      const socks = spec.socks;
+      const next = socks.next;
+      const target = `${authorityHost(next.host)}:${next.port}`;
+      const kind = socks.version === 5 ? 'socks5' : 'socks4';
+      const rec = startLayer(obs, kind, info, top, ctx.tunnel);
+      if (socks.version === 5) rec.socks5 = { target, method: undefined, reply: undefined, bound: undefined };
+      else rec.socks4 = { target, version: socks.version, reply: undefined, bound: undefined };
       rec.countOn(d, pending);
       track(rec);
       let bound: { host: string; port: number };
       try {
-        const r = await socks5Handshake(step, d, spec.socks, (method) => {
-          if (rec.socks5 !== undefined) rec.socks5 = { ...rec.socks5, method };
-        });
-        bound = { host: r.bound.host, port: r.bound.port };
-        pending = r.rest;
-        rec.socks5 = { ...rec.socks5, method: r.method, reply: 0, bound };
+        if (socks.version === 5) {
+          const r = await socks5Handshake(step, d, socks, (method) => {
+            if (rec.socks5 !== undefined) rec.socks5 = { ...rec.socks5, method };
+          });
+          bound = { host: r.bound.host, port: r.bound.port };
+          pending = r.rest;
+          rec.socks5 = { target, method: r.method, reply: 0, bound };
+        } else {
+          const r = await socks4Handshake(step, d, socks);
+          bound = r.bound;
+          pending = r.rest;
+          rec.socks4 = { target, version: socks.version, reply: 0x5a, bound };
+        }
       } catch (e) {
         const err = asBurrowError(e, info);
         const reply = err.details['reply'];
-        if (typeof reply === 'number') rec.socks5 = { ...rec.socks5, reply };
+        if (typeof reply === 'number') {
+          if (rec.socks5 !== undefined) rec.socks5 = { ...rec.socks5, reply };
+          if (rec.socks4 !== undefined) rec.socks4 = { ...rec.socks4, reply };
+        }
         layerFailed(obs, rec, err);
         layersDown(obs, layers);
         throw e;
@@ -185,7 +172,7 @@ export async function establish(ctx: EstablishContext, first: ResolvedHop, duple
       layerUp(obs, rec);
       top = rec;
       ctx.onSocksUp?.(bound);
-      intermediaries.push({ type: 'socks5', host: hop.host, port: hop.port, transport: hop.transport, protocol: 'socks', bound });
+      intermediaries.push({ type: kind, host: hop.host, port: hop.port, transport: hop.transport, protocol: 'socks', bound });
       hop = next;
       index++;
       continue;
