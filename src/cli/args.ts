@@ -6,97 +6,11 @@
 import { maskUrl } from '../shared/redact.js';
 import { parseProxyAuthArg, parseProxyUser, ProxyAuthArgError, proxyAuthHops, type ProxyAuthArg, type ProxyUserArg } from './proxy-auth-args.js';
 
-/** A command-line mistake: exit code 2. */
-export class UsageError extends Error {
-  /** True when the full usage text should follow the message. */
-  readonly showUsage: boolean;
+import { UsageError, type Command, type DataPart, type DataSource, type HopFile } from './options.js';
+import { hopFile, hopNumber, parseHeaderArg, seconds, socksHop, splitProxyList, withScheme } from './arg-values.js';
 
-  constructor(message: string, showUsage = false) {
-    super(message);
-    this.name = 'UsageError';
-    this.showUsage = showUsage;
-  }
-}
-
-/** Where the request body comes from. */
-export type DataSource =
-  /** `-d`: the values (files already named, not read), joined with `&`. */
-  | { readonly kind: 'form'; readonly parts: readonly DataPart[] }
-  /** `--data-binary STRING`. */
-  | { readonly kind: 'binary-string'; readonly value: string }
-  /** `--data-binary @FILE` (`-` = stdin), streamed. */
-  | { readonly kind: 'binary-file'; readonly path: string };
-
-/** One `-d` value: a literal, or `@file` (read whole, CR and LF removed, as curl does). */
-export type DataPart = { readonly kind: 'literal'; readonly value: string } | { readonly kind: 'file'; readonly path: string };
-
-/** A per-hop setting given as `N:...` (N: 1-based position in the proxy chain). */
-export interface HopFile {
-  readonly hop: number;
-  readonly path: string;
-}
-
-/** What the command line asks for. */
-export type Command =
-  | { readonly type: 'help' }
-  | { readonly type: 'version' }
-  | { readonly type: 'demo' }
-  | { readonly type: 'request'; readonly options: CliOptions }
-  /** A `ws:` or `wss:` URL: stdin lines sent as text messages, messages received written out. */
-  | { readonly type: 'websocket'; readonly options: CliOptions };
-
-/** The options of a request. */
-export interface CliOptions {
-  readonly url: string;
-  /** The `-x` values, split into single proxy URLs, in order; `[]` with `-x ''` (no proxy at all). Undefined: none given. */
-  readonly proxies: readonly string[] | undefined;
-  readonly proxyCacerts: readonly HopFile[];
-  /** 1-based hop positions whose certificate is not verified. */
-  readonly proxyInsecure: readonly number[];
-  /** `--proxy-user` values. */
-  readonly proxyUsers: readonly ProxyUserArg[];
-  /** `--proxy-basic`, `--proxy-digest`, `--proxy-ntlm`, `--proxy-anyauth`, in order. */
-  readonly proxyAuth: readonly ProxyAuthArg[];
-  /** `--proxy-pac`: a PAC script's URL or file; the `-x` proxies, if any, follow the hop it chooses. */
-  readonly proxyPac: string | undefined;
-  /** `--proxy-fallback` chains, in order, each split like `-x` (`[]`: direct). */
-  readonly proxyFallback: readonly (readonly string[])[];
-  readonly method: string | undefined;
-  /** `-H` values as given. */
-  readonly headers: readonly string[];
-  readonly userAgent: string | undefined;
-  readonly data: DataSource | undefined;
-  readonly output: string | undefined;
-  readonly remoteName: boolean;
-  readonly include: boolean;
-  readonly head: boolean;
-  readonly location: boolean;
-  readonly maxRedirs: number;
-  /** `--compressed`: ask for a compressed response and decode it (request()'s `decompress`). */
-  readonly compressed: boolean;
-  readonly verbose: boolean;
-  readonly traceJson: string | undefined;
-  readonly cacert: string | undefined;
-  readonly insecure: boolean;
-  readonly protocols: readonly ('http' | 'http2' | 'http/1.0')[] | undefined;
-  /** Seconds. */
-  readonly connectTimeout: number | undefined;
-  /** Seconds. */
-  readonly maxTime: number | undefined;
-  readonly fail: boolean;
-  readonly noproxy: string | undefined;
-  readonly silent: boolean;
-  /** WebSocket: binary messages are written as base64 lines. */
-  readonly base64: boolean;
-  /** `--unix-socket`: the first hop (the origin, or the first proxy) is reached by this Unix domain socket. */
-  readonly unixSocket?: string | undefined;
-  /** `-b` values: a cookie file (Netscape format) or, with a `=` in it, `name=value; n2=v2` to send. */
-  readonly cookie: readonly string[];
-  /** `-c FILE`: the cookie jar written after the transfer (`-` = stdout). */
-  readonly cookieJar: string | undefined;
-  /** `-j`: session cookies of the `-b` files are not loaded. */
-  readonly junkSessionCookies: boolean;
-}
+export { UsageError, type Command, type CliOptions, type DataPart, type DataSource, type HopFile } from './options.js';
+export { parseHeaderArg, splitProxyList, withScheme } from './arg-values.js';
 
 interface OptionSpec {
   readonly long: string;
@@ -157,57 +71,6 @@ const BY_SHORT = new Map(SPECS.filter((s) => s.short !== undefined).map((s) => [
 
 /** Default and largest `--max-redirs`. */
 export const DEFAULT_MAX_REDIRS = 20;
-
-function seconds(name: string, v: string): number {
-  if (!/^\d+(\.\d+)?$|^\.\d+$/.test(v.trim())) throw new UsageError(`--${name} needs a number of seconds, got ${JSON.stringify(v)}`);
-  const n = Number(v);
-  if (!(n > 0) || !Number.isFinite(n)) throw new UsageError(`--${name} must be more than 0 seconds, got ${JSON.stringify(v)}`);
-  return n;
-}
-
-function hopNumber(name: string, v: string): number {
-  if (!/^[1-9]\d{0,2}$/.test(v)) throw new UsageError(`--${name}: the hop must be a position in the proxy chain, 1 for the first proxy; got ${JSON.stringify(v)}`);
-  return Number(v);
-}
-
-function hopFile(name: string, v: string): HopFile {
-  const colon = v.indexOf(':');
-  if (colon < 0) throw new UsageError(`--${name} takes N:FILE (N: 1 for the first proxy), got ${JSON.stringify(v)}`);
-  const path = v.slice(colon + 1);
-  if (path === '') throw new UsageError(`--${name} ${v}: missing file name`);
-  return { hop: hopNumber(name, v.slice(0, colon)), path };
-}
-
-/** Splits a `-x` value into single proxy URLs (commas and/or whitespace separate a chain). */
-export function splitProxyList(v: string): string[] {
-  return v.split(/[\s,]+/).filter((p) => p !== '');
-}
-
-/** `--socks4 HOST[:PORT]` (curl's form) → the proxy URL `socks4://HOST[:PORT]`, a hop after those given so far. */
-function socksHop(name: string, v: string): string {
-  if (v === '') throw new UsageError(`--${name} needs HOST[:PORT]`);
-  if (v.includes('://')) throw new UsageError(`--${name} takes HOST[:PORT] without a scheme (or use -x ${name}://${v.slice(v.indexOf('://') + 3)})`);
-  return `${name}://${v}`;
-}
-
-/** Adds `http://` to a URL without a scheme, as curl does. */
-export function withScheme(url: string): string {
-  return /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(url) ? url : `http://${url}`;
-}
-
-/** Checks a `-H` value: `Name: value`, `Name:` (remove the header) or `Name;` (empty value). */
-export function parseHeaderArg(h: string): { name: string; value: string | undefined } {
-  const colon = h.indexOf(':');
-  if (colon < 0) {
-    if (h.endsWith(';') && h.length > 1) return { name: h.slice(0, -1).trim(), value: '' };
-    throw new UsageError(`-H ${JSON.stringify(h)}: expected "Name: value"`);
-  }
-  const name = h.slice(0, colon).trim();
-  if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(name)) throw new UsageError(`-H ${JSON.stringify(h)}: ${JSON.stringify(name)} is not a valid header name`);
-  const value = h.slice(colon + 1).trim();
-  if (/[\r\n\0]/.test(value)) throw new UsageError(`-H ${JSON.stringify(h)}: the value has CR, LF or NUL`);
-  return { name, value: value === '' ? undefined : value };
-}
 
 interface Mutable {
   url: string | undefined;
