@@ -7,6 +7,7 @@
  * flow control. Besides the events: an async iterator of messages and a
  * duplex stream view.
  */
+import { HandlerAttributes } from '../shared/handler-attributes.js';
 import type { Duplex } from 'node:stream';
 import { BurrowError, isBurrowError } from '../errors/errors.js';
 import type { Connection } from '../connection/connection.js';
@@ -100,7 +101,7 @@ export class WebSocket extends EventTarget {
   #queue: MessageQueue | undefined;
   /** A `message` listener was added at some point: messages are dispatched as events (else only queued for readers). */
   #messageListened = false;
-  readonly #handlers = new Map<string, { attr: WebSocketEventHandler; listener: (ev: Event) => void }>();
+  readonly #handlers = new HandlerAttributes<WebSocketEventHandler>(this);
   /** Blobs being read for send(): later sends wait for them, in order. */
   #sendChain: Promise<void> | undefined;
 
@@ -164,35 +165,35 @@ export class WebSocket extends EventTarget {
   }
 
   get onopen(): WebSocketEventHandler {
-    return this.#handlers.get('open')?.attr ?? null;
+    return this.#handlers.get('open');
   }
 
   set onopen(h: WebSocketEventHandler) {
-    this.#setHandler('open', h);
+    this.#handlers.set('open', h);
   }
 
   get onmessage(): WebSocketEventHandler {
-    return this.#handlers.get('message')?.attr ?? null;
+    return this.#handlers.get('message');
   }
 
   set onmessage(h: WebSocketEventHandler) {
-    this.#setHandler('message', h);
+    this.#handlers.set('message', h);
   }
 
   get onerror(): WebSocketEventHandler {
-    return this.#handlers.get('error')?.attr ?? null;
+    return this.#handlers.get('error');
   }
 
   set onerror(h: WebSocketEventHandler) {
-    this.#setHandler('error', h);
+    this.#handlers.set('error', h);
   }
 
   get onclose(): WebSocketEventHandler {
-    return this.#handlers.get('close')?.attr ?? null;
+    return this.#handlers.get('close');
   }
 
   set onclose(h: WebSocketEventHandler) {
-    this.#setHandler('close', h);
+    this.#handlers.set('close', h);
   }
 
   override addEventListener(type: string, listener: Listener | null, options?: AddOptions): void {
@@ -204,20 +205,6 @@ export class WebSocket extends EventTarget {
   override removeEventListener(type: string, listener: Listener | null, options?: RemoveOptions): void {
     if (listener === null) return;
     super.removeEventListener(type, listener, options);
-  }
-
-  #setHandler(type: string, h: WebSocketEventHandler): void {
-    const cur = this.#handlers.get(type);
-    if (cur !== undefined) {
-      this.removeEventListener(type, cur.listener);
-      this.#handlers.delete(type);
-    }
-    if (typeof h !== 'function') return;
-    const listener = (ev: Event): void => {
-      h.call(this, ev);
-    };
-    this.#handlers.set(type, { attr: h, listener });
-    this.addEventListener(type, listener);
   }
 
   /**

@@ -6,6 +6,7 @@
  * the `retry` option), with `Last-Event-ID`, through the same route. A
  * non-200 answer or another content type fails the source for good.
  */
+import { HandlerAttributes } from '../../shared/handler-attributes.js';
 import { BurrowError } from '../../errors/errors.js';
 import { normalizeHeaders, type Header } from '../../shared/headers.js';
 import { request } from '../request.js';
@@ -76,7 +77,7 @@ export class EventSource extends EventTarget {
   /** The connection in progress: aborting it ends its request and its body. */
   #ac: AbortController | undefined;
   #timer: NodeJS.Timeout | undefined;
-  readonly #handlers = new Map<string, { attr: EventSourceEventHandler; listener: (ev: Event) => void }>();
+  readonly #handlers = new HandlerAttributes<EventSourceEventHandler>(this);
 
   /**
    * @param url `http:` or `https:`; anything else throws a `SyntaxError` DOMException.
@@ -112,47 +113,33 @@ export class EventSource extends EventTarget {
   }
 
   get onopen(): EventSourceEventHandler {
-    return this.#handlers.get('open')?.attr ?? null;
+    return this.#handlers.get('open');
   }
 
   set onopen(h: EventSourceEventHandler) {
-    this.#setHandler('open', h);
+    this.#handlers.set('open', h);
   }
 
   get onmessage(): EventSourceEventHandler {
-    return this.#handlers.get('message')?.attr ?? null;
+    return this.#handlers.get('message');
   }
 
   set onmessage(h: EventSourceEventHandler) {
-    this.#setHandler('message', h);
+    this.#handlers.set('message', h);
   }
 
   get onerror(): EventSourceEventHandler {
-    return this.#handlers.get('error')?.attr ?? null;
+    return this.#handlers.get('error');
   }
 
   set onerror(h: EventSourceEventHandler) {
-    this.#setHandler('error', h);
+    this.#handlers.set('error', h);
   }
 
   /** Closes the source for good: the request in progress and its body end, a reconnection waiting is cancelled; no event follows. */
   close(): void {
     this.#readyState = 2;
     this.#stop();
-  }
-
-  #setHandler(type: string, h: EventSourceEventHandler): void {
-    const cur = this.#handlers.get(type);
-    if (cur !== undefined) {
-      this.removeEventListener(type, cur.listener);
-      this.#handlers.delete(type);
-    }
-    if (typeof h !== 'function') return;
-    const listener = (ev: Event): void => {
-      h.call(this, ev);
-    };
-    this.#handlers.set(type, { attr: h, listener });
-    this.addEventListener(type, listener);
   }
 
   #stop(): void {
